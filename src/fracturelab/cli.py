@@ -1,0 +1,121 @@
+"""The command line: parses arguments and calls the library. Bad input -> one line on stderr, exit code 2."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .errors import FracturelabError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2, as for every other bad input
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _cmd_genome(a):
+    from .cppn.describe import describe, describe_text
+    from .cppn.nets import load_cppn
+
+    d = describe(load_cppn(a.path))
+    print(json.dumps(d, indent=1) if a.json else describe_text(d))
+
+
+def _cmd_render(a):
+    from .cppn.nets import load_cppn, write_png
+
+    net = load_cppn(a.path)
+    window = tuple(a.window) if a.window else None
+    if a.res < 1:
+        raise FracturelabError(f"--res must be at least 1, got {a.res}")
+    print(write_png(a.out, net.render(a.res, window)))
+
+
+def _cmd_builtins(a):
+    from .cppn.builtins import BUILTINS, builtin_net
+    from .cppn.describe import describe, describe_text
+
+    ds = [describe(builtin_net(n)) for n in BUILTINS]
+    print(json.dumps(ds, indent=1) if a.json else "\n\n".join(map(describe_text, ds)))
+
+
+def _cmd_replicate(a):
+    from .cppn.arch import Arch
+    from .cppn.nets import Net, load_cppn, load_png, prepare_output_dir, save_netdir
+    from .cppn.replicate import ReplicateSettings, fit, mse
+
+    prepare_output_dir(a.out)
+    settings = ReplicateSettings(res=a.res, steps=a.steps, lr=a.lr, seed=a.seed, arch=a.arch)
+    settings.check()
+    if a.path.lower().endswith(".png"):
+        if not a.arch:
+            raise FracturelabError("a PNG target needs --arch (e.g. '8;cache:8,gaussian:4,sin:4')")
+        target, arch = load_png(a.path, a.res), Arch.parse(a.arch)
+    else:
+        ref = load_cppn(a.path)
+        target, arch = ref.render(a.res), Arch.parse(a.arch) if a.arch else ref.arch
+    rep = fit(arch, target, settings)
+    net = Net(f"sgd_{a.path}", arch, rep.params, {}, "sgd")
+    out = save_netdir(a.out, net, rep.losses, {"target": a.path, **vars(settings),
+                                                "final_mse": mse(arch, rep.params, target)})
+    print(f"{out}: MSE {mse(arch, rep.params, target):.3e} at {a.res}x{a.res} after {a.steps} steps")
+
+
+def _cmd_run(a):
+    from .study.preview import MISSING, run_preview
+
+    out = run_preview(a.out, a.picbreeder, steps=a.steps)
+    print(f"wrote {out / 'index.html'}")
+    print("The full study is not built yet; missing:\n  " + "\n  ".join(MISSING))
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="fracturelab", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    s = sub.add_parser("genome", help="summarize a genome, net folder or built-in CPPN")
+    s.add_argument("path")
+    s.add_argument("--json", action="store_true", help="print one JSON object")
+    s.set_defaults(fn=_cmd_genome)
+
+    s = sub.add_parser("render", help="render a CPPN to a PNG")
+    s.add_argument("path", help="genome file, net folder or built-in name")
+    s.add_argument("-o", "--out", required=True, help="output .png")
+    s.add_argument("--res", type=int, default=256)
+    s.add_argument("--window", type=float, nargs=4, metavar=("X0", "X1", "Y0", "Y1"),
+                   help="coordinate window (default -1 1 -1 1)")
+    s.set_defaults(fn=_cmd_render)
+
+    s = sub.add_parser("builtins", help="list the built-in CPPNs and their weights' labels")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(fn=_cmd_builtins)
+
+    s = sub.add_parser("replicate", help="train an SGD replica of a CPPN or image (FER's recipe)")
+    s.add_argument("path", help="genome file, net folder, built-in name, or a .png image")
+    s.add_argument("-o", "--out", required=True, help="net folder to write")
+    s.add_argument("--res", type=int, default=64)
+    s.add_argument("--steps", type=int, default=6000)
+    s.add_argument("--lr", type=float, default=3e-3)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--arch", default=None, help="replica arch (default: the target's own)")
+    s.set_defaults(fn=_cmd_replicate)
+
+    s = sub.add_parser("run", help="the main job (for now: what exists, and what is missing)")
+    s.add_argument("-o", "--out", default="fracturelab-out")
+    s.add_argument("--picbreeder", default=None, help="folder with Picbreeder data (cppnx/*.xml)")
+    s.add_argument("--steps", type=int, default=2000, help="SGD steps of the preview replica")
+    s.set_defaults(fn=_cmd_run)
+    return p
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        args.fn(args)
+    except FracturelabError as e:
+        print(f"fracturelab: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("fracturelab: interrupted", file=sys.stderr)
+        return 130
+    return 0

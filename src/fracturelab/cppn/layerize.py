@@ -1,0 +1,130 @@
+"""Layerization of a NEAT genome into FER's dense, bias-free MLP (Kumar et al. 2025, appendix B).
+
+Rules, each checked against FER's shipped nets (tests/test_layerize.py compares every weight):
+- Node order: the 4 inputs (x, y, d, bias), then a depth-first post-order walk from the outputs (h, s, v) that visits
+  each node's incoming links in file order. This order sorts the cache units and the units within a group.
+- Layer of a node: the longest path from an input (inputs are layer 0). The last hidden layer L is the deepest
+  output; outputs computed earlier are carried to L.
+- A value read at a layer later than the next one is carried by identity `cache` units (weight 1.0) through every
+  layer in between. Grey genomes (`ink` output) get hue and saturation identity nodes, fed by ink with weight 0,
+  so the last hidden layer holds h, s, v; the output layer selects them with weight 1.0.
+- Width of each activation group is its maximum over layers; groups are `cache` first, then alphabetical.
+Nodes from which no output can be reached do not affect the image and are left out; their links get no weight ID.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .arch import Arch
+from .genome import INPUT_LABELS, Genome, Link, Node
+
+HUE, SAT = "_hue", "_saturation"
+
+
+@dataclass
+class Layerized:
+    arch: Arch
+    params: np.ndarray                   # (n_params,) float32, FER's flat order
+    link_weight_ids: list[int | None]    # genome link index -> weight ID (None: link cannot reach an output)
+    layers: list[list[str | None]]       # node key held by each unit of hidden layers 1..L (None: padding)
+    labels: dict[int, str] = field(default_factory=dict)  # weight ID -> human label, where the genome has one
+
+
+def _with_hsv_outputs(genome: Genome) -> tuple[dict[str, Node], list[Link], list[str]]:
+    nodes, links, outs = dict(genome.nodes), list(genome.links), genome.outputs()
+    if genome.is_grey:
+        for key in (HUE, SAT):
+            nodes[key] = Node(key, "hidden", "identity", key)
+            links.append(Link(outs["ink"], key, 0.0))
+        return nodes, links, [HUE, SAT, outs["ink"]]
+    return nodes, links, [outs["hue"], outs["saturation"], outs["brightness"]]
+
+
+def _postorder(nodes: dict[str, Node], incoming: dict[str, list[str]], roots: list[str]) -> list[str]:
+    seen, order = set(), []
+    for root in roots:
+        if root in seen:
+            continue
+        seen.add(root)
+        stack = [(root, iter(incoming[root]))]
+        while stack:
+            node, it = stack[-1]
+            src = next(it, None)
+            if src is None:
+                order.append(node)
+                stack.pop()
+            elif src not in seen:
+                seen.add(src)
+                stack.append((src, iter(incoming[src])))
+    return order
+
+
+def _depths(order: list[str], incoming: dict[str, list[str]], nodes: dict[str, Node]) -> dict[str, int]:
+    depth: dict[str, int] = {}
+    for k in order:  # post-order visits every source before its target
+        depth[k] = 0 if nodes[k].kind == "in" else 1 + max((depth[s] for s in incoming[k]), default=0)
+    return depth
+
+
+def layerize(genome: Genome) -> Layerized:
+    """Turn a genome into FER's layerized MLP: arch, flat weights, and where each genome link went."""
+    nodes, links, outputs = _with_hsv_outputs(genome)
+    incoming: dict[str, list[str]] = {k: [] for k in nodes}
+    for l in links:
+        incoming[l.target].append(l.source)
+    inputs = genome.inputs()
+    input_keys = [inputs[name] for name in INPUT_LABELS]
+    walk = _postorder(nodes, incoming, outputs)
+    order = input_keys + [k for k in walk if nodes[k].kind != "in"]
+    depth = _depths(walk, incoming, nodes)
+    for k in input_keys:
+        depth.setdefault(k, 0)
+    n_hidden = max(depth[k] for k in outputs)
+    last_use = {k: n_hidden + 1 for k in outputs}
+    for l in links:
+        if l.target in depth and l.source in depth:
+            last_use[l.source] = max(last_use.get(l.source, 0), depth[l.target])
+
+    # units[l][act] = node keys of activation group `act` in hidden layer l (1..L), in `order`
+    units = [dict() for _ in range(n_hidden + 1)]
+    for k in order:
+        d = depth[k]
+        if d > 0:
+            units[d].setdefault(nodes[k].activation, []).append(k)
+        for layer in range(d + 1, min(last_use.get(k, 0), n_hidden + 1)):
+            units[layer].setdefault("cache", []).append(k)
+    names = {a for layer in units for a in layer}
+    widths = [(a, max(len(layer.get(a, [])) for layer in units)) for a in ["cache"] + sorted(names - {"cache"})
+              if a in names]
+    arch = Arch(n_hidden, tuple(widths))
+
+    # position of every node in every layer
+    layers: list[list[str | None]] = [list(input_keys)]
+    for layer in units[1:]:
+        row: list[str | None] = []
+        for a, n in arch.groups:
+            keys = layer.get(a, [])
+            row += keys + [None] * (n - len(keys))
+        layers.append(row)
+    where = [{k: i for i, k in enumerate(row) if k is not None} for row in layers]
+
+    params = np.zeros(arch.n_params, dtype=np.float64)
+    link_ids: list[int | None] = []
+    for l in links[:len(genome.links)]:
+        if l.target not in depth or l.source not in depth:
+            link_ids.append(None)
+            continue
+        d = depth[l.target]
+        wid = arch.weight_id(d - 1, where[d - 1][l.source], where[d][l.target])
+        params[wid] += l.weight
+        link_ids.append(wid)
+    for layer in range(1, n_hidden + 1):
+        for col, k in enumerate(layers[layer]):
+            if k is not None and depth[k] < layer:
+                params[arch.weight_id(layer - 1, where[layer - 1][k], col)] = 1.0
+    for col, k in enumerate(outputs):
+        params[arch.weight_id(n_hidden, where[n_hidden][k], col)] = 1.0
+    labels = {wid: genome.links[i].label for i, wid in enumerate(link_ids) if wid is not None and genome.links[i].label}
+    return Layerized(arch, params.astype(np.float32), link_ids, layers[1:], labels)

@@ -1,0 +1,116 @@
+"""The CPPN as a torch computation: grouped activations, any resolution and window, many weight vectors at once.
+
+Shapes: N = pixels (res*res), B = weight vectors, W = hidden width, P = parameters.
+`forward(arch, params (B, P), inputs (N, 4))` -> raw (h, s, v) of shape (B, N, 3); optional per-layer features
+(B, N, W) for hidden layers 1..L. All B nets run as one batched matmul per layer, never a Python loop over nets.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from .arch import Arch
+from .color import to_rgb
+
+DEFAULT_WINDOW = (-1.0, 1.0, -1.0, 1.0)  # x0, x1 (along image columns), y0, y1 (along image rows)
+ACTIVATION_FNS = {
+    "cache": lambda x: x,
+    "identity": lambda x: x,
+    "sin": torch.sin,
+    "cos": torch.cos,
+    "tanh": torch.tanh,
+    "sigmoid": lambda x: 2.0 * torch.sigmoid(x) - 1.0,
+    "gaussian": lambda x: 2.0 * torch.exp(-x * x) - 1.0,
+    "relu": torch.relu,
+}
+
+
+def coord_grid(res: int, window=DEFAULT_WINDOW, dtype=torch.float32) -> torch.Tensor:
+    """Inputs per pixel (x, y, d, bias), row-major over a res x res grid: (res*res, 4).
+    x runs along the image columns over [x0, x1], y down the rows over [y0, y1], d = 1.4 * sqrt(x^2 + y^2).
+    This is the genome's x, y, d, bias order, which FER's nets keep (their README calls the first input "y" with
+    meshgrid 'ij'; their img.png files show it varies along the columns, and tests check renders against them)."""
+    x0, x1, y0, y1 = window
+    y, x = torch.meshgrid(torch.linspace(y0, y1, res, dtype=torch.float64),
+                          torch.linspace(x0, x1, res, dtype=torch.float64), indexing="ij")
+    d = 1.4 * torch.sqrt(x * x + y * y)
+    return torch.stack([x, y, d, torch.ones_like(x)], dim=-1).reshape(-1, 4).to(dtype)
+
+
+def unflatten(arch: Arch, params: torch.Tensor) -> list[torch.Tensor]:
+    """(B, P) flat vectors -> kernels [Dense_0 .. Dense_L], each (B, in, out)."""
+    order = sorted(range(arch.n_hidden + 1), key=lambda i: arch.offsets[i])
+    sizes = [arch.shape(i)[0] * arch.shape(i)[1] for i in order]
+    chunks = dict(zip(order, torch.split(params, sizes, dim=-1)))  # one op, so one op back
+    return [chunks[i].reshape(-1, *arch.shape(i)) for i in range(arch.n_hidden + 1)]
+
+
+def activate(arch: Arch, z: torch.Tensor) -> torch.Tensor:
+    """Apply each group's activation to its columns of z (..., W)."""
+    if len(arch.groups) == 1:
+        return ACTIVATION_FNS[arch.groups[0][0]](z)
+    parts = torch.split(z, [n for _, n in arch.groups], dim=-1)
+    return torch.cat([ACTIVATION_FNS[a](part) for (a, _), part in zip(arch.groups, parts)], dim=-1)
+
+
+def forward(arch: Arch, params: torch.Tensor, inputs: torch.Tensor, features: bool = False):
+    """params (B, P) or (P,), inputs (N, 4) -> raw hsv (B, N, 3) [, features: list of L tensors (B, N, W)]."""
+    squeeze = params.dim() == 1
+    params = params.unsqueeze(0) if squeeze else params
+    kernels = unflatten(arch, params.to(inputs.dtype))
+    h = activate(arch, torch.matmul(inputs, kernels[0]))  # (N, 4) @ (B, 4, W) -> (B, N, W)
+    feats = [h] if features else None
+    for w in kernels[1:-1]:
+        h = activate(arch, torch.bmm(h, w))
+        if features:
+            feats.append(h)
+    out = torch.bmm(h, kernels[-1])  # (B, N, 3)
+    if squeeze:
+        out = out[0]
+        feats = [f[0] for f in feats] if features else None
+    return (out, feats) if features else out
+
+
+def render(arch: Arch, params, res: int = 256, window=DEFAULT_WINDOW, chunk_elems: int = 2 ** 26) -> np.ndarray:
+    """RGB image(s) in [0, 1]: params (P,) -> (res, res, 3); (B, P) -> (B, res, res, 3).
+    Nets are evaluated in chunks of at most `chunk_elems` hidden activations to bound memory."""
+    p = torch.as_tensor(np.asarray(params), dtype=torch.float32)
+    single = p.dim() == 1
+    p = p.unsqueeze(0) if single else p
+    inputs = coord_grid(res, window)
+    per_chunk = max(1, chunk_elems // (inputs.shape[0] * arch.width))
+    with torch.no_grad():
+        rgb = torch.cat([to_rgb(forward(arch, p[i:i + per_chunk], inputs)) for i in range(0, len(p), per_chunk)])
+    img = rgb.reshape(len(p), res, res, 3).numpy()
+    return img[0] if single else img
+
+
+def lecun_normal(arch: Arch, generator: torch.Generator) -> torch.Tensor:
+    """LeCun-normal init of every kernel (std 1/sqrt(fan_in)), as FER's flax replicas: (P,)."""
+    flat = torch.empty(arch.n_params)
+    for i in range(arch.n_hidden + 1):
+        n_in, n_out = arch.shape(i)
+        start = arch.offsets[i]
+        flat[start:start + n_in * n_out] = torch.randn(n_in * n_out, generator=generator) / math.sqrt(n_in)
+    return flat
+
+
+class CPPN(nn.Module):
+    """A layerized CPPN as an nn.Module: one flat parameter vector in FER's order, forward over coordinates."""
+
+    def __init__(self, arch: Arch | str, params=None, seed: int = 0):
+        super().__init__()
+        self.arch = Arch.parse(arch) if isinstance(arch, str) else arch
+        init = (torch.as_tensor(np.asarray(params), dtype=torch.float32).clone() if params is not None
+                else lecun_normal(self.arch, torch.Generator().manual_seed(seed)))
+        self.params = nn.Parameter(init)
+
+    def forward(self, inputs: torch.Tensor, features: bool = False):
+        """inputs (N, 4) -> raw hsv (N, 3) [, per-layer features (N, W)]."""
+        return forward(self.arch, self.params, inputs, features)
+
+    def rgb(self, inputs: torch.Tensor) -> torch.Tensor:
+        return to_rgb(self.forward(inputs))
