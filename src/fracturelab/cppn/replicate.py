@@ -28,6 +28,8 @@ class ReplicateSettings:
     """Architecture of the replica; None = the target net's own arch (FER's setting)."""
     normalize_grad: bool = True
     """Scale the gradient to unit L2 norm before Adam (FER's recipe)."""
+    stop_mse: float | None = None
+    """Stop once the training MSE falls below this (to match output quality across nets); None = run every step."""
 
     def check(self) -> None:
         if self.res < 2 or self.steps < 1 or not self.lr > 0:
@@ -72,6 +74,9 @@ def fit(arch: Arch, target: np.ndarray, settings: ReplicateSettings, init: np.nd
         losses[step] = loss.item()
         if losses[step] < best:
             best, best_params = losses[step], params.detach().clone()
+        if settings.stop_mse is not None and best < settings.stop_mse:
+            losses = losses[:step + 1]
+            break
         opt.step()
         if step % 200 == 0:
             bar.set_postfix(mse=f"{losses[step]:.2e}")

@@ -1,0 +1,16 @@
+"""Shared fixtures. Real Picbreeder data is read from ../shared/data/picbreeder beside the checkout (or the folder
+in FRACTURELAB_PICBREEDER); tests that need it skip with a clear reason where it is absent. It is never copied here."""
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+PICBREEDER = Path(os.environ.get("FRACTURELAB_PICBREEDER", REPO.parent / "shared" / "data" / "picbreeder"))
+
+
+@pytest.fixture(scope="session")
+def picbreeder_dir() -> Path:
+    if not (PICBREEDER / "cppnx").is_dir() or not (PICBREEDER / "fer").is_dir():
+        pytest.skip(f"Picbreeder data not found at {PICBREEDER} (set FRACTURELAB_PICBREEDER to its folder)")
+    return PICBREEDER
