@@ -13,6 +13,7 @@ from PIL import Image
 from ..cppn.builtins import BUILTINS, builtin_net
 from ..cppn.nets import load_cppn, prepare_output_dir, save_netdir, save_png
 from ..cppn.replicate import ReplicateSettings, fit, mse
+from ..errors import FracturelabError
 
 MISSING = [
     "fracture metrics on CPPNs (feature maps, sweeps, label agreement, extrapolation) - issue 3",
@@ -37,7 +38,10 @@ def run_preview(outdir, picbreeder_dir=None, steps: int = 2000, progress: bool =
     figures = []
     nets = [builtin_net(n) for n in BUILTINS]
     if picbreeder_dir:
-        nets += [load_cppn(p) for p in sorted(Path(picbreeder_dir).glob("cppnx/*.xml"))]
+        genomes = sorted(Path(picbreeder_dir).glob("cppnx/*.xml"))
+        if not genomes:
+            raise FracturelabError(f"{picbreeder_dir}: no Picbreeder genomes (expected cppnx/*.xml)")
+        nets += [load_cppn(p) for p in genomes]
     for net in nets:
         rgb = net.render(256)
         save_png(out / f"{net.name}.png", rgb)
