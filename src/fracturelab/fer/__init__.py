@@ -1,0 +1,1 @@
+"""FER measures on CPPNs (Kumar et al. 2025): feature maps, weight sweeps."""
