@@ -1,0 +1,151 @@
+"""Factor recombination: small images built from three factors (shape x colour x position), with some combinations
+of two factors never trained.
+
+Each image is side x side pixels (side = 4 * grid), one 3x3 shape in one colour placed in one cell of a grid x grid
+layout, plus `n_noise` random pixels of random palette colours (so one combination gives several distinct images).
+src = the image as one token per pixel, row by row: "." for background, else the colour's letter (`to_image` turns
+it back into an RGB array; a one-hot of src is the "image vector"). tgt = one token per factor: shape name, colour
+name, "p<cell>".
+
+Splits name the factor pair with held-out combinations: shape_colour (default), shape_position, colour_position.
+For that pair, one combination per value of the first factor is held out, on a seeded shifted diagonal, so every
+value of each factor still occurs in training. test_ood = every image of a held-out combination. test_id = whole
+(shape, colour, position) combinations, a seeded `id_frac` of those without a held-out pair, never trained: all
+their factor pairs occur in training, only the triple is new (the in-distribution control).
+
+Metadata: factors {shape, colour, position} (ints: ground truth for probes such as DCI or linear probes),
+heldout_pair, seen_frac (the fraction of the 3 factor pairs of the example seen together in training), factor_dist
+(fewest factors in which it differs from a training example's factors), nn_dist (normalized Hamming distance of the
+pixel tokens to the nearest training image).
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+
+from .base import Example, TaskData, TaskSpec, check, check_split, finish, rng_for
+
+SPLITS = ("shape_colour", "shape_position", "colour_position")
+FACTORS = ("shape", "colour", "position")
+SHAPES = {  # 3x3 masks, row by row
+    "square": "111111111", "ring": "111101111", "plus": "010111010", "cross": "101010101",
+    "tee": "111010010", "ell": "100100111", "hbar": "000111000", "vbar": "010010010",
+}
+COLOURS = {"red": (1, 0, 0), "green": (0, 1, 0), "blue": (0, 0, 1), "yellow": (1, 1, 0), "magenta": (1, 0, 1),
+           "cyan": (0, 1, 1), "white": (1, 1, 1)}
+LETTER = {c: c[0] for c in COLOURS}  # r g b y m c w: the pixel tokens
+
+
+@dataclass
+class FactorsSettings:
+    """Settings of the factor-recombination task."""
+
+    split: str = "shape_colour"
+    """Which factor pair has held-out combinations: shape_colour (default), shape_position, colour_position."""
+    seed: int = 0
+    """Seeds the held-out diagonal, test_id and the noise pixels."""
+    n_shapes: int = 6
+    """Number of shapes (at most 8)."""
+    n_colours: int = 5
+    """Number of colours (at most 7)."""
+    grid: int = 3
+    """Positions form a grid x grid layout (image side 4 * grid)."""
+    n_per_combo: int = 4
+    """Images per (shape, colour, position) combination (they differ in their noise pixels)."""
+    n_noise: int = 3
+    """Random background pixels set to random palette colours in each image (0: needs n_per_combo = 1)."""
+    id_frac: float = 0.1
+    """Fraction of the allowed combinations held out as test_id."""
+
+
+def to_image(example: Example, side: int | None = None) -> np.ndarray:
+    """The (side, side, 3) float RGB image of an example's src tokens."""
+    side = side or int(round(len(example.src) ** 0.5))
+    rgb = {LETTER[c]: v for c, v in COLOURS.items()}
+    return np.array([rgb.get(t, (0, 0, 0)) for t in example.src], dtype=np.float32).reshape(side, side, 3)
+
+
+def make(s: FactorsSettings) -> TaskData:
+    check_split(s, SPLITS, "factors")
+    check(2 <= s.n_shapes <= len(SHAPES), f"n_shapes must be 2..{len(SHAPES)}, got {s.n_shapes}")
+    check(2 <= s.n_colours <= len(COLOURS), f"n_colours must be 2..{len(COLOURS)}, got {s.n_colours}")
+    check(s.grid >= 2, f"grid must be at least 2, got {s.grid}")
+    check(s.n_per_combo >= 1 and s.n_noise >= 0, "n_per_combo must be >= 1 and n_noise >= 0")
+    check(s.n_noise > 0 or s.n_per_combo == 1, "n_noise = 0 makes identical images: use n_per_combo = 1")
+    check(0 < s.id_frac < 1, f"id_frac must be in (0, 1), got {s.id_frac}")
+    counts = {"shape": s.n_shapes, "colour": s.n_colours, "position": s.grid**2}
+    shapes, colours = list(SHAPES)[: s.n_shapes], list(COLOURS)[: s.n_colours]
+    side = 4 * s.grid
+
+    # held-out pair (f1 = i, f2 = perm[(i + shift) % n2]) for each value i of the first factor
+    f1, f2 = s.split.split("_")
+    n1, n2 = counts[f1], counts[f2]
+    r = rng_for(s.seed, 1)
+    perm, shift = r.permutation(n2), int(r.integers(n2))
+    heldout = {(i, int(perm[(i + shift) % n2])) for i in range(n1)}
+    combos = list(itertools.product(range(s.n_shapes), range(s.n_colours), range(counts["position"])))
+
+    def held(c):
+        return (c[FACTORS.index(f1)], c[FACTORS.index(f2)]) in heldout
+
+    allowed = [c for c in combos if not held(c)]
+    n_id = int(round(s.id_frac * len(allowed)))
+    check(0 < n_id < len(allowed), f"id_frac {s.id_frac} leaves no test_id or no train combinations")
+    id_combos = {allowed[i] for i in rng_for(s.seed, 2).permutation(len(allowed))[:n_id]}
+
+    noise_rng = rng_for(s.seed, 3)
+    letters = [LETTER[c] for c in colours]
+
+    def render(c) -> tuple[str, ...]:
+        sh, co, pos = c
+        img = np.full((side, side), ".", dtype=object)
+        row, col = 4 * (pos // s.grid), 4 * (pos % s.grid)
+        mask = np.array([int(x) for x in SHAPES[shapes[sh]]], bool).reshape(3, 3)
+        img[row : row + 3, col : col + 3][mask] = LETTER[colours[co]]
+        empty = np.flatnonzero(img.ravel() == ".")
+        flat = img.ravel()
+        for k in noise_rng.choice(empty, s.n_noise, replace=False):
+            flat[k] = letters[int(noise_rng.integers(len(letters)))]
+        return tuple(flat)
+
+    sets = {"train": [], "test_id": [], "test_ood": []}
+    seen_src = set()
+    for c in combos:
+        name = "test_ood" if held(c) else "test_id" if c in id_combos else "train"
+        for _ in range(s.n_per_combo):
+            src = render(c)
+            if src in seen_src:  # two draws of one combination's noise coincided: keep one
+                continue
+            seen_src.add(src)
+            meta = {"factors": dict(zip(FACTORS, c)), "heldout_pair": held(c)}
+            tgt = (shapes[c[0]], colours[c[1]], f"p{c[2]}")
+            sets[name].append(Example(src, tgt, meta))
+
+    # novelty: factor pairs seen together in training, factor distance and pixel Hamming distance to training
+    train_combos = np.array(sorted({tuple(e.meta["factors"].values()) for e in sets["train"]}))
+    pair_idx = list(itertools.combinations(range(3), 2))
+    seen_pairs = {(i, j, int(t[i]), int(t[j])) for t in train_combos for i, j in pair_idx}
+    vocab = {t: k for k, t in enumerate(["."] + letters)}
+    train_px = np.array([[vocab[t] for t in e.src] for e in sets["train"]], dtype=np.int8)
+    for name, exs in sets.items():
+        if not exs:
+            continue
+        combo = np.array([list(e.meta["factors"].values()) for e in exs])
+        fdist = (combo[:, None, :] != train_combos[None, :, :]).sum(2).min(1)
+        px = np.array([[vocab[t] for t in e.src] for e in exs], dtype=np.int8)
+        ham = np.empty(len(exs))
+        for k in range(0, len(exs), 256):
+            ham[k : k + 256] = (px[k : k + 256, None, :] != train_px[None, :, :]).mean(2).min(1)
+        for e, c, fd, h in zip(exs, combo, fdist, ham):
+            seen = sum((i, j, int(c[i]), int(c[j])) in seen_pairs for i, j in pair_idx)
+            e.meta.update({"seen_frac": round(seen / len(pair_idx), 6), "factor_dist": int(fd),
+                           "nn_dist": 0.0 if name == "train" else round(float(h), 6)})
+    notes = {"heldout": [{f1: a, f2: b} for a, b in sorted(heldout)], "shapes": shapes, "colours": colours,
+             "side": side, "palette": {LETTER[c]: list(COLOURS[c]) for c in colours},
+             "nn_dist": "normalized Hamming distance of pixel tokens to the nearest training image"}
+    return finish("factors", s, sets["train"], sets["test_id"], sets["test_ood"], notes=notes)
+
+
+SPEC = TaskSpec("factors", FactorsSettings, make, SPLITS, __doc__)

@@ -1,0 +1,129 @@
+"""A synthetic knowledge graph: 1-hop facts to memorize and multi-hop questions that compose them.
+
+After Jin et al. 2026 (arXiv 2603.03415): questions at increasing distance from what was trained, so activation
+sparsity can be tracked against familiarity.
+
+Every relation is a random function on the entities (seeded): r(e) is one entity. A question is an entity and a
+chain of relations applied left to right: src = ("e12", "r3", "r0") asks for r0(r3(e12)); tgt = (answer,) or, with
+`intermediate`, every entity along the path.
+
+Train holds every 1-hop fact (the stored triples) and a seeded `train_2hop_frac` of the 2-hop questions, so a model
+can learn to compose. test_id holds 2-hop questions never trained (same distribution). Splits:
+- depth (default): test_ood = 3-hop questions (OOD-medium), extra["ood_hard"] = 4-hop questions.
+- composition: `n_heldout_rel_pairs` relation pairs (r then r') are never composed in a trained question;
+  test_ood = 2-hop questions using a held-out pair (a short but novel composition, Jin et al.'s OOD-hard kind),
+  extra["ood_hard"] = 3-hop questions with a held-out adjacent pair.
+
+Metadata: hops (= depth; width 1), relations, path (the entities along the way: ground truth), familiarity
+("stored" = trained fact, "trained" = trained 2-hop, "id", "medium", "hard"), heldout_pairs (adjacent held-out
+relation pairs), seen_frac (the fraction of the question's contiguous sub-questions (e_i, r_i+1..r_j) that are
+training questions; 1-hop ones are stored facts), nn_dist (normalized token edit distance to the nearest training
+question). The stored facts, the ID level of Jin et al., are the train examples with familiarity "stored".
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+from .base import Example, TaskData, TaskSpec, add_nn_dist, check, check_split, finish, rng_for
+
+SPLITS = ("depth", "composition")
+
+
+@dataclass
+class KnowledgeGraphSettings:
+    """Settings of the knowledge-graph task."""
+
+    split: str = "depth"
+    """depth (default): OOD = deeper questions; composition: OOD = held-out relation compositions."""
+    seed: int = 0
+    """Seeds the graph, the held-out relation pairs and every sample."""
+    n_entities: int = 100
+    """Number of entities (e0, e1, ...)."""
+    n_relations: int = 8
+    """Number of relations (r0, r1, ...); each is a random function entity -> entity."""
+    train_2hop_frac: float = 0.5
+    """Fraction of the (allowed) 2-hop questions in train."""
+    n_heldout_rel_pairs: int = 8
+    """Ordered relation pairs never composed in training (composition split)."""
+    n_test: int = 1000
+    """At most this many questions in test_id, test_ood and ood_hard each."""
+    intermediate: bool = False
+    """Output every entity along the path, not only the answer."""
+    novelty: bool = True
+    """Compute nn_dist."""
+
+
+def _sample_questions(n_e, n_r, hops, n, rng, keep=lambda rels: True) -> list[tuple]:
+    """Up to n distinct random (entity, relations...) questions with `hops` relations passing `keep` (seeded)."""
+    out, seen, tries = [], set(), 0
+    while len(out) < n and tries < 50 * n:
+        tries += 1
+        q = (int(rng.integers(n_e)),) + tuple(int(x) for x in rng.integers(0, n_r, hops))
+        if q not in seen and keep(q[1:]):
+            seen.add(q)
+            out.append(q)
+    return out
+
+
+def make(s: KnowledgeGraphSettings) -> TaskData:
+    check_split(s, SPLITS, "knowledge_graph")
+    check(s.n_entities >= 2 and s.n_relations >= 2, "need at least 2 entities and 2 relations")
+    check(0 < s.train_2hop_frac < 1, f"train_2hop_frac must be in (0, 1), got {s.train_2hop_frac}")
+    check(s.n_test >= 1, "n_test must be at least 1")
+    n_e, n_r = s.n_entities, s.n_relations
+    table = rng_for(s.seed, 1).integers(0, n_e, (n_r, n_e))  # table[r][e] = r(e)
+    heldout: set[tuple[int, int]] = set()
+    if s.split == "composition":
+        check(1 <= s.n_heldout_rel_pairs < n_r * n_r, f"n_heldout_rel_pairs must be 1..{n_r * n_r - 1}")
+        pairs = list(itertools.product(range(n_r), repeat=2))
+        heldout = {pairs[i] for i in rng_for(s.seed, 2).choice(len(pairs), s.n_heldout_rel_pairs, replace=False)}
+
+    def n_held(rels):
+        return sum((rels[i], rels[i + 1]) in heldout for i in range(len(rels) - 1))
+
+    facts = [(e, r) for e in range(n_e) for r in range(n_r)]
+    two = [(e, r1, r2) for e in range(n_e) for r1 in range(n_r) for r2 in range(n_r) if not n_held((r1, r2))]
+    order = rng_for(s.seed, 3).permutation(len(two))
+    n_tr = int(round(s.train_2hop_frac * len(two)))
+    check(0 < n_tr < len(two), f"train_2hop_frac {s.train_2hop_frac} leaves no trained or no held-out 2-hop question")
+    train_q = facts + [two[i] for i in order[:n_tr]]
+    id_q = [two[i] for i in order[n_tr : n_tr + s.n_test]]
+    rng = rng_for(s.seed, 4)
+    if s.split == "depth":
+        ood_q = _sample_questions(n_e, n_r, 3, s.n_test, rng)
+        hard_q = _sample_questions(n_e, n_r, 4, s.n_test, rng)
+        labels = ("medium", "hard")
+    else:
+        novel = [(e, r1, r2) for e in range(n_e) for (r1, r2) in sorted(heldout)]
+        ood_q = [novel[i] for i in rng.permutation(len(novel))[: s.n_test]]
+        hard_q = _sample_questions(n_e, n_r, 3, s.n_test, rng, keep=lambda rels: n_held(rels) > 0)
+        labels = ("hard", "hard")
+    trained = set(train_q)
+
+    def example(q, familiarity):
+        path = [q[0]]
+        for r in q[1:]:
+            path.append(int(table[r][path[-1]]))
+        rels = q[1:]
+        windows = [(path[i],) + rels[i:j] for i in range(len(rels)) for j in range(i + 1, len(rels) + 1)]
+        src = (f"e{q[0]}",) + tuple(f"r{r}" for r in rels)
+        tgt = tuple(f"e{x}" for x in path[1:]) if s.intermediate else (f"e{path[-1]}",)
+        meta = {"hops": len(rels), "depth": len(rels), "width": 1, "relations": [f"r{r}" for r in rels],
+                "path": [f"e{x}" for x in path], "familiarity": familiarity, "heldout_pairs": n_held(rels),
+                "seen_frac": round(sum(w in trained for w in windows) / len(windows), 6)}
+        return Example(src, tgt, meta)
+
+    train = [example(q, "stored" if len(q) == 2 else "trained") for q in train_q]
+    test_id = [example(q, "id") for q in id_q]
+    test_ood = [example(q, labels[0]) for q in ood_q]
+    ood_hard = [example(q, labels[1]) for q in hard_q]
+    if s.novelty:
+        add_nn_dist(train, test_id, test_ood, ood_hard)
+    notes = {"heldout_rel_pairs": [f"r{a} r{b}" for a, b in sorted(heldout)], "n_facts": len(facts),
+             "n_2hop_trained": n_tr, "familiarity": "stored < trained < id < medium < hard",
+             "nn_dist": "normalized token edit distance to the nearest training question"}
+    return finish("knowledge_graph", s, train, test_id, test_ood, extra={"ood_hard": ood_hard}, notes=notes)
+
+
+SPEC = TaskSpec("knowledge_graph", KnowledgeGraphSettings, make, SPLITS, __doc__)

@@ -1,0 +1,157 @@
+"""Compositional table lookup: chains of random bijections on n-bit strings (Liska et al. 2018; Csordás et al.).
+
+The input is a start string and a chain of function symbols applied left to right: src = ("101", "c", "a", "f")
+means f(a(c(101))). The output is the final string, or with `intermediate` every string along the way. The tables
+are random permutations drawn from the seed (info["tables"]); values are single tokens ("101"), functions letters.
+
+Splits:
+- heldout_compositions: `n_heldout_pairs` ordered pairs (f then g) are never adjacent in a training chain; test_ood
+  holds chains of the trained lengths with at least one held-out pair adjacent (meta heldout_pairs counts them).
+- longer: train on chains of `train_lengths`, test_ood holds chains of `ood_lengths` (all pairs seen in training).
+test_id: chains of the trained lengths (and without held-out pairs), never in train.
+
+Metadata: start, funcs, values (the intermediate strings: ground-truth factors), length = depth = chain length,
+width = 1, seen_frac (the fraction of the chain's value-level sub-chains (v_i, f_i+1..f_j), lengths 1..L, that occur
+anywhere in some training chain: the same start value followed by the same functions), seen_frac_symbols (the same at
+symbol level: function windows f_i..f_j seen anywhere in training), heldout_pairs, and nn_dist (normalized token
+edit distance of src to the nearest training src).
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+
+from .base import Example, TaskData, TaskSpec, add_nn_dist, check, check_split, finish, rng_for
+
+SPLITS = ("heldout_compositions", "longer")
+LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+@dataclass
+class LookupSettings:
+    """Settings of the compositional table lookup task."""
+
+    split: str = "heldout_compositions"
+    """heldout_compositions (default) or longer."""
+    seed: int = 0
+    """Seeds the tables, the held-out pairs and every sample."""
+    n_bits: int = 3
+    """Length of the bit strings (2**n_bits values)."""
+    n_funcs: int = 8
+    """Number of random bijections (letters a, b, ...)."""
+    train_lengths: tuple[int, ...] = (1, 2, 3, 4)
+    """Chain lengths of train and test_id."""
+    ood_lengths: tuple[int, ...] = (5, 6)
+    """Chain lengths of test_ood in the longer split."""
+    n_heldout_pairs: int = 8
+    """Ordered function pairs never adjacent in training (heldout_compositions)."""
+    n_train: int = 10000
+    """Training examples (fewer if the trained lengths do not have that many)."""
+    n_test: int = 1000
+    """Examples in test_id and in test_ood each."""
+    intermediate: bool = False
+    """Output every intermediate string, not only the final one."""
+    novelty: bool = True
+    """Compute nn_dist."""
+
+
+def _chains(lengths, n_funcs, rng, limit):
+    """All chains of these lengths if there are at most `limit`, else `limit` distinct random ones (seeded; lengths
+    drawn uniformly, so short lengths are over-represented relative to their count)."""
+    total = sum(n_funcs**L for L in lengths)
+    if total <= limit:
+        return [c for L in lengths for c in itertools.product(range(n_funcs), repeat=L)]
+    out, seen = [], set()
+    while len(out) < limit:
+        L = int(rng.choice(lengths))
+        c = tuple(int(x) for x in rng.integers(0, n_funcs, L))
+        if c not in seen:
+            seen.add(c)
+            out.append(c)
+    return out
+
+
+def make(s: LookupSettings) -> TaskData:
+    check_split(s, SPLITS, "lookup")
+    check(1 <= s.n_bits <= 8, f"n_bits must be 1..8, got {s.n_bits}")
+    check(2 <= s.n_funcs <= len(LETTERS), f"n_funcs must be 2..26, got {s.n_funcs}")
+    check(len(s.train_lengths) > 0 and min(s.train_lengths) >= 1, "train_lengths must be positive chain lengths")
+    check(s.n_train >= 1 and s.n_test >= 1, "n_train and n_test must be at least 1")
+    n_vals = 2**s.n_bits
+    r = rng_for(s.seed, 1)
+    tables = np.stack([r.permutation(n_vals) for _ in range(s.n_funcs)])  # tables[f][v] = f(v)
+    val = [format(v, f"0{s.n_bits}b") for v in range(n_vals)]
+    heldout: set[tuple[int, int]] = set()
+    if s.split == "heldout_compositions":
+        check(max(s.train_lengths) >= 2, "heldout_compositions needs train_lengths with chains of 2 or more")
+        check(1 <= s.n_heldout_pairs < s.n_funcs**2, f"n_heldout_pairs must be 1..{s.n_funcs**2 - 1}")
+        pairs = list(itertools.product(range(s.n_funcs), repeat=2))
+        pick = rng_for(s.seed, 2).choice(len(pairs), s.n_heldout_pairs, replace=False)
+        heldout = {pairs[i] for i in sorted(pick)}
+    else:
+        check(len(s.ood_lengths) > 0 and min(s.ood_lengths) > max(s.train_lengths),
+              "the longer split needs ood_lengths all longer than train_lengths")
+
+    def n_held(c):
+        return sum((c[i], c[i + 1]) in heldout for i in range(len(c) - 1))
+
+    # every (start, chain) pair of the trained lengths (or a large sample), split by whether it uses a held-out pair
+    rng = rng_for(s.seed, 3)
+    limit = 4 * (s.n_train + s.n_test)
+    chains = _chains(s.train_lengths, s.n_funcs, rng, max(1, limit // n_vals))
+    held = {c for c in chains if n_held(c)}
+    pool = [(x, c) for c in chains if c not in held for x in range(n_vals)]
+    ood_pool = [(x, c) for c in chains if c in held for x in range(n_vals)]
+    check(len(pool) > s.n_test, f"only {len(pool)} in-distribution examples for n_test={s.n_test} plus training")
+    order = rng.permutation(len(pool))
+    test_id_pairs = [pool[i] for i in order[: s.n_test]]
+    train_pairs = [pool[i] for i in order[s.n_test : s.n_test + s.n_train]]
+    if s.split == "longer":
+        ood_chains = _chains(s.ood_lengths, s.n_funcs, rng_for(s.seed, 4), max(1, s.n_test))
+        starts = rng_for(s.seed, 5).integers(0, n_vals, len(ood_chains))
+        ood_pairs = [(int(x), c) for x, c in zip(starts, ood_chains)]
+    else:
+        check(len(ood_pool) > 0, "no chain of the trained lengths contains a held-out pair")
+        pick = rng_for(s.seed, 4).permutation(len(ood_pool))[: s.n_test]
+        ood_pairs = [ood_pool[i] for i in pick]
+
+    def run(x, c):
+        vals = [x]
+        for f in c:
+            vals.append(int(tables[f][vals[-1]]))
+        return vals
+
+    # value-level and symbol-level sub-chains of the training set, for seen_frac
+    seen_vals, seen_syms = set(), set()
+    for x, c in train_pairs:
+        vals = run(x, c)
+        for i in range(len(c)):
+            for j in range(i + 1, len(c) + 1):
+                seen_vals.add((vals[i],) + c[i:j])
+                seen_syms.add(c[i:j])
+
+    def example(x, c):
+        vals = run(x, c)
+        windows = [(i, j) for i in range(len(c)) for j in range(i + 1, len(c) + 1)]
+        src = (val[x],) + tuple(LETTERS[f] for f in c)
+        tgt = tuple(val[v] for v in vals[1:]) if s.intermediate else (val[vals[-1]],)
+        meta = {"start": val[x], "funcs": [LETTERS[f] for f in c], "values": [val[v] for v in vals],
+                "length": len(c), "depth": len(c), "width": 1, "heldout_pairs": n_held(c),
+                "seen_frac": round(sum(((vals[i],) + c[i:j]) in seen_vals for i, j in windows) / len(windows), 6),
+                "seen_frac_symbols": round(sum(c[i:j] in seen_syms for i, j in windows) / len(windows), 6)}
+        return Example(src, tgt, meta)
+
+    train = [example(*p) for p in train_pairs]
+    test_id = [example(*p) for p in test_id_pairs]
+    test_ood = [example(*p) for p in ood_pairs]
+    if s.novelty:
+        add_nn_dist(train, test_id, test_ood)
+    notes = {"tables": {LETTERS[f]: [val[v] for v in tables[f]] for f in range(s.n_funcs)},
+             "heldout_pairs": [LETTERS[a] + LETTERS[b] for a, b in sorted(heldout)],
+             "nn_dist": "normalized token edit distance of src to the nearest training src"}
+    return finish("lookup", s, train, test_id, test_ood, notes=notes)
+
+
+SPEC = TaskSpec("lookup", LookupSettings, make, SPLITS, __doc__)
