@@ -3,6 +3,12 @@
 Shapes: N = pixels (res*res), B = weight vectors, W = hidden width, P = parameters.
 `forward(arch, params (B, P), inputs (N, 4))` -> raw (h, s, v) of shape (B, N, 3); optional per-layer features
 (B, N, W) for hidden layers 1..L. All B nets run as one batched matmul per layer, never a Python loop over nets.
+
+Internally the hidden activations are kept units-first, (B, W, N): each activation group is then a few long contiguous
+runs of memory rather than a short stride-W run per pixel, which makes the elementwise activations and the concatenation
+2-3x faster on CPU. Without autograd (and without features) the pixels go through the net in cache-sized blocks with
+in-place activations; see _forward_blocks. Outputs and features are transposed views (B, N, W) of that layout:
+index, reshape or .contiguous() them, but not .view().
 """
 from __future__ import annotations
 
@@ -25,6 +31,17 @@ ACTIVATION_FNS = {
     "sigmoid": lambda x: 2.0 * torch.sigmoid(x) - 1.0,
     "gaussian": lambda x: 2.0 * torch.exp(-x * x) - 1.0,
     "relu": torch.relu,
+}
+# The same functions in place, for forward passes without autograd; the same ops in the same order, so the same bits.
+_INPLACE_FNS = {
+    "cache": None,
+    "identity": None,
+    "sin": torch.Tensor.sin_,
+    "cos": torch.Tensor.cos_,
+    "tanh": torch.Tensor.tanh_,
+    "sigmoid": lambda x: x.sigmoid_().mul_(2.0).sub_(1.0),
+    "gaussian": lambda x: x.mul_(x).neg_().exp_().mul_(2.0).sub_(1.0),
+    "relu": torch.Tensor.relu_,
 }
 
 
@@ -56,18 +73,60 @@ def activate(arch: Arch, z: torch.Tensor) -> torch.Tensor:
     return torch.cat([ACTIVATION_FNS[a](part) for (a, _), part in zip(arch.groups, parts)], dim=-1)
 
 
+def _activate_units(arch: Arch, z: torch.Tensor, inplace: bool) -> torch.Tensor:
+    """activate() for units-first z (B, W, N); in place (returning z) when autograd is not recording."""
+    if inplace:
+        for a, start, end in arch.group_slices():
+            if _INPLACE_FNS[a] is not None:
+                _INPLACE_FNS[a](z[:, start:end])
+        return z
+    if len(arch.groups) == 1:
+        return ACTIVATION_FNS[arch.groups[0][0]](z)
+    parts = torch.split(z, [n for _, n in arch.groups], dim=1)
+    return torch.cat([ACTIVATION_FNS[a](part) for (a, _), part in zip(arch.groups, parts)], dim=1)
+
+
+_BLOCK_ELEMS = 2 ** 20  # hidden activations per pixel block in _forward_blocks: its two buffers stay in cache
+
+
+def _forward_blocks(arch: Arch, kernels: list[torch.Tensor], inputs: torch.Tensor) -> torch.Tensor:
+    """forward() without autograd or features: (B, 3, N). Pixels are independent, so they go through the whole net
+    in blocks of about _BLOCK_ELEMS activations, ping-ponging between two buffers reused by every layer and block.
+    That keeps the working set in cache, and avoids a fresh large tensor per layer (which comes from the OS, and whose
+    page faults cost more than the matmul); 1.2-2x faster than whole-image layers, and the same numbers."""
+    B, N, W = kernels[0].shape[0], len(inputs), arch.width
+    n = min(N, max(256, _BLOCK_ELEMS // (B * W)))
+    bufs = [torch.empty(B * W * n, dtype=inputs.dtype) for _ in range(2)]
+    out = torch.empty(B, 3, N, dtype=inputs.dtype)
+    x_t = inputs.T  # (4, N)
+    for s in range(0, N, n):
+        m = min(n, N - s)
+        a, b = (buf[:B * W * m].view(B, W, m) for buf in bufs)
+        h = _activate_units(arch, torch.matmul(kernels[0], x_t[:, s:s + m], out=a), True)
+        for w in kernels[1:-1]:
+            a, b = b, a
+            h = _activate_units(arch, torch.bmm(w, h, out=a), True)
+        out[:, :, s:s + m] = torch.bmm(kernels[-1], h)
+    return out
+
+
 def forward(arch: Arch, params: torch.Tensor, inputs: torch.Tensor, features: bool = False):
     """params (B, P) or (P,), inputs (N, 4) -> raw hsv (B, N, 3) [, features: list of L tensors (B, N, W)]."""
     squeeze = params.dim() == 1
     params = params.unsqueeze(0) if squeeze else params
-    kernels = unflatten(arch, params.to(inputs.dtype))
-    h = activate(arch, torch.matmul(inputs, kernels[0]))  # (N, 4) @ (B, 4, W) -> (B, N, W)
+    kernels = [k.transpose(1, 2) for k in unflatten(arch, params.to(inputs.dtype))]  # each (B, out, in)
+    inplace = not (torch.is_grad_enabled() and (params.requires_grad or inputs.requires_grad))
+    if inplace and not features:
+        out = _forward_blocks(arch, kernels, inputs).transpose(1, 2)
+        return out[0] if squeeze else out
+    h = _activate_units(arch, torch.matmul(kernels[0], inputs.T), inplace)  # (B, W, 4) @ (4, N) -> (B, W, N)
     feats = [h] if features else None
     for w in kernels[1:-1]:
-        h = activate(arch, torch.bmm(h, w))
+        h = _activate_units(arch, torch.bmm(w, h), inplace)
         if features:
             feats.append(h)
-    out = torch.bmm(h, kernels[-1])  # (B, N, 3)
+    out = torch.bmm(kernels[-1], h).transpose(1, 2)  # (B, 3, N) -> (B, N, 3)
+    feats = [f.transpose(1, 2) for f in feats] if features else None
     if squeeze:
         out = out[0]
         feats = [f[0] for f in feats] if features else None
