@@ -61,6 +61,47 @@ def _cmd_replicate(a):
     print(f"{out}: MSE {mse(arch, rep.params, target):.3e} at {a.res}x{a.res} after {a.steps} steps")
 
 
+def _cmd_fer(a):
+    from dataclasses import replace
+
+    from .cppn.nets import load_cppn, load_netdir
+    from .fer.analyze import FerSettings, analyze
+    from .fer.costs import CostSettings
+    from .io import staged_dir
+    from .report.fer_page import write_page
+
+    if a.res < 8 or a.replicas < 0:
+        raise FracturelabError("--res must be at least 8 and --replicas at least 0")
+    reference = load_cppn(a.reference)
+    replicas = [load_netdir(p) for p in a.replica]
+    costs = CostSettings(seeds=tuple(range(a.replicas)) or (0,))
+    settings = FerSettings(res=a.res, replicas=a.replicas, costs=costs)
+    if a.quick:  # a smoke run: minutes, not the numbers to report
+        settings = replace(settings, n_perm=200, costs=replace(costs, steps=1500, adapt_steps=300, seeds=(0,)))
+    with staged_dir(a.out) as tmp:
+        metrics, arts = analyze(reference, replicas, settings)
+        renders = {n: net.render(256) for n, net in [(reference.name, reference)] + [(r.name, r) for r in replicas]}
+        write_page(tmp, metrics, arts, renders, settings.costs.wide)
+    print(f"wrote {a.out}/index.html and {a.out}/metrics.json")
+
+
+def _cmd_labels(a):
+    import csv
+
+    from .fer.labels import LabelSettings, format_table, label_table
+    from .fer.sweeps import SweepSettings
+    from .io import staged_dir
+
+    rows = label_table(a.dir, LabelSettings(SweepSettings(res=a.res), a.n_perm, a.seed))
+    with staged_dir(a.out) as tmp:
+        (tmp / "labels.json").write_text(json.dumps(rows, indent=1))
+        with open(tmp / "labels.csv", "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(rows[-1]), extrasaction="ignore")
+            w.writeheader()
+            w.writerows(rows)
+    print(format_table(rows))
+
+
 def _cmd_run(a):
     from .study.preview import MISSING, run_preview
 
@@ -99,6 +140,23 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--arch", default=None, help="replica arch (default: the target's own)")
     s.set_defaults(fn=_cmd_replicate)
+
+    s = sub.add_parser("fer", help="FER measurements of a reference CPPN and its replicas")
+    s.add_argument("reference", help="genome file, net folder or built-in name")
+    s.add_argument("--replica", action="append", default=[], metavar="NETDIR", help="a replica net folder (repeat)")
+    s.add_argument("--replicas", type=int, default=3, help="replicas to train when none are given (default 3)")
+    s.add_argument("-o", "--out", required=True)
+    s.add_argument("--res", type=int, default=64)
+    s.add_argument("--quick", action="store_true", help="short training budgets: a smoke run")
+    s.set_defaults(fn=_cmd_fer)
+
+    s = sub.add_parser("labels", help="agreement of weight sweeps with people's labels, for every genome in DIR")
+    s.add_argument("dir")
+    s.add_argument("-o", "--out", required=True)
+    s.add_argument("--res", type=int, default=64)
+    s.add_argument("--n-perm", type=int, default=1000)
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(fn=_cmd_labels)
 
     s = sub.add_parser("run", help="the main job (for now: what exists, and what is missing)")
     s.add_argument("-o", "--out", default="fracturelab-out")
