@@ -108,6 +108,7 @@ def _cmd_run(a):
     out = run_preview(a.out, a.picbreeder, steps=a.steps)
     print(f"wrote {out / 'index.html'}")
     print("The full study is not built yet; missing:\n  " + "\n  ".join(MISSING))
+    print("Fracture measurements on CPPNs exist: fracturelab fer REFERENCE -o OUTDIR; fracturelab labels DIR -o OUTDIR")
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -1,5 +1,6 @@
 """What `fracturelab run` does until the full study lands: renders the built-in and (when given) Picbreeder CPPNs,
-trains one SGD replica of the built-in face, and writes an HTML page, then says plainly what is still missing."""
+trains one SGD replica of the built-in face, and writes an HTML page, then says plainly what is still missing.
+The CPPN measurements themselves run with `fracturelab fer` and `fracturelab labels`."""
 from __future__ import annotations
 
 import base64
@@ -16,8 +17,7 @@ from ..cppn.replicate import ReplicateSettings, fit, mse
 from ..errors import FracturelabError
 
 MISSING = [
-    "fracture metrics on CPPNs (feature maps, sweeps, label agreement, extrapolation) - issue 3",
-    "compositional tasks, models and training regimes - issue 4",
+    "models and training regimes on the compositional tasks - issue 4 (the tasks exist: fracturelab.tasks)",
     "evolved networks (NEAT, CMA-ES, ES) - issue 5",
     "fracture probes for any model - issue 6",
     "the study itself: store, executors, statistics, claims and report - issue 7",
