@@ -4,6 +4,11 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
+
+# The suite is many small tensor ops; torch's OpenMP threads spin-wait for each other and ran 10-100x slower here
+# whenever another process held a core. One thread is as fast on an idle 2-core machine and safe on a busy one.
+torch.set_num_threads(1)
 
 REPO = Path(__file__).resolve().parents[1]
 PICBREEDER = Path(os.environ.get("FRACTURELAB_PICBREEDER", REPO.parent / "shared" / "data" / "picbreeder"))
