@@ -21,6 +21,10 @@ Metadata: length (actions), cmd_len (words), depth/width/n_nodes of the interpre
 depth 1; each left/right/opposite/around, twice/thrice, and/after is one node), prims (the primitives used),
 nn_dist (normalized word edit distance to the nearest training command), seen_frac (fraction of the command's
 sub-commands, i.e. its tree nodes' word spans, that occur as a sub-command of some training command).
+
+Training (fracturelab.train, RECIPES["scan"]): the default model (a 3-layer decoder-only transformer, d_model 64)
+reaches >= 0.98 test_id within about 5 minutes of one CPU thread (seed 0, addprim_jump: test_id 0.987, test_ood
+0.000, 4,000 steps, 329 s).
 """
 from __future__ import annotations
 
