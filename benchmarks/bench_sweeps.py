@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +22,8 @@ from fracturelab.cppn.nets import load_cppn
 from fracturelab.fer.sweeps import SweepSettings, sweep_weights, sweepable_weights
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_cppn import median_time  # noqa: E402
+
 try:
     import jax.numpy as jnp
 
@@ -32,16 +32,6 @@ except ImportError:
     jc = None
 
 DATA = Path(os.environ.get("FRACTURELAB_PICBREEDER", Path(__file__).resolve().parents[2] / "shared/data/picbreeder"))
-
-
-def timed(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def perturbed(net, wids, deltas) -> np.ndarray:
@@ -70,10 +60,10 @@ def main() -> None:
             deltas = settings.deltas[settings.deltas != 0]
             n = len(wids) * len(deltas)
             reps = 1 if a.quick else 3
-            t_batch = timed(lambda: sweep_weights(net, wids, settings), reps)
+            t_batch = median_time(lambda: sweep_weights(net, wids, settings), reps)
             params = perturbed(net, wids, deltas)
             loop_n = min(n, 40)
-            t_loop = timed(lambda: [render(net.arch, p, res) for p in params[:loop_n]], 1) * n / loop_n
+            t_loop = median_time(lambda: [render(net.arch, p, res) for p in params[:loop_n]], 1) * n / loop_n
             jax_rate = float("nan")
             if jc is not None:
                 batched = jc.make_batched(net.arch)
@@ -84,7 +74,7 @@ def main() -> None:
                     for s in range(0, n, chunk):
                         jc.to_rgb(batched(jnp.asarray(params[s:s + chunk]), x)).block_until_ready()
 
-                jax_rate = n / timed(run_jax, reps)
+                jax_rate = n / median_time(run_jax, reps)
             print(f"{name:8s} {res:4d} {n:6d} {n / t_batch:10.1f} {n / t_loop:8.1f} {t_loop / t_batch:7.1f}x "
                   f"{jax_rate:8.1f} {n / t_batch / jax_rate:8.2f}x")
 
