@@ -1,0 +1,96 @@
+"""Models for the task testbed: an MLP, a small decoder-only transformer and a CPPN classifier.
+
+    from fracturelab.models import make_model
+    from fracturelab.models.data import DataSpec
+    spec = DataSpec.of(data.name, data.sets().values())
+    model = make_model("transformer", spec, seed=0, n_layer=3)
+    batch = model.encode(data.train[:32])
+    loss, exact = model.loss(batch)            # mean cross-entropy, (B,) exact match
+    model.predict(batch)                       # greedy token tuples
+    model.named_activations(data.test_id[:8])  # {layer name: (B, [T,] units)}
+
+Every model has encode(examples) -> batch dict, forward(batch) -> logits, loss(batch) -> (loss, exact),
+predict(batch) -> token tuples, named_activations(batch or examples) -> dict. Registry MODELS: name -> ModelSpec.
+"""
+from __future__ import annotations
+
+import ast
+import dataclasses
+from dataclasses import dataclass
+
+import torch
+
+from ..errors import FracturelabError
+from .cppn import COORDINATES, CPPNClassifier, CPPNSettings
+from .data import DataSpec
+from .mlp import MLP, MLPSettings
+from .transformer import Transformer, TransformerSettings
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One registry entry."""
+
+    name: str
+    """Registry name."""
+    settings_cls: type
+    """The model's settings dataclass."""
+    build: type
+    """build(spec: DataSpec, settings) -> nn.Module."""
+    tasks: tuple[str, ...] | None = None
+    """The tasks it applies to (None: every task)."""
+
+
+MODELS: dict[str, ModelSpec] = {s.name: s for s in (
+    ModelSpec("mlp", MLPSettings, MLP),
+    ModelSpec("transformer", TransformerSettings, Transformer),
+    ModelSpec("cppn", CPPNSettings, CPPNClassifier, tuple(COORDINATES)),
+)}
+
+DEFAULT_MODEL: dict[str, str] = {
+    "lookup": "transformer",
+    "scan": "transformer",
+    "multiplication": "transformer",
+    "knowledge_graph": "transformer",
+    "leave_square_out": "mlp",
+    "factors": "mlp",
+}
+"""Each task's default model: sequence outputs or compositions -> transformer; one fixed-size answer -> MLP."""
+
+
+def settings_from(cls: type, options: dict, what: str):
+    """Build a settings dataclass from options: unknown names raise; a string for a non-string field is read as a
+    Python literal (so a command line can pass "3" or "0.5")."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kw = {}
+    for k, v in options.items():
+        if k not in fields:
+            raise FracturelabError(f"unknown option {k!r} for {what} (options: {', '.join(fields)})")
+        default = fields[k].default
+        if isinstance(v, str) and not isinstance(default, str) and default is not None:
+            try:
+                v = ast.literal_eval(v)
+            except (ValueError, SyntaxError):
+                raise FracturelabError(f"option {k}={v!r} for {what} is not a valid value") from None
+        if isinstance(default, float) and isinstance(v, int) and not isinstance(v, bool):
+            v = float(v)
+        if default is not None and not isinstance(v, type(default)) and not (isinstance(default, tuple)
+                                                                             and isinstance(v, list)):
+            raise FracturelabError(f"option {k}={v!r} for {what} should be like {default!r}")
+        kw[k] = tuple(v) if isinstance(default, tuple) else v
+    return cls(**kw)
+
+
+def make_model(name: str, spec: DataSpec, seed: int = 0, **options) -> torch.nn.Module:
+    """A freshly initialized model sized on spec; the same seed gives the same weights. Options are the model's
+    settings fields (e.g. scale=2.0)."""
+    entry = MODELS.get(name)
+    if entry is None:
+        raise FracturelabError(f"unknown model {name!r} (models: {', '.join(MODELS)})")
+    settings = settings_from(entry.settings_cls, options, f"model {name!r}")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return entry.build(spec, settings)
+
+
+__all__ = ["DEFAULT_MODEL", "MODELS", "DataSpec", "ModelSpec", "make_model", "settings_from"]

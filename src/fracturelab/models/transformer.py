@@ -1,0 +1,186 @@
+"""A small decoder-only transformer (nanoGPT-style: pre-LN, learned positions, GELU MLP, tied embeddings).
+
+Sequence = src + <sep> + tgt + <eos>; the model reads it shifted by one and the loss is on the tgt and <eos>
+positions only. Evaluation decodes greedily after <sep> with a key/value cache. Exact match under teacher forcing
+(every scored argmax right) is the same event as greedy decoding reproducing the target, so accuracy needs one
+forward pass and only wrong examples need decoding to show what the model wrote.
+
+Shapes: B = batch, T = positions, d = d_model, H = heads, V = joint vocabulary (PAD, EOS, SEP, then the rest).
+Named activations (all (B, T, units), T = the teacher-forced positions; batch["sep"] is each row's <sep> index):
+embed, block{i}.attn (attention output), block{i}.mlp (MLP hidden after GELU, 4d), block{i} (residual stream after
+the block), ln_f (final LayerNorm), logits.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import FracturelabError
+from ..tasks.base import EOS, PAD, Example
+from .data import IGNORE, SEP, DataSpec, pad_rows
+
+
+@dataclass
+class TransformerSettings:
+    """Settings of the decoder-only transformer."""
+
+    d_model: int = 128
+    """Residual width (before scale; rounded to a multiple of n_head)."""
+    n_layer: int = 2
+    """Number of transformer blocks (the depth knob)."""
+    n_head: int = 4
+    """Attention heads per block."""
+    scale: float = 1.0
+    """Multiplies d_model (the width knob of scaling sweeps)."""
+    dropout: float = 0.0
+    """Dropout on attention and MLP outputs (0 keeps training deterministic given the seed)."""
+
+    def check(self) -> None:
+        if self.d_model < 1 or self.n_layer < 1 or self.n_head < 1 or not self.scale > 0 or not 0 <= self.dropout < 1:
+            raise FracturelabError(f"bad transformer settings: sizes >= 1, scale > 0, dropout in [0, 1) (got {self})")
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, d: int, n_head: int, dropout: float):
+        super().__init__()
+        self.n_head, self.dropout = n_head, dropout
+        self.c_attn = nn.Linear(d, 3 * d)
+        self.c_proj = nn.Linear(d, d)
+
+    def forward(self, x: torch.Tensor, cache: dict | None = None) -> torch.Tensor:
+        B, T, d = x.shape
+        q, k, v = self.c_attn(x).split(d, dim=2)
+        q, k, v = (z.view(B, T, self.n_head, d // self.n_head).transpose(1, 2) for z in (q, k, v))  # (B, H, T, hd)
+        causal = True  # the prompt (or a whole sequence): each position sees itself and the ones before
+        if cache is not None:  # decoding: keys and values of earlier positions come from the cache
+            if "k" in cache:  # one new position, which may see every cached one
+                assert T == 1, "a cached forward takes one new position at a time"
+                k, v = torch.cat([cache["k"], k], 2), torch.cat([cache["v"], v], 2)
+                causal = False
+            cache["k"], cache["v"] = k, v
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=causal,
+                                           dropout_p=self.dropout if self.training else 0.0)  # (B, H, T, hd)
+        return self.c_proj(y.transpose(1, 2).reshape(B, T, d))
+
+
+class Block(nn.Module):
+    def __init__(self, d: int, n_head: int, dropout: float):
+        super().__init__()
+        self.ln_1, self.ln_2 = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.attn = CausalSelfAttention(d, n_head, dropout)
+        self.c_fc, self.c_proj = nn.Linear(d, 4 * d), nn.Linear(4 * d, d)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x, cache=None, acts=None, name=""):
+        a = self.attn(self.ln_1(x), cache)  # (B, T, d)
+        x = x + self.drop(a)
+        h = F.gelu(self.c_fc(self.ln_2(x)))  # (B, T, 4d)
+        x = x + self.drop(self.c_proj(h))
+        if acts is not None:
+            acts[f"{name}.attn"], acts[f"{name}.mlp"], acts[name] = a, h, x
+        return x
+
+
+class Transformer(nn.Module):
+    def __init__(self, spec: DataSpec, settings: TransformerSettings):
+        super().__init__()
+        settings.check()
+        self.spec, self.settings = spec, settings
+        H = settings.n_head
+        d = max(H, round(settings.d_model * settings.scale / H) * H)
+        self.vocab = [PAD, EOS, SEP] + sorted((set(spec.src_vocab) | set(spec.tgt_vocab)) - {PAD, EOS, SEP})
+        self.ids = {t: i for i, t in enumerate(self.vocab)}
+        self.block_size = spec.max_src + 1 + spec.max_tgt  # longest input: src, sep, tgt (eos is only predicted)
+        self.wte = nn.Embedding(len(self.vocab), d)
+        self.wpe = nn.Embedding(self.block_size, d)
+        self.drop = nn.Dropout(settings.dropout)
+        self.blocks = nn.ModuleList(Block(d, H, settings.dropout) for _ in range(settings.n_layer))
+        self.ln_f = nn.LayerNorm(d)
+        self.lm_head = nn.Linear(d, len(self.vocab), bias=False)
+        self.lm_head.weight = self.wte.weight  # tied, as in GPT-2
+        for name, p in self.named_parameters():  # GPT-2 init: N(0, 0.02), residual projections scaled by depth
+            if p.dim() >= 2:
+                std = 0.02 / math.sqrt(2 * settings.n_layer) if name.endswith("c_proj.weight") else 0.02
+                nn.init.normal_(p, 0.0, std)
+            elif name.endswith("bias"):
+                nn.init.zeros_(p)
+
+    # --- data -------------------------------------------------------------------------------------------------------
+    def encode(self, examples: Sequence[Example]) -> dict:
+        """x: (B, T) src + sep + tgt padded with PAD; y: (B, T) next tokens, IGNORE except at tgt and eos;
+        sep: (B,) position of <sep>; prompt_len: (B,) = sep + 1."""
+        ids = self.ids
+        seqs = [[ids[t] for t in e.src] + [ids[SEP]] + [ids[t] for t in e.tgt] + [ids[EOS]] for e in examples]
+        T = max(len(s) for s in seqs) - 1
+        x = pad_rows([s[:-1] for s in seqs], T, ids[PAD])
+        y = pad_rows([[IGNORE] * len(e.src) + s[len(e.src) + 1 :] for e, s in zip(examples, seqs)], T, IGNORE)
+        sep = torch.tensor([len(e.src) for e in examples])
+        return {"x": x, "y": y, "sep": sep, "prompt_len": sep + 1}
+
+    # --- model ------------------------------------------------------------------------------------------------------
+    def forward(self, batch: dict, acts: dict | None = None) -> torch.Tensor:
+        """batch["x"] (B, T) -> logits (B, T, V)."""
+        return self._run(batch["x"], acts=acts)
+
+    def _run(self, idx, cache: list | None = None, pos0: int = 0, acts: dict | None = None) -> torch.Tensor:
+        T = idx.shape[1]
+        if pos0 + T > self.block_size:
+            raise FracturelabError(f"sequence of {pos0 + T} tokens is longer than the model's {self.block_size}")
+        pos = torch.arange(pos0, pos0 + T)
+        x = self.drop(self.wte(idx) + self.wpe(pos))  # (B, T, d)
+        if acts is not None:
+            acts["embed"] = x
+        for i, block in enumerate(self.blocks):
+            x = block(x, None if cache is None else cache[i], acts, f"block{i}")
+        x = self.ln_f(x)
+        logits = self.lm_head(x)  # (B, T, V)
+        if acts is not None:
+            acts["ln_f"], acts["logits"] = x, logits
+        return logits
+
+    def loss(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean cross-entropy over tgt and eos positions, and teacher-forced exact match per example (B,) bool."""
+        logits = self(batch)
+        y = batch["y"]
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), ignore_index=IGNORE)
+        exact = ((logits.detach().argmax(-1) == y) | (y == IGNORE)).all(dim=1)
+        return loss, exact
+
+    @torch.no_grad()
+    def predict(self, batch: dict) -> list[tuple[str, ...]]:
+        """Greedy decoding after each row's <sep>, up to <eos> or max_tgt + 1 tokens."""
+        out: list = [None] * len(batch["x"])
+        P = batch["prompt_len"]
+        for p in sorted(set(P.tolist())):  # rows with equal prompt length decode together (positions stay aligned)
+            rows = torch.nonzero(P == p).flatten()
+            for r, toks in zip(rows.tolist(), self._greedy(batch["x"][rows, :p])):
+                out[r] = toks
+        return out
+
+    def _greedy(self, prompt: torch.Tensor) -> list[tuple[str, ...]]:
+        B, P = prompt.shape
+        cache = [dict() for _ in self.blocks]
+        logits = self._run(prompt, cache)[:, -1]  # (B, V)
+        eos = self.ids[EOS]
+        gen, done = [], torch.zeros(B, dtype=torch.bool)
+        for k in range(min(self.block_size - P + 1, self.spec.max_tgt + 1)):  # at most the longest target + eos
+            nxt = logits.argmax(-1)  # (B,)
+            gen.append(nxt)
+            done |= nxt == eos
+            if done.all() or P + k >= self.block_size:
+                break
+            logits = self._run(nxt[:, None], cache, pos0=P + k)[:, -1]
+        rows = torch.stack(gen, 1).tolist()
+        return [tuple(self.vocab[i] for i in (r[: r.index(eos)] if eos in r else r)) for r in rows]
+
+    @torch.no_grad()
+    def named_activations(self, batch) -> dict[str, torch.Tensor]:
+        """{layer name: (B, T, units)} on the teacher-forced input; batch = encoded dict or a list of Examples."""
+        acts: dict = {}
+        self(self.encode(batch) if isinstance(batch, (list, tuple)) else batch, acts)
+        return acts

@@ -1,0 +1,238 @@
+"""The training loop: AdamW on minibatches, evaluation on a validation split carved from train, early stopping,
+checkpoints and the training curve as rows of plain data.
+
+Only the examples handed to `fit` are ever read: the training examples and the validation examples (both from the
+task's train set). Test sets never reach this file, so they cannot influence when training stops.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+
+from ..errors import FracturelabError
+from ..tasks.base import Example
+
+
+@dataclass
+class TrainSettings:
+    """Settings of a training run (the regime's phases share them)."""
+
+    lr: float = 1e-3
+    """AdamW peak learning rate."""
+    weight_decay: float = 0.01
+    """AdamW weight decay on matrices (not on biases, norms)."""
+    batch_size: int = 64
+    """Examples per step."""
+    max_steps: int = 3000
+    """Most optimizer steps of the main phase (fine-tuning in the pretrain regime)."""
+    warmup: int = 100
+    """Linear warmup steps at the start of each phase."""
+    min_lr_frac: float = 0.1
+    """After warmup the learning rate decays along a cosine to this fraction of lr at the phase's last step (1.0 =
+    constant)."""
+    grad_clip: float = 1.0
+    """Clip the gradient's global L2 norm to this (0 = off)."""
+    eval_every: int = 100
+    """Steps between evaluations on the validation split (one curve row each)."""
+    patience: int = 10
+    """Stop after this many evaluations without a better validation score (exact match, then loss)."""
+    stop_val_acc: float = 1.0
+    """Also stop once validation exact match reaches this."""
+    val_frac: float = 0.1
+    """Fraction of train carved out (seeded) as the validation split for early stopping."""
+    max_val: int = 1000
+    """At most this many validation examples."""
+    eval_batch: int = 256
+    """Examples per evaluation batch."""
+    score_train: int = 0
+    """train_acc is measured on at most this many training examples (a seeded sample; 0 = all of them)."""
+    bucket: bool = True
+    """Group examples of similar length into batches (less padding for sequence models)."""
+    pretrain_steps: int = 2000
+    """pretrain regime: most steps on the pretraining set (stops earlier once it is learned exactly)."""
+    curriculum_steps: int = 1000
+    """curriculum regime: steps until every training example is in play (competence 1)."""
+    curriculum_start: float = 0.2
+    """curriculum regime: the easiest fraction of train available at step 0."""
+    checkpoints: tuple[int, ...] = ()
+    """Global steps (over all phases) at which to save ckpt_<step>.pt."""
+    threads: int = 1
+    """torch threads while training (the machine is shared: keep it small)."""
+    max_seconds: float = 0.0
+    """Wall-clock cap per phase in seconds (0 = none). A cap makes runs depend on machine speed: off by default."""
+    verbose: bool = False
+    """Print each curve row to stderr as it is measured."""
+
+    def check(self) -> None:
+        ok = (self.lr > 0 and self.batch_size >= 1 and self.max_steps >= 1 and self.eval_every >= 1
+              and self.patience >= 1 and 0 < self.val_frac < 1 and self.max_val >= 1 and self.threads >= 1
+              and self.pretrain_steps >= 1 and self.score_train >= 0 and self.curriculum_steps >= 1
+              and 0 < self.curriculum_start <= 1)
+        if not ok:
+            raise FracturelabError(f"bad train settings: positive sizes, 0 < val_frac < 1, "
+                                   f"0 < curriculum_start <= 1 (got {self})")
+
+
+@dataclass
+class Phase:
+    """What one call of `fit` did."""
+
+    name: str
+    """Phase name (curve rows carry it)."""
+    steps: int
+    """Optimizer steps taken."""
+    best_step: int
+    """Global step of the weights kept (the best validation score)."""
+    best_val_acc: float
+    """Validation exact match of the kept weights."""
+    seconds: float
+    """Wall-clock seconds of the phase."""
+    examples: int
+    """Training examples processed (summed batch sizes)."""
+    stopped: str
+    """Why it stopped: stop_val_acc, patience, max_steps or max_seconds."""
+
+
+@dataclass
+class Context:
+    """The run-wide state the phases share: the global step, the curve rows and the checkpoint writer."""
+
+    settings: TrainSettings
+    seed: int
+    step: int = 0
+    curve: list = field(default_factory=list)
+    save_checkpoint: Callable[[int], None] | None = None
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Batches
+
+
+def shuffled_batches(lengths: np.ndarray, bs: int, rng: np.random.Generator, bucket: bool) -> Iterator[np.ndarray]:
+    """Endless epochs of random batches; with bucket, each run of 32 batches is sorted by length before cutting
+    (similar lengths share a batch), and the batches are shuffled again."""
+    n = len(lengths)
+    while True:
+        order = rng.permutation(n)
+        if bucket:
+            chunks = [order[i : i + 32 * bs] for i in range(0, n, 32 * bs)]
+            order = np.concatenate([c[np.argsort(lengths[c], kind="stable")] for c in chunks])
+        batches = [order[i : i + bs] for i in range(0, n, bs)]
+        for k in rng.permutation(len(batches)):
+            yield batches[k]
+
+
+def curriculum_batches(order: np.ndarray, bs: int, rng: np.random.Generator, steps: int,
+                       start: float) -> Iterator[np.ndarray]:
+    """Competence-based curriculum (Platanios et al. 2019): at step t sample uniformly among the easiest
+    c(t) = min(1, sqrt(start^2 + (1 - start^2) t / steps)) of the examples (order = easiest first)."""
+    n, t = len(order), 0
+    while True:
+        c = min(1.0, math.sqrt(start**2 + (1 - start**2) * t / steps))
+        yield order[rng.integers(0, max(1, math.ceil(c * n)), bs)]
+        t += 1
+
+
+# ------------------------------------------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def evaluate(model, examples: Sequence[Example], batch_size: int = 256) -> tuple[np.ndarray, float]:
+    """Teacher-forced exact match per example (bool array, in order) and the mean loss over examples."""
+    was = model.training
+    model.eval()
+    order = np.argsort([len(e.src) + len(e.tgt) for e in examples], kind="stable")
+    exact = np.zeros(len(examples), bool)
+    total = 0.0
+    for i in range(0, len(order), batch_size):
+        idx = order[i : i + batch_size]
+        loss, ex = model.loss(model.encode([examples[j] for j in idx]))
+        exact[idx] = ex.numpy()
+        total += float(loss) * len(idx)
+    model.train(was)
+    return exact, total / max(1, len(examples))
+
+
+def make_optimizer(model, s: TrainSettings) -> torch.optim.Optimizer:
+    """AdamW with weight decay on parameters of 2 or more dimensions only (nanoGPT's grouping)."""
+    params = list(dict(model.named_parameters()).values())  # tied weights appear once
+    decay = [p for p in params if p.dim() >= 2]
+    rest = [p for p in params if p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": s.weight_decay}, {"params": rest, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=s.lr, betas=(0.9, 0.98))
+
+
+def lr_factor(k: int, total: int, s: TrainSettings) -> float:
+    """Multiplier of lr at phase step k: linear warmup, then a cosine from 1 down to min_lr_frac at step total."""
+    if k < s.warmup:
+        return (k + 1) / s.warmup
+    t = min(1.0, (k - s.warmup) / max(1, total - s.warmup))
+    return s.min_lr_frac + (1 - s.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * t))
+
+
+def fit(model, ctx: Context, name: str, train: Sequence[Example], val: Sequence[Example], max_steps: int,
+        batches: Iterator[np.ndarray], score_from: int = 0) -> Phase:
+    """Train until max_steps, stop_val_acc, patience or max_seconds; keep (restore) the weights with the best
+    validation score. Validation is scored every eval_every steps; `score_from` (phase steps) delays early stopping
+    (e.g. until a curriculum has brought in every example). `val` may be train itself (pretraining)."""
+    s = ctx.settings
+    opt = make_optimizer(model, s)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: lr_factor(k, max_steps, s))
+    best = (-1.0, math.inf)
+    best_state, best_step, bad, stopped = None, ctx.step, 0, "max_steps"
+    run_loss, run_exact, run_n, seen = 0.0, 0, 0, 0
+    t0 = time.perf_counter()
+    model.train()
+    for k in range(1, max_steps + 1):
+        idx = next(batches)
+        loss, exact = model.loss(model.encode([train[i] for i in idx]))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if s.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), s.grad_clip)
+        opt.step()
+        sched.step()
+        ctx.step += 1
+        seen += len(idx)
+        run_loss, run_exact, run_n = run_loss + loss.item() * len(idx), run_exact + int(exact.sum()), run_n + len(idx)
+        if ctx.save_checkpoint and ctx.step in s.checkpoints:
+            ctx.save_checkpoint(ctx.step)
+        over_time = s.max_seconds > 0 and time.perf_counter() - t0 > s.max_seconds
+        if k % s.eval_every and k != max_steps and not over_time:
+            continue
+        val_exact, val_loss = evaluate(model, val, s.eval_batch)
+        val_acc = float(val_exact.mean())
+        ctx.curve.append({"step": ctx.step, "phase": name, "train_loss": run_loss / run_n,
+                          "train_acc": run_exact / run_n, "val_loss": val_loss, "val_acc": val_acc,
+                          "seconds": round(time.perf_counter() - t0, 3)})
+        if s.verbose:
+            row = ctx.curve[-1].items()
+            print(" ".join(f"{c} {v:.4g}" if isinstance(v, float) else f"{c} {v}" for c, v in row), file=sys.stderr,
+                  flush=True)
+        run_loss, run_exact, run_n = 0.0, 0, 0
+        if (val_acc, -val_loss) > (best[0], -best[1]):
+            best, best_step, bad = (val_acc, val_loss), ctx.step, 0
+            best_state = copy.deepcopy(model.state_dict())
+        elif k >= score_from:
+            bad += 1
+        if k >= score_from and val_acc >= s.stop_val_acc:
+            stopped = "stop_val_acc"
+        elif bad >= s.patience:
+            stopped = "patience"
+        elif over_time:
+            stopped = "max_seconds"
+        else:
+            continue
+        break
+    seconds = time.perf_counter() - t0
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    return Phase(name, k, best_step, best[0], round(seconds, 3), seen, stopped)

@@ -1,0 +1,124 @@
+"""Training regimes (REGIMES: name -> function) and the per-task data they need.
+
+- scratch: train on the task's train set from a fresh initialization.
+- pretrain: first train on the task's primitives or sub-tasks (PRETRAIN_SETS below) until they are learned exactly
+  or pretrain_steps pass, then fine-tune on the whole train set with a fresh optimizer.
+- curriculum: the whole train set, ordered simple to composed (CURRICULUM_KEYS), brought in by a competence
+  schedule (Platanios et al. 2019); early stopping starts once every example is in play.
+
+Pretraining sets, per task (never containing a test input; `pretrain_set` drops any that would):
+- lookup: every single-function application f(v) (all 2^n_bits x n_funcs, from the task's tables).
+- scan: the training commands without "and"/"after" (lone primitives, directions, twice/thrice: short commands).
+- multiplication: the training problems of the smallest sizes (digits(a) x digits(b) <= 2: 1x1, 1x2, 2x1).
+- leave_square_out: the full table of the other operation mod the same p ("a * b =" for an add task): every (a, b)
+  pair, the square's included, but always with the other operator, so no test input is seen.
+- factors: single-factor variation: the training images whose (shape, colour, position) differs from a reference
+  combination (the first training one) in at most one factor.
+- knowledge_graph: the 1-hop facts (the stored triples).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from ..errors import FracturelabError
+from ..tasks.base import Example, TaskData
+from ..tasks.leave_square_out import OPS
+from .loop import Context, Phase, curriculum_batches, fit, shuffled_batches
+
+
+def _lookup(d: TaskData) -> list[Example]:
+    tables = d.info["notes"]["tables"]
+    vals = sorted(next(iter(tables.values())))
+    return [Example((v, f), (table[i],), {"length": 1, "depth": 1, "start": v, "funcs": [f]})
+            for f, table in tables.items() for i, v in enumerate(vals)]
+
+
+def _scan(d: TaskData) -> list[Example]:
+    return [e for e in d.train if "and" not in e.src and "after" not in e.src]
+
+
+def _multiplication(d: TaskData) -> list[Example]:
+    return [e for e in d.train if e.meta["size"][0] * e.meta["size"][1] <= 2]
+
+
+def _leave_square_out(d: TaskData) -> list[Example]:
+    s = d.info["settings"]
+    other = next(k for k in OPS if k != s["op"])
+    sym, fn = OPS[other]
+    return [Example((str(a), sym, str(b), "="), (str(fn(a, b, s["p"])),), {"a": a, "b": b, "op": other})
+            for a in range(s["p"]) for b in range(s["p"])]
+
+
+def _factors(d: TaskData) -> list[Example]:
+    ref = d.train[0].meta["factors"]
+    return [e for e in d.train if sum(e.meta["factors"][k] != ref[k] for k in ref) <= 1]
+
+
+def _knowledge_graph(d: TaskData) -> list[Example]:
+    return [e for e in d.train if e.meta["hops"] == 1]
+
+
+PRETRAIN_SETS: dict[str, Callable[[TaskData], list[Example]]] = {
+    "lookup": _lookup, "scan": _scan, "multiplication": _multiplication, "leave_square_out": _leave_square_out,
+    "factors": _factors, "knowledge_graph": _knowledge_graph,
+}
+
+CURRICULUM_KEYS: dict[str, Callable[[Example], tuple]] = {
+    "lookup": lambda e: (e.meta["length"],),
+    "scan": lambda e: (e.meta["length"], e.meta["cmd_len"]),
+    "multiplication": lambda e: (e.meta["n_nodes"],),
+    "knowledge_graph": lambda e: (e.meta["hops"],),
+}
+"""Simple-to-composed order per task (smaller key first). leave_square_out (one operation per example) and factors
+(one image, three factors) have no such order, so the curriculum regime refuses them."""
+
+
+def pretrain_set(d: TaskData) -> list[Example]:
+    """The task's pretraining examples, without any whose input occurs in a test set."""
+    if d.name not in PRETRAIN_SETS:
+        raise FracturelabError(f"regime 'pretrain' has no pretraining set for task {d.name!r}")
+    tests = {e.src for k, v in d.sets().items() if k != "train" for e in v}
+    out = [e for e in PRETRAIN_SETS[d.name](d) if e.src not in tests]
+    if not out:
+        raise FracturelabError(f"task {d.name!r}: the pretraining set is empty for these settings")
+    return out
+
+
+def _lengths(examples) -> np.ndarray:
+    return np.array([len(e.src) + len(e.tgt) for e in examples])
+
+
+def _rng(ctx: Context, purpose: int) -> np.random.Generator:
+    return np.random.default_rng([ctx.seed, 1000 + purpose])
+
+
+def scratch(model, ctx: Context, data: TaskData, train, val) -> list[Phase]:
+    s = ctx.settings
+    batches = shuffled_batches(_lengths(train), s.batch_size, _rng(ctx, 1), s.bucket)
+    return [fit(model, ctx, "train", train, val, s.max_steps, batches)]
+
+
+def pretrain(model, ctx: Context, data: TaskData, train, val) -> list[Phase]:
+    s = ctx.settings
+    pre = pretrain_set(data)
+    batches = shuffled_batches(_lengths(pre), min(s.batch_size, len(pre)), _rng(ctx, 2), s.bucket)
+    # the pretraining phase is scored on the pretraining set itself (learned exactly -> move on)
+    first = fit(model, ctx, "pretrain", pre, pre, s.pretrain_steps, batches)
+    return [first] + scratch(model, ctx, data, train, val)
+
+
+def curriculum(model, ctx: Context, data: TaskData, train, val) -> list[Phase]:
+    s = ctx.settings
+    if data.name not in CURRICULUM_KEYS:
+        raise FracturelabError(f"regime 'curriculum' has no simple-to-composed order for task {data.name!r} "
+                               f"(tasks: {', '.join(CURRICULUM_KEYS)})")
+    key = CURRICULUM_KEYS[data.name]
+    order = np.array(sorted(range(len(train)), key=lambda i: key(train[i])))
+    batches = curriculum_batches(order, s.batch_size, _rng(ctx, 3), s.curriculum_steps, s.curriculum_start)
+    return [fit(model, ctx, "curriculum", train, val, s.max_steps, batches, score_from=s.curriculum_steps)]
+
+
+REGIMES: dict[str, Callable] = {"scratch": scratch, "pretrain": pretrain, "curriculum": curriculum}
+"""Regime name -> run(model, ctx, task_data, train, val) -> phases."""

@@ -1,0 +1,205 @@
+"""One training run, start to finish, and its run folder.
+
+    metrics = train_run("lookup", split=None, model=None, regime="scratch", seed=0, outdir="runs/lookup_s0")
+    model, data, config = load_run("runs/lookup_s0")
+
+A run folder holds config.json (everything needed to rebuild the data and the model), model.pt (state_dict of the
+kept weights), metrics.json, results.csv (one row per test example: split, correct, prediction, target, src and the
+flattened metadata), curve.csv and curve.png (the training curve), and ckpt_<step>.pt where checkpoints were asked
+for. It is written in a temporary folder beside outdir and renamed into place at the end, so a crash leaves nothing
+half-written.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import __version__
+from ..errors import FracturelabError
+from ..models import DEFAULT_MODEL, MODELS, DataSpec, make_model, settings_from
+from ..tasks import TASKS, make_task
+from .defaults import RECIPES
+from .evaluate import result_rows, score_sets, write_csv
+from .loop import Context, TrainSettings
+from .regimes import CURRICULUM_KEYS, REGIMES, pretrain_set
+
+RUN_FILES = ("config.json", "model.pt", "metrics.json", "results.csv", "curve.csv", "curve.png")
+
+
+def resolve(task: str, split: str | None, model: str | None, regime: str, task_options=None, model_options=None,
+            **options) -> dict:
+    """Check the names and sort the options into task, model and train settings (recipe defaults first, then the
+    caller's). Flat options go to whichever settings has a field of that name (train, then model, then task)."""
+    if task not in TASKS:
+        raise FracturelabError(f"unknown task {task!r} (tasks: {', '.join(TASKS)})")
+    model = model or DEFAULT_MODEL[task]
+    if model not in MODELS:
+        raise FracturelabError(f"unknown model {model!r} (models: {', '.join(MODELS)})")
+    if MODELS[model].tasks is not None and task not in MODELS[model].tasks:
+        raise FracturelabError(f"model {model!r} does not apply to task {task!r} (tasks: "
+                               f"{', '.join(MODELS[model].tasks)})")
+    if regime not in REGIMES:
+        raise FracturelabError(f"unknown regime {regime!r} (regimes: {', '.join(REGIMES)})")
+    if regime == "curriculum" and task not in CURRICULUM_KEYS:
+        raise FracturelabError(f"regime 'curriculum' has no simple-to-composed order for task {task!r} "
+                               f"(tasks: {', '.join(CURRICULUM_KEYS)})")
+    if split is not None and split not in TASKS[task].splits:
+        raise FracturelabError(f"unknown split {split!r} for task {task!r} (splits: {', '.join(TASKS[task].splits)})")
+    recipe = RECIPES[task]
+    names = {"train": {f.name for f in dataclasses.fields(TrainSettings)},
+             "model": {f.name for f in dataclasses.fields(MODELS[model].settings_cls)},
+             "task": {f.name for f in dataclasses.fields(TASKS[task].settings_cls)} - {"split", "seed"}}
+    routed = {"train": dict(recipe.train), "model": dict(recipe.model_options.get(model, {})),
+              "task": dict(recipe.task_options)}
+    routed["task"].update(task_options or {})
+    routed["model"].update(model_options or {})
+    for k, v in options.items():
+        where = next((w for w in ("train", "model", "task") if k in names[w]), None)
+        if where is None:
+            raise FracturelabError(f"unknown option {k!r} for task {task!r}, model {model!r} "
+                                   f"(see TrainSettings, the model's and the task's settings)")
+        routed[where][k] = v
+    bad = [k for k in routed["task"] if k not in names["task"]]
+    if bad:
+        raise FracturelabError(f"unknown option {bad[0]!r} for task {task!r} (options: {', '.join(names['task'])})")
+    settings_from(MODELS[model].settings_cls, routed["model"], f"model {model!r}").check()  # fail before any work
+    train = settings_from(TrainSettings, routed["train"], "training")
+    train.check()
+    return {"task": task, "split": split or next(f.default for f in dataclasses.fields(TASKS[task].settings_cls)
+                                                 if f.name == "split"),
+            "model": model, "regime": regime, "task_options": routed["task"], "model_options": routed["model"],
+            "train": train}
+
+
+def carve_val(n: int, settings: TrainSettings, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded (fit indices, validation indices) of a train set of n examples."""
+    n_val = min(settings.max_val, max(1, round(settings.val_frac * n)))
+    if n_val >= n:
+        raise FracturelabError(f"train set of {n} examples is too small to carve a validation split")
+    order = np.random.default_rng([seed, 7]).permutation(n)
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+def _plot_curve(path, curve: list[dict]) -> None:
+    from matplotlib.figure import Figure  # no pyplot: no global backend or figure state
+
+    fig = Figure(figsize=(9, 3.2))
+    a1, a2 = fig.subplots(1, 2)
+    for phase in dict.fromkeys(r["phase"] for r in curve):
+        rows = [r for r in curve if r["phase"] == phase]
+        st = [r["step"] for r in rows]
+        a1.plot(st, [r["train_loss"] for r in rows], label=f"{phase} train")
+        a1.plot(st, [r["val_loss"] for r in rows], "--", label=f"{phase} val")
+        a2.plot(st, [r["train_acc"] for r in rows], label=f"{phase} train")
+        a2.plot(st, [r["val_acc"] for r in rows], "--", label=f"{phase} val")
+    a1.set(xlabel="step", ylabel="loss", yscale="log")
+    a2.set(xlabel="step", ylabel="exact match", ylim=(-0.02, 1.02))
+    a2.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def train_run(task: str, split: str | None = None, model: str | None = None, regime: str = "scratch",
+              seed: int = 0, outdir=None, *, task_options: dict | None = None, model_options: dict | None = None,
+              overwrite: bool = False, **options) -> dict:
+    """Generate the task, train the model under the regime, score every set, write the run folder (if outdir) and
+    return the metrics (train_acc, val_acc, id_acc, ood_acc (exact-match sequence accuracy), <extra>_acc, steps,
+    seconds, sizes, phases: what metrics.json holds) plus "curve" (the curve.csv rows). Unknown names or options
+    raise FracturelabError."""
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise FracturelabError(f"seed must be an integer, got {seed!r}")
+    cfg = resolve(task, split, model, regime, task_options, model_options, **options)
+    s: TrainSettings = cfg["train"]
+    out = Path(outdir) if outdir is not None else None
+    if out is None and s.checkpoints:
+        raise FracturelabError("checkpoints need an outdir to be written to")
+    if out is not None and out.exists() and not overwrite:
+        raise FracturelabError(f"{out}: exists; choose a new folder or pass overwrite=True")
+    tmp = None
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(s.threads)
+    try:
+        t0 = time.perf_counter()
+        data = make_task(task, split=cfg["split"], seed=seed, **cfg["task_options"])
+        pre = pretrain_set(data) if regime == "pretrain" else []
+        spec = DataSpec.of(task, [*data.sets().values(), pre], data.info["settings"])
+        net = make_model(cfg["model"], spec, seed, **cfg["model_options"])
+        fit_idx, val_idx = carve_val(len(data.train), s, seed)
+        train, val = [data.train[i] for i in fit_idx], [data.train[i] for i in val_idx]
+        ctx = Context(s, seed)
+        if tmp is not None:
+            ctx.save_checkpoint = lambda step: torch.save(net.state_dict(), tmp / f"ckpt_{step}.pt")
+        phases = REGIMES[regime](net, ctx, data, train, val)
+        tests = {k: v for k, v in data.sets().items() if k != "train"}
+        # the model's outputs (greedy decoding of the wrong examples) are only needed for results.csv
+        scored = train
+        if 0 < s.score_train < len(train):
+            pick = np.random.default_rng([seed, 8]).choice(len(train), s.score_train, replace=False)
+            scored = [train[i] for i in np.sort(pick)]
+        scores = score_sets(net, {"train": scored, "val": val, **tests}, s.eval_batch,
+                            with_outputs=list(tests) if out is not None else ())
+        main = phases[-1]
+        metrics = {"task": task, "split": cfg["split"], "model": cfg["model"], "regime": regime, "seed": seed,
+                   "train_acc": scores["train"]["acc"], "val_acc": scores["val"]["acc"],
+                   "id_acc": scores["test_id"]["acc"], "ood_acc": scores["test_ood"]["acc"],
+                   **{f"{k}_acc": scores[k]["acc"] for k in data.extra},
+                   "steps": ctx.step, "best_step": main.best_step, "stopped": main.stopped,
+                   "pretrain_steps": phases[0].steps if regime == "pretrain" else 0,
+                   "seconds": round(sum(p.seconds for p in phases), 2),  # training, validation included
+                   "total_seconds": round(time.perf_counter() - t0, 2),  # plus data generation and scoring
+                   "train_examples_per_second": round(sum(p.examples for p in phases)
+                                                      / max(1e-9, sum(p.seconds for p in phases)), 1),
+                   "n_params": sum(p.numel() for p in net.parameters()), "threads": s.threads,
+                   "sizes": {"train": len(train), "val": len(val), **{k: len(v) for k, v in tests.items()},
+                             "pretrain": len(pre)},
+                   "phases": [dataclasses.asdict(p) for p in phases]}
+        config = {"task": task, "split": cfg["split"], "model": cfg["model"], "regime": regime, "seed": seed,
+                  "task_options": cfg["task_options"],
+                  "model_settings": dataclasses.asdict(net.settings), "train_settings": dataclasses.asdict(s),
+                  "data_spec": spec.to_dict(), "fracturelab_version": __version__, "torch_version": torch.__version__}
+        if tmp is not None:
+            torch.save(net.state_dict(), tmp / "model.pt")
+            (tmp / "config.json").write_text(json.dumps(config, indent=1, default=list))
+            (tmp / "metrics.json").write_text(json.dumps(metrics, indent=1))
+            write_csv(tmp / "results.csv", result_rows(tests, scores))
+            write_csv(tmp / "curve.csv", ctx.curve)
+            _plot_curve(tmp / "curve.png", ctx.curve)
+            if out.exists():
+                shutil.rmtree(out)
+            os.replace(tmp, out)
+        return {**metrics, "curve": ctx.curve}
+    except BaseException:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    finally:
+        torch.set_num_threads(threads)
+
+
+def load_run(rundir, checkpoint: int | None = None):
+    """(model in eval mode with the run's kept weights, or those of ckpt_<checkpoint>.pt; the task data
+    regenerated from the config; the config dict)."""
+    rundir = Path(rundir)
+    if not (rundir / "config.json").is_file():
+        raise FracturelabError(f"{rundir}: not a run folder (no config.json)")
+    config = json.loads((rundir / "config.json").read_text())
+    data = make_task(config["task"], split=config["split"], seed=config["seed"], **config["task_options"])
+    spec = DataSpec(**config["data_spec"])
+    net = make_model(config["model"], spec, config["seed"], **config["model_settings"])
+    weights = rundir / ("model.pt" if checkpoint is None else f"ckpt_{checkpoint}.pt")
+    if not weights.is_file():
+        raise FracturelabError(f"{rundir}: no {weights.name}")
+    net.load_state_dict(torch.load(weights, weights_only=True))
+    net.eval()
+    return net, data, config
