@@ -41,7 +41,8 @@ def _cmd_builtins(a):
 
 def _cmd_replicate(a):
     from .cppn.arch import Arch
-    from .cppn.nets import Net, load_cppn, load_png, prepare_output_dir, save_netdir
+    from .cppn.nets import Net, load_cppn, load_png, save_netdir
+    from .io import prepare_output_dir
     from .cppn.replicate import ReplicateSettings, fit, mse
 
     prepare_output_dir(a.out)

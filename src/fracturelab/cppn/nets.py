@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +12,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import FracturelabError
+from ..io import prepare_output_dir, staged_dir
 from .arch import Arch
 from .genome import Genome, load_genome
 from .layerize import layerize
@@ -112,19 +112,6 @@ def load_png(path, res: int | None = None) -> np.ndarray:
     return np.asarray(img, dtype=np.float32) / 255.0
 
 
-def prepare_output_dir(outdir) -> Path:
-    """Fail early, before any long work, if OUTDIR cannot be written."""
-    out = Path(outdir)
-    if out.exists() and not out.is_dir():
-        raise FracturelabError(f"{out}: exists and is not a folder")
-    parent = out if out.exists() else out.parent
-    while not parent.exists():
-        parent = parent.parent
-    if not os.access(parent, os.W_OK):
-        raise FracturelabError(f"{out}: not writable")
-    return out
-
-
 NETDIR_FILES = {"arch.txt", "params.npy", "img.png", "losses.npy", "settings.json", "labels.json", "args.json"}
 
 
@@ -132,9 +119,12 @@ def save_netdir(outdir, net: Net, losses=None, settings: dict | None = None) -> 
     """Write FER's net folder (arch.txt, params.npy, img.png at 256x256, losses.npy) plus settings.json and
     labels.json. Written to a temporary folder first and moved into place, so a failure leaves nothing half-written."""
     out = prepare_output_dir(outdir)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    if out.exists():
+        foreign = sorted(p.name for p in out.iterdir() if p.name not in NETDIR_FILES)
+        if foreign:
+            raise FracturelabError(f"{out}: exists and holds other files ({', '.join(foreign[:3])}); "
+                                   "choose a new folder")
+    with staged_dir(out, replace=True) as tmp:
         (tmp / "arch.txt").write_text(str(net.arch))
         np.save(tmp / "params.npy", np.asarray(net.params, dtype=np.float32))
         save_png(tmp / "img.png", net.render(256))
@@ -144,14 +134,4 @@ def save_netdir(outdir, net: Net, losses=None, settings: dict | None = None) -> 
             (tmp / "settings.json").write_text(json.dumps(settings, indent=1))
         if net.labels:
             (tmp / "labels.json").write_text(json.dumps({str(k): v for k, v in sorted(net.labels.items())}, indent=1))
-        if out.exists():
-            foreign = sorted(p.name for p in out.iterdir() if p.name not in NETDIR_FILES)
-            if foreign:
-                raise FracturelabError(f"{out}: exists and holds other files ({', '.join(foreign[:3])}); "
-                                       "choose a new folder")
-            shutil.rmtree(out)
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out

@@ -10,7 +10,7 @@ from tqdm.auto import tqdm
 from ..cppn.nets import Net
 from .costs import CostSettings, fracture_costs, replica_net
 from .labels import LabelSettings, label_agreement
-from .maps import feature_maps, map_metrics, novel_maps
+from .maps import feature_maps, map_metrics, novel_from_maps
 from .sweeps import SweepSettings, is_meaningful, summarize_sweeps, sweep_all, sweep_weights
 
 FER_SKULL_ARCH = "12;cache:15,gaussian:4,identity:2,sin:1"
@@ -54,7 +54,8 @@ def _per_net(net: Net, settings: FerSettings) -> tuple[dict, list[dict], dict]:
     ranked = sorted(sweeps, key=lambda r: r["effect"])
     nonzero = [r for r in ranked if r["effect"] > 0] or ranked
     numbers = map_metrics(net, settings.res) | {"sweeps": summarize_sweeps(sweeps, settings.sweep)}
-    art = {"maps": feature_maps(net, min(settings.res, 32)), "novel": novel_maps(net, min(settings.res, 32))["novel"],
+    maps = feature_maps(net, min(settings.res, 32))  # the grid figure's thumbnails
+    art = {"maps": maps, "novel": novel_from_maps(maps)["novel"],
            "top": [r["wid"] for r in ranked[::-1][:3]], "bottom": [r["wid"] for r in nonzero[:3]],
            "effect_maps": [(r["wid"], r["effect_map"]) for r in ranked[::-1][:16]]}
     return numbers, sweeps, art
@@ -64,8 +65,9 @@ def analyze(reference: Net, replicas: list[Net], settings: FerSettings, progress
     """metrics = {"reference": name, "nets": {name: {...}}}; artifacts = images and sweep data for the figures."""
     sweep = replace(settings.sweep, res=settings.res)
     settings = replace(settings, sweep=sweep)
-    bar = tqdm(total=2 + len(replicas) + max(0, settings.replicas if not replicas else 0), desc="fer",
-               disable=not progress)
+    # steps: replicas to train, maps and sweeps per net, then the costs
+    n_train = 0 if replicas else settings.replicas
+    bar = tqdm(total=n_train + 1 + (len(replicas) or n_train) + 1, desc="fer", disable=not progress)
     if not replicas:
         for seed in range(settings.replicas):
             bar.set_postfix(step=f"training replica {seed}")
@@ -82,7 +84,7 @@ def analyze(reference: Net, replicas: list[Net], settings: FerSettings, progress
     strips = strip_weights(reference, ref_sweeps)
     adapt_wid = adaptation_weight(reference, ref_sweeps)
     for name, net in nets.items():
-        shown = {w: t for w, t in strips.items()} | {w: "most effective" for w in arts[name]["top"][:2]} | {
+        shown = dict(strips) | {w: "most effective" for w in arts[name]["top"][:2]} | {
             w: "least effective" for w in arts[name]["bottom"][:2]}
         results = sweep_weights(net, list(shown), replace(settings.sweep, n_deltas=3), keep_images=True)
         arts[name]["strips"] = [(r["wid"], shown[r["wid"]], r["images"]) for r in results]

@@ -12,9 +12,10 @@ import numpy as np
 from PIL import Image
 
 from ..cppn.builtins import BUILTINS, builtin_net
-from ..cppn.nets import load_cppn, prepare_output_dir, save_netdir, save_png
+from ..cppn.nets import Net, load_cppn, save_netdir, save_png
 from ..cppn.replicate import ReplicateSettings, fit, mse
 from ..errors import FracturelabError
+from ..io import prepare_output_dir
 
 MISSING = [
     "models and training regimes on the compositional tasks - issue 4 (the tasks exist: fracturelab.tasks)",
@@ -50,7 +51,7 @@ def run_preview(outdir, picbreeder_dir=None, steps: int = 2000, progress: bool =
     settings = ReplicateSettings(res=64, steps=steps, seed=0)
     target = face.render(64)
     rep = fit(face.arch, target, settings, progress=progress)
-    replica = type(face)("sgd_face", rep.arch, rep.params, {}, "sgd")
+    replica = Net("sgd_face", rep.arch, rep.params, source="sgd")
     save_netdir(out / "sgd_face", replica, rep.losses, {"target": "builtin:face", **vars(settings)})
     figures.append(_img_tag(replica.render(256), f"SGD replica of face, MSE {mse(rep.arch, rep.params, target):.2e}"))
     missing = "".join(f"<li>{html.escape(m)}</li>" for m in MISSING)

@@ -11,11 +11,9 @@ half-written.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
-import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -24,6 +22,7 @@ import torch
 
 from .. import __version__
 from ..errors import FracturelabError
+from ..io import staged_dir
 from ..models import DEFAULT_MODEL, MODELS, DataSpec, make_model, settings_from
 from ..tasks import TASKS, make_task
 from .defaults import RECIPES
@@ -123,66 +122,59 @@ def train_run(task: str, split: str | None = None, model: str | None = None, reg
         raise FracturelabError("checkpoints need an outdir to be written to")
     if out is not None and out.exists() and not overwrite:
         raise FracturelabError(f"{out}: exists; choose a new folder or pass overwrite=True")
-    tmp = None
-    if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    # the run folder is staged beside outdir and renamed into place at the end (io.staged_dir)
+    stage = staged_dir(out, replace=True) if out is not None else contextlib.nullcontext()
     threads = torch.get_num_threads()
     torch.set_num_threads(s.threads)
     try:
-        t0 = time.perf_counter()
-        data = make_task(task, split=cfg["split"], seed=seed, **cfg["task_options"])
-        pre = pretrain_set(data) if regime == "pretrain" else []
-        spec = DataSpec.of(task, [*data.sets().values(), pre], data.info["settings"])
-        net = make_model(cfg["model"], spec, seed, **cfg["model_options"])
-        fit_idx, val_idx = carve_val(len(data.train), s, seed)
-        train, val = [data.train[i] for i in fit_idx], [data.train[i] for i in val_idx]
-        ctx = Context(s, seed)
-        if tmp is not None:
-            ctx.save_checkpoint = lambda step: torch.save(net.state_dict(), tmp / f"ckpt_{step}.pt")
-        phases = REGIMES[regime](net, ctx, data, train, val)
-        tests = {k: v for k, v in data.sets().items() if k != "train"}
-        # the model's outputs (greedy decoding of the wrong examples) are only needed for results.csv
-        scored = train
-        if 0 < s.score_train < len(train):
-            pick = np.random.default_rng([seed, 8]).choice(len(train), s.score_train, replace=False)
-            scored = [train[i] for i in np.sort(pick)]
-        scores = score_sets(net, {"train": scored, "val": val, **tests}, s.eval_batch,
-                            with_outputs=list(tests) if out is not None else ())
-        main = phases[-1]
-        metrics = {"task": task, "split": cfg["split"], "model": cfg["model"], "regime": regime, "seed": seed,
-                   "train_acc": scores["train"]["acc"], "val_acc": scores["val"]["acc"],
-                   "id_acc": scores["test_id"]["acc"], "ood_acc": scores["test_ood"]["acc"],
-                   **{f"{k}_acc": scores[k]["acc"] for k in data.extra},
-                   "steps": ctx.step, "best_step": main.best_step, "stopped": main.stopped,
-                   "pretrain_steps": phases[0].steps if regime == "pretrain" else 0,
-                   "seconds": round(sum(p.seconds for p in phases), 2),  # training, validation included
-                   "total_seconds": round(time.perf_counter() - t0, 2),  # plus data generation and scoring
-                   "train_examples_per_second": round(sum(p.examples for p in phases)
-                                                      / max(1e-9, sum(p.seconds for p in phases)), 1),
-                   "n_params": sum(p.numel() for p in net.parameters()), "threads": s.threads,
-                   "sizes": {"train": len(train), "val": len(val), **{k: len(v) for k, v in tests.items()},
-                             "pretrain": len(pre)},
-                   "phases": [dataclasses.asdict(p) for p in phases]}
-        config = {"task": task, "split": cfg["split"], "model": cfg["model"], "regime": regime, "seed": seed,
-                  "task_options": cfg["task_options"],
-                  "model_settings": dataclasses.asdict(net.settings), "train_settings": dataclasses.asdict(s),
-                  "data_spec": spec.to_dict(), "fracturelab_version": __version__, "torch_version": torch.__version__}
-        if tmp is not None:
-            torch.save(net.state_dict(), tmp / "model.pt")
-            (tmp / "config.json").write_text(json.dumps(config, indent=1, default=list))
-            (tmp / "metrics.json").write_text(json.dumps(metrics, indent=1))
-            write_csv(tmp / "results.csv", result_rows(tests, scores))
-            write_csv(tmp / "curve.csv", ctx.curve)
-            _plot_curve(tmp / "curve.png", ctx.curve)
-            if out.exists():
-                shutil.rmtree(out)
-            os.replace(tmp, out)
-        return {**metrics, "curve": ctx.curve}
-    except BaseException:
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        with stage as tmp:
+            t0 = time.perf_counter()
+            data = make_task(task, split=cfg["split"], seed=seed, **cfg["task_options"])
+            pre = pretrain_set(data) if regime == "pretrain" else []
+            spec = DataSpec.of(task, [*data.sets().values(), pre], data.info["settings"])
+            net = make_model(cfg["model"], spec, seed, **cfg["model_options"])
+            fit_idx, val_idx = carve_val(len(data.train), s, seed)
+            train, val = [data.train[i] for i in fit_idx], [data.train[i] for i in val_idx]
+            ctx = Context(s, seed)
+            if tmp is not None:
+                ctx.save_checkpoint = lambda step: torch.save(net.state_dict(), tmp / f"ckpt_{step}.pt")
+            phases = REGIMES[regime](net, ctx, data, train, val)
+            tests = {k: v for k, v in data.sets().items() if k != "train"}
+            # the model's outputs (greedy decoding of the wrong examples) are only needed for results.csv
+            scored = train
+            if 0 < s.score_train < len(train):
+                pick = np.random.default_rng([seed, 8]).choice(len(train), s.score_train, replace=False)
+                scored = [train[i] for i in np.sort(pick)]
+            scores = score_sets(net, {"train": scored, "val": val, **tests}, s.eval_batch,
+                                with_outputs=list(tests) if out is not None else ())
+            main = phases[-1]
+            metrics = {"task": task, "split": cfg["split"], "model": cfg["model"], "regime": regime, "seed": seed,
+                       "train_acc": scores["train"]["acc"], "val_acc": scores["val"]["acc"],
+                       "id_acc": scores["test_id"]["acc"], "ood_acc": scores["test_ood"]["acc"],
+                       **{f"{k}_acc": scores[k]["acc"] for k in data.extra},
+                       "steps": ctx.step, "best_step": main.best_step, "stopped": main.stopped,
+                       "pretrain_steps": phases[0].steps if regime == "pretrain" else 0,
+                       "seconds": round(sum(p.seconds for p in phases), 2),  # training, validation included
+                       "total_seconds": round(time.perf_counter() - t0, 2),  # plus data generation and scoring
+                       "train_examples_per_second": round(sum(p.examples for p in phases)
+                                                          / max(1e-9, sum(p.seconds for p in phases)), 1),
+                       "n_params": sum(p.numel() for p in net.parameters()), "threads": s.threads,
+                       "sizes": {"train": len(train), "val": len(val), **{k: len(v) for k, v in tests.items()},
+                                 "pretrain": len(pre)},
+                       "phases": [dataclasses.asdict(p) for p in phases]}
+            config = {"task": task, "split": cfg["split"], "model": cfg["model"], "regime": regime, "seed": seed,
+                      "task_options": cfg["task_options"],
+                      "model_settings": dataclasses.asdict(net.settings), "train_settings": dataclasses.asdict(s),
+                      "data_spec": spec.to_dict(), "fracturelab_version": __version__,
+                      "torch_version": torch.__version__}
+            if tmp is not None:
+                torch.save(net.state_dict(), tmp / "model.pt")
+                (tmp / "config.json").write_text(json.dumps(config, indent=1, default=list))
+                (tmp / "metrics.json").write_text(json.dumps(metrics, indent=1))
+                write_csv(tmp / "results.csv", result_rows(tests, scores))
+                write_csv(tmp / "curve.csv", ctx.curve)
+                _plot_curve(tmp / "curve.png", ctx.curve)
+            return {**metrics, "curve": ctx.curve}
     finally:
         torch.set_num_threads(threads)
 
