@@ -60,3 +60,18 @@ def test_coordinate_grid_layout():
     torch.testing.assert_close(g[:, 0, 1], torch.tensor([0.0, 0.5, 1.0]))   # y down the rows
     torch.testing.assert_close(g[..., 2], 1.4 * torch.sqrt(g[..., 0] ** 2 + g[..., 1] ** 2))
     assert (g[..., 3] == 1).all()
+
+
+def test_one_net_gradient_path_matches_autograd():
+    """The hand-written backward of the one-net SGD path against autograd through the batched path (float64)."""
+    arch = Arch.parse("4;cache:2,cos:2,gaussian:2,identity:1,relu:2,sigmoid:2,sin:2,tanh:2")
+    inputs = coord_grid(9).double()
+    target = torch.rand(81, 3, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    p = lecun_normal(arch, torch.Generator().manual_seed(3)).double().requires_grad_()
+    fast = ((to_rgb(forward(arch, p, inputs)) - target) ** 2).mean()
+    (g_fast,) = torch.autograd.grad(fast, p)
+    slow = ((to_rgb(forward(arch, p.unsqueeze(0), inputs)[0]) - target) ** 2).mean()  # (1, P): autograd path
+    (g_slow,) = torch.autograd.grad(slow, p)
+    torch.testing.assert_close(fast, slow)
+    torch.testing.assert_close(g_fast, g_slow, rtol=1e-10, atol=1e-12)
+    assert g_fast.abs().max() > 0

@@ -1,28 +1,21 @@
-"""The command line: parses arguments and calls the library. Bad input -> one line on stderr, exit code 2."""
+"""CLI commands on CPPNs: genome, render, builtins, replicate, fer, labels."""
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 
-from .errors import FracturelabError
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, exit 2, as for every other bad input
-        self.exit(2, f"{self.prog}: error: {message}\n")
+from ..errors import FracturelabError
 
 
 def _cmd_genome(a):
-    from .cppn.describe import describe, describe_text
-    from .cppn.nets import load_cppn
+    from ..cppn.describe import describe, describe_text
+    from ..cppn.nets import load_cppn
 
     d = describe(load_cppn(a.path))
     print(json.dumps(d, indent=1) if a.json else describe_text(d))
 
 
 def _cmd_render(a):
-    from .cppn.nets import load_cppn, write_png
+    from ..cppn.nets import load_cppn, write_png
 
     net = load_cppn(a.path)
     window = tuple(a.window) if a.window else None
@@ -32,18 +25,18 @@ def _cmd_render(a):
 
 
 def _cmd_builtins(a):
-    from .cppn.builtins import BUILTINS, builtin_net
-    from .cppn.describe import describe, describe_text
+    from ..cppn.builtins import BUILTINS, builtin_net
+    from ..cppn.describe import describe, describe_text
 
     ds = [describe(builtin_net(n)) for n in BUILTINS]
     print(json.dumps(ds, indent=1) if a.json else "\n\n".join(map(describe_text, ds)))
 
 
 def _cmd_replicate(a):
-    from .cppn.arch import Arch
-    from .cppn.nets import Net, load_cppn, load_png, save_netdir
-    from .io import prepare_output_dir
-    from .cppn.replicate import ReplicateSettings, fit, mse
+    from ..cppn.arch import Arch
+    from ..cppn.nets import Net, load_cppn, load_png, save_netdir
+    from ..io import prepare_output_dir
+    from ..cppn.replicate import ReplicateSettings, fit, mse
 
     prepare_output_dir(a.out)
     settings = ReplicateSettings(res=a.res, steps=a.steps, lr=a.lr, seed=a.seed, arch=a.arch)
@@ -65,11 +58,11 @@ def _cmd_replicate(a):
 def _cmd_fer(a):
     from dataclasses import replace
 
-    from .cppn.nets import load_cppn, load_netdir
-    from .fer.analyze import FerSettings, analyze
-    from .fer.costs import CostSettings
-    from .io import staged_dir
-    from .report.fer_page import write_page
+    from ..cppn.nets import load_cppn, load_netdir
+    from ..fer.analyze import FerSettings, analyze
+    from ..fer.costs import CostSettings
+    from ..io import staged_dir
+    from ..report.fer_page import write_page
 
     if a.res < 8 or a.replicas < 0:
         raise FracturelabError("--res must be at least 8 and --replicas at least 0")
@@ -89,9 +82,9 @@ def _cmd_fer(a):
 def _cmd_labels(a):
     import csv
 
-    from .fer.labels import LabelSettings, format_table, label_table
-    from .fer.sweeps import SweepSettings
-    from .io import staged_dir
+    from ..fer.labels import LabelSettings, format_table, label_table
+    from ..fer.sweeps import SweepSettings
+    from ..io import staged_dir
 
     rows = label_table(a.dir, LabelSettings(SweepSettings(res=a.res), a.n_perm, a.seed))
     with staged_dir(a.out) as tmp:
@@ -103,19 +96,7 @@ def _cmd_labels(a):
     print(format_table(rows))
 
 
-def _cmd_run(a):
-    from .study.preview import MISSING, run_preview
-
-    out = run_preview(a.out, a.picbreeder, steps=a.steps)
-    print(f"wrote {out / 'index.html'}")
-    print("The full study is not built yet; missing:\n  " + "\n  ".join(MISSING))
-    print("Fracture measurements on CPPNs exist: fracturelab fer REFERENCE -o OUTDIR; fracturelab labels DIR -o OUTDIR")
-
-
-def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="fracturelab", description=__doc__)
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
-
+def register(sub) -> None:
     s = sub.add_parser("genome", help="summarize a genome, net folder or built-in CPPN")
     s.add_argument("path")
     s.add_argument("--json", action="store_true", help="print one JSON object")
@@ -159,23 +140,3 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--n-perm", type=int, default=1000)
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(fn=_cmd_labels)
-
-    s = sub.add_parser("run", help="the main job (for now: what exists, and what is missing)")
-    s.add_argument("-o", "--out", default="fracturelab-out")
-    s.add_argument("--picbreeder", default=None, help="folder with Picbreeder data (cppnx/*.xml)")
-    s.add_argument("--steps", type=int, default=2000, help="SGD steps of the preview replica")
-    s.set_defaults(fn=_cmd_run)
-    return p
-
-
-def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
-    try:
-        args.fn(args)
-    except FracturelabError as e:
-        print(f"fracturelab: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("fracturelab: interrupted", file=sys.stderr)
-        return 130
-    return 0

@@ -1,0 +1,40 @@
+"""The command line: parses arguments and calls the library. Bad input -> one line on stderr, exit code 2.
+
+Each module here registers the commands of one part of the library (register(sub) adds its subparsers); COMMANDS
+lists them in the order `fracturelab --help` shows.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..errors import FracturelabError
+from . import cppn, study, tasks
+
+COMMANDS = (cppn, tasks, study)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2, as for every other bad input
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="fracturelab", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for module in COMMANDS:
+        module.register(sub)
+    return p
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        args.fn(args)
+    except FracturelabError as e:
+        print(f"fracturelab: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("fracturelab: interrupted", file=sys.stderr)
+        return 130
+    return 0
