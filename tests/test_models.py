@@ -17,7 +17,7 @@ SMALL = {
     "multiplication": {"train_sizes": ((1, 1), (2, 1)), "ood_sizes": ((2, 2),), "n_train_per_size": 40,
                        "n_test_per_size": 8, "n_ood_per_size": 10, "novelty": False},
     "leave_square_out": {"p": 13, "side": 4},
-    "factors": {"n_per_combo": 1, "n_noise": 0},
+    "factors": {"n_per_combo": 2, "n_noise": 1},
     "knowledge_graph": {"n_entities": 20, "n_relations": 3, "n_test": 50, "novelty": False},
 }
 

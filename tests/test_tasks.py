@@ -210,7 +210,13 @@ def test_factors():
     assert not any(fs(e) in held for e in d.train + d.test_id)
     assert all(fs(e) in held and e.meta["heldout_pair"] and e.meta["seen_frac"] == pytest.approx(2 / 3)
                for e in d.test_ood)
-    assert all(e.meta["seen_frac"] == 1 for e in d.test_id)
+    assert all(e.meta["seen_frac"] == 1 and e.meta["factor_dist"] == 0 for e in d.test_id)  # trained combinations
+    combo = lambda e: tuple(e.meta["factors"].values())  # noqa: E731
+    train_combos = {combo(e) for e in d.train}
+    assert {combo(e) for e in d.test_id} <= train_combos
+    new = d.extra["new_triple"]
+    assert all(e.meta["seen_frac"] == 1 and e.meta["factor_dist"] == 1 and not e.meta["heldout_pair"] for e in new)
+    assert not {combo(e) for e in new} & train_combos
     for f, n in (("shape", 6), ("colour", 5), ("position", 9)):
         assert {e.meta["factors"][f] for e in d.train} == set(range(n))  # every value still trained
     names = d.info["notes"]

@@ -6,6 +6,7 @@ lists them in the order `fracturelab --help` shows.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from ..errors import FracturelabError
@@ -37,4 +38,7 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("fracturelab: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into `head` and the like: stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     return 0

@@ -58,8 +58,9 @@ def _cmd_train(a):
 
     options = {k: _literal(v) for k, v in _options(a.set).items()}
     options.setdefault("verbose", a.verbose)
+    options.setdefault("progress", not a.quiet)
     m = train_run(a.task, split=a.split, model=a.model, regime=a.regime, seed=a.seed, outdir=a.out, **options)
-    extra = "".join(f", {k} {m[k]:.3f}" for k in m if k.endswith("_acc") and k not in
+    extra = "".join(f", {k[:-4]} {m[k]:.3f}" for k in m if k.endswith("_acc") and k not in
                     ("train_acc", "val_acc", "id_acc", "ood_acc"))
     print(f"{a.out}: {m['task']}/{m['split']} {m['model']} {m['regime']} seed {m['seed']}: train {m['train_acc']:.3f},"
           f" test_id {m['id_acc']:.3f}, test_ood {m['ood_acc']:.3f}{extra} ({m['steps']} steps, {m['seconds']:.0f} s)")
@@ -90,4 +91,5 @@ def register(sub) -> None:
     s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="a training, model or task option, e.g. max_steps=500 (repeat)")
     s.add_argument("-v", "--verbose", action="store_true", help="print each evaluation as training goes")
+    s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     s.set_defaults(fn=_cmd_train)

@@ -46,7 +46,7 @@ RECIPES: dict[str, Recipe] = {
         task_options={"n_per_combo": 32, "n_noise": 1},
         model_options={"mlp": {"input": "embed", "embed": 8, "hidden": 512, "depth": 1}},
         train={"max_steps": 3000},
-        budget="about 2 minutes"),
+        budget="about a minute"),
     "knowledge_graph": Recipe(
         task_options={"intermediate": True},
         model_options={"transformer": {"d_model": 128, "n_layer": 2}},

@@ -15,6 +15,7 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from ..errors import FracturelabError
 from ..tasks.base import Example
@@ -67,6 +68,8 @@ class TrainSettings:
     """torch threads while training (the machine is shared: keep it small)."""
     max_seconds: float = 0.0
     """Wall-clock cap per phase in seconds (0 = none). A cap makes runs depend on machine speed: off by default."""
+    progress: bool = False
+    """Show a progress bar per phase on stderr (tqdm): steps, running loss, last validation accuracy."""
     verbose: bool = False
     """Print each curve row to stderr as it is measured."""
 
@@ -190,6 +193,8 @@ def fit(model, ctx: Context, name: str, train: Sequence[Example], val: Sequence[
     run_loss, run_exact, run_n, seen = 0.0, 0, 0, 0
     t0 = time.perf_counter()
     model.train()
+    bar = tqdm(total=max_steps, desc=name, unit="step", disable=not s.progress, leave=False, file=sys.stderr,
+               mininterval=1.0)
     for k in range(1, max_steps + 1):
         idx = next(batches)
         loss, exact = model.loss(model.encode([train[i] for i in idx]))
@@ -200,6 +205,7 @@ def fit(model, ctx: Context, name: str, train: Sequence[Example], val: Sequence[
         opt.step()
         sched.step()
         ctx.step += 1
+        bar.update()
         seen += len(idx)
         run_loss, run_exact, run_n = run_loss + loss.item() * len(idx), run_exact + int(exact.sum()), run_n + len(idx)
         if ctx.save_checkpoint and ctx.step in s.checkpoints:
@@ -216,6 +222,7 @@ def fit(model, ctx: Context, name: str, train: Sequence[Example], val: Sequence[
             row = ctx.curve[-1].items()
             print(" ".join(f"{c} {v:.4g}" if isinstance(v, float) else f"{c} {v}" for c, v in row), file=sys.stderr,
                   flush=True)
+        bar.set_postfix(loss=f"{run_loss / run_n:.3g}", val_acc=f"{val_acc:.3f}")
         run_loss, run_exact, run_n = 0.0, 0, 0
         if (val_acc, -val_loss) > (best[0], -best[1]):
             best, best_step, bad = (val_acc, val_loss), ctx.step, 0
@@ -231,6 +238,7 @@ def fit(model, ctx: Context, name: str, train: Sequence[Example], val: Sequence[
         else:
             continue
         break
+    bar.close()
     seconds = time.perf_counter() - t0
     if best_state is not None:
         model.load_state_dict(best_state)
