@@ -10,9 +10,9 @@ import os
 import sys
 
 from ..errors import FracturelabError
-from . import cppn, study, tasks
+from . import cppn, evolve, study, tasks
 
-COMMANDS = (cppn, tasks, study)
+COMMANDS = (cppn, tasks, evolve, study)
 
 
 class _Parser(argparse.ArgumentParser):

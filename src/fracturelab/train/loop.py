@@ -72,6 +72,10 @@ class TrainSettings:
     """Show a progress bar per phase on stderr (tqdm): steps, running loss, last validation accuracy."""
     verbose: bool = False
     """Print each curve row to stderr as it is measured."""
+    evolve: str = ""
+    """Evolution regimes (es, cmaes, neat, neat-novelty): their settings as "key=value,..." (fields of
+    fracturelab.train.evolve.ESSettings or NEATSettings, e.g. "population=128,sigma=0.1"); a generation counts as a
+    step."""
 
     def check(self) -> None:
         ok = (self.lr > 0 and self.batch_size >= 1 and self.max_steps >= 1 and self.eval_every >= 1

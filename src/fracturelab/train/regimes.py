@@ -120,5 +120,7 @@ def curriculum(model, ctx: Context, data: TaskData, train, val) -> list[Phase]:
     return [fit(model, ctx, "curriculum", train, val, s.max_steps, batches, score_from=s.curriculum_steps)]
 
 
-REGIMES: dict[str, Callable] = {"scratch": scratch, "pretrain": pretrain, "curriculum": curriculum}
+from .evolve.task_regimes import TASK_REGIMES  # noqa: E402  (es, cmaes, neat, neat-novelty)
+
+REGIMES: dict[str, Callable] = {"scratch": scratch, "pretrain": pretrain, "curriculum": curriculum, **TASK_REGIMES}
 """Regime name -> run(model, ctx, task_data, train, val) -> phases."""

@@ -1,0 +1,83 @@
+"""Population evaluations per second: batched (one vmap/functional_call, or the CPPN module's batched weight vectors)
+versus one individual at a time (load the weights, call the model).
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_evolve.py [--pop 64] [--repeats 3]
+
+Cases: an MLP and a CPPN classifier on leave_square_out (fitness = training loss on 256 examples), a small
+transformer on lookup, and CPPN renders of a built-in's arch at 32x32 (the image-fitting path of CMA-ES).
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from fracturelab.cppn.builtins import builtin_net
+from fracturelab.cppn.color import to_rgb
+from fracturelab.cppn.module import coord_grid, forward
+from fracturelab.models import DataSpec, make_model
+from fracturelab.tasks import make_task
+from fracturelab.train.evolve import PopulationLoss, loop_losses
+
+
+def _rate(fn, n: int, repeats: int) -> float:
+    fn()  # warm-up (vmap tracing, allocations)
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return n / best
+
+
+def model_case(task, model, task_opts, model_opts, pop, repeats):
+    d = make_task(task, seed=0, **task_opts)
+    m = make_model(model, DataSpec.of(task, d.sets().values(), d.info["settings"]), 0, **model_opts)
+    ev = PopulationLoss(m)
+    P = ev.flat() + 0.05 * torch.randn(pop, ev.n_params, generator=torch.Generator().manual_seed(0))
+    batch = m.encode(d.train[:256])
+    return ev.n_params, _rate(lambda: ev(P, batch), pop, repeats), _rate(lambda: loop_losses(m, P, batch), pop,
+                                                                         repeats)
+
+
+def cppn_case(name, res, pop, repeats):
+    net = builtin_net(name)
+    inputs, P = coord_grid(res), torch.as_tensor(net.params) + 0.05 * torch.randn(pop, net.arch.n_params)
+    y = to_rgb(forward(net.arch, torch.as_tensor(net.params), inputs))
+
+    def batched():
+        with torch.no_grad():
+            return ((to_rgb(forward(net.arch, P, inputs)) - y) ** 2).mean(dim=(1, 2))
+
+    def loop():
+        with torch.no_grad():
+            return torch.stack([((to_rgb(forward(net.arch, p, inputs)) - y) ** 2).mean() for p in P])
+    return net.arch.n_params, _rate(batched, pop, repeats), _rate(loop, pop, repeats)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--pop", type=int, default=64)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=1)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    rows = [
+        ("mlp, leave_square_out p=17", model_case("leave_square_out", "mlp", {"p": 17, "side": 3},
+                                                   {"hidden": 64, "depth": 2}, a.pop, a.repeats)),
+        ("cppn 1;sin:16, leave_square_out p=17", model_case("leave_square_out", "cppn", {"p": 17, "side": 3},
+                                                             {"arch": "1;sin:16"}, a.pop, a.repeats)),
+        ("transformer d16 L1, lookup", model_case("lookup", "transformer", {"n_train": 300, "n_test": 20},
+                                                  {"d_model": 16, "n_layer": 1}, a.pop, a.repeats)),
+        ("CPPN face arch, 32x32 render", cppn_case("face", 32, a.pop, a.repeats)),
+    ]
+    print(f"population {a.pop}, torch threads {a.threads}, best of {a.repeats}")
+    print("| case | params | batched (evals/s) | one at a time (evals/s) | speed-up |")
+    print("|---|---|---|---|---|")
+    for name, (n, fast, slow) in rows:
+        print(f"| {name} | {n} | {fast:.0f} | {slow:.0f} | {fast / slow:.1f}x |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""CLI command `evolve`: evolve a CPPN toward a target (an image, a genome, a net folder or a built-in CPPN) and
+write a net folder, the format `replicate` writes."""
+from __future__ import annotations
+
+from ..errors import FracturelabError
+
+
+def _target(a):
+    """(target image at a.res, arch for fixed-topology methods or None, target description)."""
+    from ..cppn.arch import Arch
+    from ..cppn.nets import load_cppn, load_png
+
+    arch = Arch.parse(a.arch) if a.arch else None
+    if a.target.lower().endswith(".png"):
+        return load_png(a.target, a.res), arch
+    ref = load_cppn(a.target)
+    return ref.render(a.res), arch or ref.arch
+
+
+def _cmd_evolve(a):
+    from dataclasses import asdict
+
+    from ..cppn.nets import save_netdir
+    from ..io import prepare_output_dir
+    from ..train.evolve.matched import evolve_target
+    from ..train.evolve.settings import NEATSettings, NoveltySettings
+    from ..train.evolve.task_regimes import parse_evolve
+    from ..train.evolve.settings import ESSettings
+
+    if a.res < 2 or a.generations < 1 or a.population < 2:
+        raise FracturelabError("--res must be at least 2, --generations at least 1, --population at least 2")
+    if a.match_mse is not None and not a.match_mse > 0:
+        raise FracturelabError(f"--match-mse must be > 0, got {a.match_mse}")
+    prepare_output_dir(a.out)  # fail before any long work
+    target, arch = _target(a)
+    neat = es = None
+    if a.method.startswith("neat"):
+        neat = parse_evolve(a.set, NEATSettings, population=a.population, generations=a.generations)
+    else:
+        if arch is None:
+            raise FracturelabError(f"a PNG target needs --arch for method {a.method!r} (e.g. '4;sin:8,gaussian:8')")
+        method = ("cma" if arch.n_params <= ESSettings.max_cma else "sepcma") if a.method == "cmaes" else "openai"
+        es = parse_evolve(a.set, ESSettings, method=method, population=a.population, generations=a.generations,
+                          sigma=0.5 if a.method == "cmaes" else 0.05)
+    nov = parse_evolve(a.novelty, NoveltySettings) if a.method == "neat-novelty" else None
+    ev = evolve_target(target, a.method, a.seed, a.match_mse, neat=neat, es=es, arch=arch, novelty=nov,
+                       name=f"evolved_{a.method}")
+    hist = ev.history
+    settings = {"target": a.target, "res": a.res, "seed": a.seed, "match_mse": a.match_mse, **ev.settings,
+                "final_mse": ev.mse, "generations": ev.generations, "stopped": ev.stopped, "arch": str(ev.net.arch),
+                "history_last": hist[-1] if hist else None}
+    losses = [-h["best_fitness"] for h in hist] if not a.method == "neat-novelty" else [h["best_mse"] for h in hist]
+    out = save_netdir(a.out, ev.net, losses, settings)
+    print(f"{out}: MSE {ev.mse:.3e} at {a.res}x{a.res} after {ev.generations} generations ({ev.stopped}), "
+          f"arch {ev.net.arch}")
+
+
+def register(sub) -> None:
+    s = sub.add_parser("evolve", help="evolve a CPPN toward a target (NEAT, novelty search, CMA-ES) into a net folder")
+    s.add_argument("target", help="a PNG image, a genome (.xml/.zip), a net folder or a built-in CPPN's name")
+    s.add_argument("-o", "--out", required=True, help="net folder to write (arch.txt, params.npy, img.png, ...)")
+    s.add_argument("--method", default="neat", choices=("neat", "neat-novelty", "cmaes", "es"))
+    s.add_argument("--match-mse", type=float, default=None, help="stop once the render MSE is at most this")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--res", type=int, default=32, help="fitness resolution (res x res)")
+    s.add_argument("--generations", type=int, default=300)
+    s.add_argument("--population", type=int, default=100)
+    s.add_argument("--arch", default=None, help="cmaes/es: the fixed arch (default: the target net's own)")
+    s.add_argument("--set", default="", metavar="K=V,...",
+                   help="more NEATSettings or ESSettings fields, e.g. 'node_add_prob=0.3' or 'sigma=0.2'")
+    s.add_argument("--novelty", default="", metavar="K=V,...", help="neat-novelty: NoveltySettings fields")
+    s.set_defaults(fn=_cmd_evolve)

@@ -1,0 +1,111 @@
+"""Settings of evolution: evolution strategies over fixed-topology models, and NEAT over CPPN topologies."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from ...errors import FracturelabError
+
+ES_METHODS = ("openai", "pgpe", "sepcma", "cma")
+NEAT_OUTPUTS = ("auto", "ink", "hsv")
+
+
+@dataclass
+class ESSettings:
+    """An evolution strategy over one flat weight vector (a fixed topology)."""
+
+    method: str = "openai"
+    """openai: OpenAI-ES (Salimans et al. 2017: mirrored Gaussian noise, centred ranks, Adam on the mean);
+    pgpe: PGPE (Sehnke et al. 2010: mirrored sampling, per-weight sigma adapted too, Adam on the mean);
+    sepcma: separable CMA-ES (diagonal covariance, any size); cma: full CMA-ES (small nets only, see max_cma)."""
+    population: int = 64
+    """Individuals per generation (even for openai and pgpe: they come in mirrored pairs)."""
+    sigma: float = 0.05
+    """Initial standard deviation of the search distribution around the mean."""
+    lr: float = 0.03
+    """Adam step size on the mean (openai, pgpe)."""
+    sigma_lr: float = 0.1
+    """pgpe: learning rate of the per-weight sigma (relative change, clipped to +-20 % per generation)."""
+    weight_decay: float = 0.0
+    """openai, pgpe: decoupled L2 shrink of the mean per generation, as AdamW (mean *= 1 - lr * weight_decay)."""
+    generations: int = 500
+    """Most generations."""
+    max_cma: int = 2000
+    """cma: refuse full CMA-ES above this many weights (its covariance is P x P, its update O(P^3))."""
+    seed: int = 0
+    """Seeds the search (noise, CMA's sampling)."""
+
+    def check(self) -> None:
+        if self.method not in ES_METHODS:
+            raise FracturelabError(f"unknown ES method {self.method!r} (methods: {', '.join(ES_METHODS)})")
+        if self.population < 2 or not self.sigma > 0 or not self.lr > 0 or self.generations < 1:
+            raise FracturelabError(f"bad ES settings: population >= 2, sigma > 0, lr > 0, generations >= 1 "
+                                   f"(got {asdict(self)})")
+        if self.method in ("openai", "pgpe") and self.population % 2:
+            raise FracturelabError(f"ES method {self.method!r} needs an even population (mirrored pairs), "
+                                   f"got {self.population}")
+
+
+@dataclass
+class NEATSettings:
+    """NEAT (neat-python 2.0.0) over CPPN topologies with the project's CPPN activations."""
+
+    population: int = 100
+    """Genomes per generation."""
+    generations: int = 300
+    """Most generations."""
+    activations: tuple[str, ...] = ("sin", "gaussian", "sigmoid", "tanh", "identity")
+    """Activation options of new nodes (names of fracturelab.cppn activations: sin, cos, tanh, sigmoid, gaussian,
+    identity, relu)."""
+    output_activation: str = "identity"
+    """Activation of the output nodes (FER's outputs read raw h, s, v; brightness is clipped |v|)."""
+    outputs: str = "auto"
+    """ink: one grey output (as Picbreeder's grey genomes); hsv: hue, saturation, brightness; auto: ink when the
+    target is grey, else hsv."""
+    node_add_prob: float = 0.2
+    """Chance per offspring of adding a node (splitting a connection)."""
+    conn_add_prob: float = 0.4
+    """Chance per offspring of adding a connection."""
+    weight_mutate_power: float = 0.5
+    """Standard deviation of a weight or bias mutation."""
+    compatibility_threshold: float = 3.0
+    """Speciation distance threshold."""
+    max_stagnation: int = 20
+    """Generations without improvement before a species is removed."""
+    elitism: int = 2
+    """Best genomes per species copied unchanged."""
+    res: int = 32
+    """Render resolution of the fitness (res x res pixels)."""
+    seed: int = 0
+    """Seeds neat-python's (global `random`) draws."""
+
+    def check(self) -> None:
+        from ...cppn.genome import ACTIVATIONS
+        bad = [a for a in (*self.activations, self.output_activation) if a not in ACTIVATIONS]
+        if bad:
+            raise FracturelabError(f"unknown NEAT activation {bad[0]!r} (known: {', '.join(ACTIVATIONS)})")
+        if self.outputs not in NEAT_OUTPUTS:
+            raise FracturelabError(f"NEAT outputs must be one of {', '.join(NEAT_OUTPUTS)}, got {self.outputs!r}")
+        if self.population < 2 or self.generations < 1 or self.res < 2 or not self.activations:
+            raise FracturelabError(f"bad NEAT settings: population >= 2, generations >= 1, res >= 2, an activation "
+                                   f"(got {asdict(self)})")
+
+
+@dataclass
+class NoveltySettings:
+    """Novelty search over rendered images (see novelty.py for the measure and the archive)."""
+
+    k: int = 15
+    """Novelty = mean distance to the k nearest neighbours among the population and the archive."""
+    res: int = 16
+    """Behaviour = the grey image at res x res (luma of RGB), flattened: distance is RMS pixel difference."""
+    archive_prob: float = 0.02
+    """Chance that an individual joins the archive regardless of novelty (keeps the archive spread out)."""
+    threshold: float = 0.1
+    """An individual whose novelty exceeds this joins the archive."""
+    max_archive: int = 2000
+    """Archive size cap (the oldest members leave first)."""
+
+    def check(self) -> None:
+        if self.k < 1 or self.res < 2 or not 0 <= self.archive_prob <= 1 or self.max_archive < 1:
+            raise FracturelabError(f"bad novelty settings: k >= 1, res >= 2, 0 <= archive_prob <= 1 "
+                                   f"(got {asdict(self)})")

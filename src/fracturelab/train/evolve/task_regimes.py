@@ -1,0 +1,142 @@
+"""Evolution regimes for the task testbed (REGIMES es, cmaes, neat, neat-novelty): the same run folders, curves and
+early stopping on the validation split as the SGD regimes, with a generation in place of an optimizer step.
+
+Settings: TrainSettings.max_steps = most generations, batch_size = training examples per fitness evaluation (all of
+them when the train set is smaller; the same batch for the whole population of a generation), eval_every, patience,
+stop_val_acc as for SGD; the strategy's own settings come from TrainSettings.evolve, a string "key=value,..." of
+ESSettings fields (e.g. "population=128,sigma=0.1,lr=0.1"). Fitness = -(the model's training loss).
+"""
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import fields
+
+import numpy as np
+import torch
+
+from ...errors import FracturelabError
+from ..loop import Context, Phase, evaluate
+from .batched import PopulationLoss
+from .es import make_strategy
+from .settings import ESSettings
+
+
+def parse_evolve(text: str, cls=ESSettings, **defaults):
+    """'population=64,sigma=0.05' -> cls(...) (names checked, values read as Python literals)."""
+    from ...models import settings_from
+
+    opts = dict(defaults)
+    for part in filter(None, (p.strip() for p in (text or "").split(","))):
+        k, eq, v = part.partition("=")
+        if not eq:
+            raise FracturelabError(f"evolve setting {part!r}: expected key=value (fields: "
+                                   f"{', '.join(f.name for f in fields(cls))})")
+        opts[k.strip()] = v.strip()
+    s = settings_from(cls, opts, "evolve")
+    s.check()
+    return s
+
+
+def _batches(n: int, bs: int, rng: np.random.Generator):
+    """Endless seeded minibatch indices (the whole set every time when it is no larger than bs)."""
+    while True:
+        if n <= bs:
+            yield np.arange(n)
+            continue
+        order = rng.permutation(n)
+        for i in range(0, n - bs + 1, bs):
+            yield np.sort(order[i:i + bs])
+
+
+def evolve_phase(model, ctx: Context, name: str, train, val, es: ESSettings) -> Phase:
+    """Evolve the model's weights with es; every eval_every generations score the strategy's mean on val (a curve
+    row) and keep the best; stop on stop_val_acc, patience or max_steps generations. The model ends with the kept
+    weights."""
+    s = ctx.settings
+    ev = PopulationLoss(model)
+    strat = make_strategy(ev.flat(), es)
+    batches = _batches(len(train), s.batch_size, np.random.default_rng([ctx.seed, 2000]))
+    encoded = {}  # index tuple -> encoded batch: full-batch runs encode once
+    best, best_w, best_step, bad, stopped = (-1.0, math.inf), ev.flat(), ctx.step, 0, "max_steps"
+    t0, seen, run_loss, run_n = time.perf_counter(), 0, 0.0, 0
+    for k in range(1, s.max_steps + 1):
+        idx = next(batches)
+        key = (len(idx), int(idx[0]), int(idx[-1])) if len(idx) == len(train) else None
+        batch = encoded.get(key) if key else None
+        if batch is None:
+            batch = model.encode([train[i] for i in idx])
+            if key:
+                encoded[key] = batch
+        pop = strat.ask()
+        losses, _ = ev(pop, batch)
+        strat.tell(pop, torch.nan_to_num(losses, nan=math.inf))
+        ctx.step += 1
+        seen += len(idx) * len(pop)
+        run_loss, run_n = run_loss + float(losses.mean()), run_n + 1
+        if k % s.eval_every and k != s.max_steps:
+            continue
+        ev.load(strat.mean)
+        train_loss, train_exact = ev(strat.mean[None], batch)
+        val_exact, val_loss = evaluate(model, val, s.eval_batch)
+        val_acc = float(val_exact.mean())
+        ctx.curve.append({"step": ctx.step, "phase": name, "train_loss": float(train_loss[0]),
+                          "train_acc": float(train_exact.float().mean()), "val_loss": val_loss, "val_acc": val_acc,
+                          "pop_mean_fitness": -run_loss / run_n, "pop_best_fitness": -float(losses.min()),
+                          "seconds": round(time.perf_counter() - t0, 3)})
+        run_loss, run_n = 0.0, 0
+        if s.verbose:
+            print(" ".join(f"{c} {v:.4g}" if isinstance(v, float) else f"{c} {v}" for c, v in ctx.curve[-1].items()),
+                  file=sys.stderr, flush=True)
+        if (val_acc, -val_loss) > (best[0], -best[1]):
+            best, best_w, best_step, bad = (val_acc, val_loss), strat.mean.clone(), ctx.step, 0
+        else:
+            bad += 1
+        if val_acc >= s.stop_val_acc:
+            stopped = "stop_val_acc"
+        elif bad >= s.patience:
+            stopped = "patience"
+        elif s.max_seconds > 0 and time.perf_counter() - t0 > s.max_seconds:
+            stopped = "max_seconds"
+        else:
+            continue
+        break
+    ev.load(best_w)
+    model.eval()
+    return Phase(name, k, best_step, best[0], round(time.perf_counter() - t0, 3), seen, stopped)
+
+
+def es_regime(model, ctx: Context, data, train, val) -> list[Phase]:
+    """OpenAI-ES (or PGPE: evolve='method=pgpe') over the model's weights."""
+    es = parse_evolve(ctx.settings.evolve, seed=ctx.seed)
+    if es.method not in ("openai", "pgpe"):
+        raise FracturelabError(f"regime 'es' runs method openai or pgpe, not {es.method!r} (use regime 'cmaes')")
+    return [evolve_phase(model, ctx, "es", train, val, es)]
+
+
+def cmaes_regime(model, ctx: Context, data, train, val) -> list[Phase]:
+    """CMA-ES over the model's weights: full CMA-ES up to max_cma weights, separable above (or as evolve says)."""
+    n = sum(p.numel() for p in dict(model.named_parameters()).values())
+    es = parse_evolve(ctx.settings.evolve, method="cma" if n <= ESSettings.max_cma else "sepcma",
+                      seed=ctx.seed)
+    if es.method not in ("cma", "sepcma"):
+        raise FracturelabError(f"regime 'cmaes' runs method cma or sepcma, not {es.method!r} (use regime 'es')")
+    return [evolve_phase(model, ctx, "cmaes", train, val, es)]
+
+
+def neat_regime(model, ctx: Context, data, train, val) -> list[Phase]:
+    """NEAT on a task: not built yet. NEAT here evolves image CPPNs (3 inputs, 1 or 3 outputs; `fracturelab
+    evolve`); a task needs a K-class output layer and a layerization for K outputs."""
+    raise FracturelabError(f"regime 'neat' is not available for tasks yet (task {data.name!r}): NEAT evolves image "
+                           "CPPNs, see `fracturelab evolve`")
+
+
+def neat_novelty_regime(model, ctx: Context, data, train, val) -> list[Phase]:
+    """Novelty search has no task objective to train toward; it runs on images (`fracturelab evolve`)."""
+    raise FracturelabError(f"regime 'neat-novelty' is not available for tasks (task {data.name!r}): novelty search "
+                           "runs on rendered images, see `fracturelab evolve --method neat-novelty`")
+
+
+TASK_REGIMES = {"es": es_regime, "cmaes": cmaes_regime, "neat": neat_regime, "neat-novelty": neat_novelty_regime}
+"""Evolution regimes for train_run (merged into fracturelab.train.REGIMES)."""
