@@ -54,13 +54,6 @@ def test_replicate_other_arch_from_png(tmp_path):
     assert load_cppn(out).arch.n_hidden == 4
 
 
-def test_run_preview_says_what_is_missing(tmp_path, capsys):
-    assert main(["run", "-o", str(tmp_path / "o"), "--steps", "20"]) == 0
-    out = capsys.readouterr().out
-    assert "missing" in out and (tmp_path / "o" / "index.html").is_file()
-    assert (tmp_path / "o" / "sgd_face" / "params.npy").is_file()
-
-
 def test_python_dash_m():
     r = subprocess.run([sys.executable, "-m", "fracturelab", "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "replicate" in r.stdout

@@ -10,9 +10,9 @@ import os
 import sys
 
 from ..errors import FracturelabError
-from . import cppn, evolve, study, tasks
+from . import cppn, evolve, probe, study, tasks
 
-COMMANDS = (cppn, tasks, evolve, study)
+COMMANDS = (cppn, tasks, evolve, probe, study)
 
 
 class _Parser(argparse.ArgumentParser):

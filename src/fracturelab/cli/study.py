@@ -1,19 +1,74 @@
-"""CLI commands of the study: run."""
+"""CLI commands of the study: run (the default study), study (any spec), report (rebuild from the store)."""
 from __future__ import annotations
+
+from ..errors import FracturelabError
+
+
+def _finish(res: dict) -> None:
+    print(f"{res['cells']} cells ({res['ran']} run now, {res['failed']} failed)")
+    if "report" in res:
+        print(f"wrote {res['report']}, {res['summary']} and {res['store']}")
+        for c in res.get("claims", []):
+            print(f"  claim {c['id']}: {c['verdict']:<13} {c['claim']}")
+
+
+def _exec(a):
+    from ..study.executors import ExecSettings
+
+    if a.workers is not None and a.workers < 1:
+        raise FracturelabError(f"--workers must be at least 1, got {a.workers}")
+    if a.address and a.executor != "ray":
+        raise FracturelabError("--address is for --executor ray")
+    return ExecSettings(a.executor, a.workers or 0, a.address)
 
 
 def _cmd_run(a):
-    from ..study.preview import MISSING, run_preview
+    from ..study.runner import run_study
+    from ..study.spec import profile
 
-    out = run_preview(a.out, a.picbreeder, steps=a.steps)
-    print(f"wrote {out / 'index.html'}")
-    print("The full study is not built yet; missing:\n  " + "\n  ".join(MISSING))
-    print("Fracture measurements on CPPNs exist: fracturelab fer REFERENCE -o OUTDIR; fracturelab labels DIR -o OUTDIR")
+    _finish(run_study(profile(a.profile), a.out, _exec(a), a.picbreeder, progress=not a.quiet))
+
+
+def _cmd_study(a):
+    from ..study.runner import run_study
+    from ..study.spec import load_spec
+
+    _finish(run_study(load_spec(a.spec), a.out, _exec(a), a.picbreeder, progress=not a.quiet))
+
+
+def _cmd_report(a):
+    from ..report.study_page import build_report
+
+    res = build_report(a.outdir, progress=not a.quiet)
+    print(f"wrote {res['report']} and {res['summary']}")
+
+
+def _common(s, out_default=None):
+    if out_default is None:
+        s.add_argument("-o", "--out", required=True, help="output folder (results.sqlite, report.html, summary.json)")
+    else:
+        s.add_argument("-o", "--out", default=out_default, help=f"output folder (default {out_default})")
+    s.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="local process pool (default) or a Ray cluster")
+    s.add_argument("--address", default=None, help="Ray cluster to join (default: start a local one)")
+    s.add_argument("--workers", type=int, default=None, help="worker processes (default: one per core)")
+    s.add_argument("--picbreeder", default=None, help="Picbreeder data folder: adds its networks to the CPPN part")
+    s.add_argument("-q", "--quiet", action="store_true", help="no progress output")
 
 
 def register(sub) -> None:
-    s = sub.add_parser("run", help="the main job (for now: what exists, and what is missing)")
-    s.add_argument("-o", "--out", default="fracturelab-out")
-    s.add_argument("--picbreeder", default=None, help="folder with Picbreeder data (cppnx/*.xml)")
-    s.add_argument("--steps", type=int, default=2000, help="SGD steps of the preview replica")
+    s = sub.add_parser("run", help="the main job: run the default study and write its report (resumable)")
+    _common(s, "fracturelab-out")
+    s.add_argument("--profile", choices=("quick", "full"), default="quick",
+                   help="quick (2 cores, <= 10 minutes) or full (a cluster)")
     s.set_defaults(fn=_cmd_run)
+
+    s = sub.add_parser("study", help="run any study spec (TOML) into OUTDIR (resumable)")
+    s.add_argument("spec", help="study spec, TOML (see fracturelab/study/profiles/quick.toml)")
+    _common(s)
+    s.set_defaults(fn=_cmd_study)
+
+    s = sub.add_parser("report", help="rebuild report.html and summary.json of OUTDIR from its results.sqlite")
+    s.add_argument("outdir")
+    s.add_argument("-q", "--quiet", action="store_true")
+    s.set_defaults(fn=_cmd_report)

@@ -1,0 +1,148 @@
+"""Fracture probes for any PyTorch model: each turns one explanation from the literature into numbers.
+
+    from fracturelab.probes import PROBES, run_probes, probe_run
+    results = run_probes(model, data, config, names=["sparsity", "geometry"], seed=0)  # {probe: {metric: float}}
+    probe_run("runs/factors_s0")        # loads the run, writes runs/factors_s0/probes.json and probes/*.png
+
+Probes (PROBES: name -> ProbeSpec; each module's docstring defines its metrics and cites its paper):
+- subnetworks: structural compositionality, SUB and ABL of mask-found subnetworks (Lepori et al. 2023);
+- reuse: per-part masks, their overlap and the drop when a part's exclusive weights go (Csordás et al. 2021);
+- sparsity: Hoyer, top-k energy, Gini, l0 by split, against novelty and across checkpoints (Jin et al. 2026);
+- factorization: DCI, InfoMEC, linear probes against the known factors (Eastwood & Williams 2018; Hsu et al. 2023);
+- clusterability: spectral n-cut of the |W| graph against shuffled controls (Filan et al. 2021);
+- crosstalk: how a weight perturbation's output change spreads over answer parts (after FER, Kumar et al. 2025);
+- geometry: effective rank and participation ratio per layer;
+- coverage: subgraph coverage and novelty joined to per-example correctness (Dziri et al. 2023).
+A probe that does not apply (no factors, no answer parts) returns {"skipped": "<reason>"}; every other value is a
+float (NaN where a quantity is undefined for the run; probes.json writes NaN as null).
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from ..errors import FracturelabError
+from .clusterability import clusterability_probe
+from .common import Skip
+from .coverage import coverage_probe
+from .crosstalk import crosstalk_probe
+from .factorization import factorization_probe
+from .geometry import geometry_probe
+from .reuse import reuse_probe
+from .sparsity import sparsity_probe
+from .subnetworks import subnetworks_probe
+
+
+@dataclass(frozen=True)
+class ProbeSpec:
+    """One registry entry."""
+
+    name: str
+    """Registry name."""
+    fn: Callable[..., dict]
+    """fn(model, data, config, seed=0, checkpoints=None) -> {metric: float}; raises common.Skip if it does not
+    apply."""
+    doc: str
+    """One line: what it measures."""
+    applies: str
+    """Which runs it applies to, in words."""
+
+
+PROBES: dict[str, ProbeSpec] = {s.name: s for s in (
+    ProbeSpec("subnetworks", subnetworks_probe, "Break It Down: SUB/ABL of subroutine subnetworks vs a random model",
+              "tasks with fixed answers of 2+ parts (factors)"),
+    ProbeSpec("reuse", reuse_probe, "Csordás et al.: mask IoU between answer parts and exclusive-weight drop",
+              "tasks with fixed answers of 2+ parts (factors)"),
+    ProbeSpec("sparsity", sparsity_probe, "Jin et al.: activation sparsity by split, vs novelty, over checkpoints",
+              "every run"),
+    ProbeSpec("factorization", factorization_probe, "DCI, InfoMEC and linear probes against known factors",
+              "tasks with ground-truth factors (factors, leave_square_out)"),
+    ProbeSpec("clusterability", clusterability_probe, "Filan et al.: spectral n-cut of |W| vs shuffled controls",
+              "models with a chain of 2+ dense layers (mlp, cppn, transformer MLP blocks)"),
+    ProbeSpec("crosstalk", crosstalk_probe, "spread of weight-perturbation effects over answer parts",
+              "tasks with fixed answers of 2+ parts (factors)"),
+    ProbeSpec("geometry", geometry_probe, "effective rank and participation ratio per layer", "every run"),
+    ProbeSpec("coverage", coverage_probe, "Faith and Fate: coverage and novelty vs per-example correctness",
+              "every run"),
+)}
+
+
+def check_names(names) -> list[str]:
+    """The probe names to run (all when None), or FracturelabError for an unknown one."""
+    if names is None:
+        return list(PROBES)
+    names = [n.strip() for n in ([names] if isinstance(names, str) else names) if n.strip()]
+    bad = [n for n in names if n not in PROBES]
+    if bad or not names:
+        raise FracturelabError(f"unknown probe {bad[0] if bad else ''!r} (probes: {', '.join(PROBES)})")
+    return names
+
+
+def run_probes(model, data, config: dict | None = None, names=None, seed: int = 0, checkpoints=None,
+               timings: dict | None = None) -> dict[str, dict[str, float]]:
+    """Run the named probes (all by default): {probe: {metric: float}} or {probe: {"skipped": reason}}. checkpoints:
+    {step: state_dict} for sparsity across training. timings (optional dict) receives seconds per probe."""
+    out = {}
+    model.eval()
+    for name in check_names(names):
+        t0 = time.perf_counter()
+        try:
+            with torch.random.fork_rng(devices=[]):  # a probe's sampling never shifts another's
+                torch.manual_seed(seed)
+                out[name] = PROBES[name].fn(model, data, config or {}, seed=seed, checkpoints=checkpoints)
+        except Skip as e:
+            out[name] = {"skipped": str(e)}
+        if timings is not None:
+            timings[name] = time.perf_counter() - t0
+    return out
+
+
+def _json_safe(results: dict) -> dict:
+    return {p: {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in m.items()}
+            for p, m in results.items()}
+
+
+def run_checkpoints(rundir: Path, config: dict) -> dict[int, dict]:
+    """{step: state_dict} of a run's ckpt_<step>.pt files plus step 0, the initialization rebuilt from the config
+    (the same seed gives the same initial weights)."""
+    from ..models import DataSpec, make_model
+
+    found = {int(m.group(1)): p for p in rundir.glob("ckpt_*.pt") if (m := re.fullmatch(r"ckpt_(\d+)\.pt", p.name))}
+    if not found:
+        return {}
+    init = make_model(config["model"], DataSpec(**config["data_spec"]), config["seed"], **config["model_settings"])
+    return {0: init.state_dict(), **{k: torch.load(found[k], weights_only=True) for k in sorted(found)}}
+
+
+def probe_run(rundir, names=None, seed: int = 0) -> dict:
+    """Load a run folder, run the probes, write RUNDIR/probes.json (probe -> metric -> value) and RUNDIR/probes/*.png
+    (each replaced atomically), and return the results."""
+    from ..io import staged_dir
+    from ..train import load_run
+    from .figures import write_figures
+
+    names = check_names(names)
+    rundir = Path(rundir)
+    if not (rundir / "config.json").is_file():
+        raise FracturelabError(f"{rundir}: not a run folder (no config.json)")
+    model, data, config = load_run(rundir)
+    ckpts = run_checkpoints(rundir, config) if "sparsity" in names else {}
+    timings: dict = {}
+    results = run_probes(model, data, config, names, seed, ckpts or None, timings)
+    with staged_dir(rundir / "probes", replace=True) as tmp:
+        write_figures(results, tmp)
+        (tmp / "timings.json").write_text(json.dumps({k: round(v, 2) for k, v in timings.items()}))
+    tmp_json = rundir / ".probes.json.tmp"
+    tmp_json.write_text(json.dumps(_json_safe(results), indent=1))
+    tmp_json.replace(rundir / "probes.json")
+    return results
+
+
+__all__ = ["PROBES", "ProbeSpec", "Skip", "check_names", "probe_run", "run_probes"]

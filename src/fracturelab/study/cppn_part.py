@@ -1,0 +1,73 @@
+"""The CPPN part of a study: reference networks (built-in, or Picbreeder's) and SGD replicas of them, measured with
+fracturelab.fer.
+
+A "reference" cell measures the reference's feature maps (fer.maps) and how fast it adapts to a one-weight change
+of itself. A "sgd" cell fits one replica (FER's recipe, replicate.fit, seeded) to the reference's render and measures
+the same maps plus the costs of fracture (fer.costs): extrapolation beyond the training window, completion of a
+hidden half (a second fit, same seed, with the right half hidden), and adaptation toward the reference's most
+effective one-weight sweep. Metric names are "cppn.<name>". Each cell also returns a small PNG of its render.
+"""
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+
+MAP_KEYS = ("novel_maps", "roughness", "effective_dim_ratio_max", "effective_dim_ratio_mean", "symmetric_fraction",
+            "redundancy")
+PICK_RES = 16  # the adaptation target's weight is chosen on a coarse grid: cheap, and deterministic
+
+
+def png_bytes(rgb: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.round(np.clip(rgb, 0, 1) * 255).astype(np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _adapt_target(ref, res: int):
+    from ..fer.costs import adaptation_targets, pick_weight
+
+    wid, _ = pick_weight(ref, 1.0, PICK_RES)
+    return wid, adaptation_targets(ref, wid, 1.0, res)
+
+
+def cppn_cell(p: dict) -> dict:
+    from ..cppn.nets import Net, load_cppn
+    from ..cppn.replicate import ReplicateSettings, fit
+    from ..fer.costs import CostSettings, adaptation, completion, extrapolation
+    from ..fer.maps import map_metrics
+
+    ref = load_cppn(p["reference"])
+    res = p["res"]
+    ref_img = ref.render(res)
+    if p["regime"] == "reference":
+        net = ref
+        metrics = {"cppn.fit_mse": 0.0, "cppn.n_params": float(ref.arch.n_params)}
+    else:
+        rep = fit(ref.arch, ref_img, ReplicateSettings(res=res, steps=p["steps"], lr=p["lr"], seed=p["seed"]),
+                  progress=False)
+        net = Net(f"sgd_{ref.name}_s{p['seed']}", rep.arch, rep.params, source="sgd")
+        metrics = {"cppn.fit_mse": float(rep.losses.min()), "cppn.n_params": float(ref.arch.n_params)}
+    metrics |= {f"cppn.{k}": float(v) for k, v in map_metrics(net, res).items()}
+    if p["costs"]:
+        costs = CostSettings(res=res, steps=p["steps"], lr=p["lr"], stop_mse=None, adapt_steps=p["adapt_steps"],
+                             wide=p["wide"], seeds=(p["seed"],))
+        ex, _ = extrapolation(ref, net, res, p["wide"])
+        metrics["cppn.in_window_mse"] = ex["in_window_mse"]
+        metrics["cppn.extrapolation_mse"] = ex["extrapolation_mse"]
+        if p["regime"] != "reference":  # the reference completes itself perfectly by definition: no fit needed
+            c, _ = completion(ref, None, costs, seed=p["seed"])
+            metrics["cppn.completion_mse"] = c["completion_mse"]
+        wid, target = _adapt_target(ref, res)
+        base = float(((net.render(res) - ref_img) ** 2).mean())  # a replica starts this far off: the bar moves by it
+        a = adaptation(net, target, costs, thresh=base + costs.adapt_thresh)
+        steps = a["steps_to_thresh"]
+        metrics["cppn.adapt_steps"] = float(p["adapt_steps"] if math.isnan(steps) else steps)
+        metrics["cppn.adapt_final_mse"] = a["final_mse"]
+        metrics["cppn.adapt_wid"] = float(wid)
+    metrics = {k: v for k, v in metrics.items() if v is not None and math.isfinite(v)}
+    return {"metrics": metrics, "examples": [], "notes": {"reference": ref.name, "arch": str(ref.arch)},
+            "blobs": {"render.png": png_bytes(net.render(max(64, res)))}}

@@ -1,0 +1,109 @@
+"""Executors: run cells in worker processes and yield their outcomes as they finish; the caller (the parent) alone
+writes to the store.
+
+- local (default): a process pool of `workers` spawned processes, each pinned to `threads` torch/BLAS threads, so
+  workers x threads stays within the machine's cores.
+- ray: `ray.init(address)` joins an existing cluster when given an address and starts a local one otherwise; each
+  cell is one task of one CPU.
+
+Both call cell.execute(params) in a fresh process with the same thread pinning, so a study gives the same numbers on
+either.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Iterator
+
+from ..errors import FracturelabError
+from .cell import execute, setup_worker
+
+EXECUTORS = ("local", "ray")
+
+
+@dataclass(frozen=True)
+class ExecSettings:
+    """How cells are run."""
+
+    executor: str = "local"
+    """local (a process pool) or ray."""
+    workers: int = 0
+    """Worker processes (0: one per core)."""
+    address: str | None = None
+    """Ray cluster address to join (None: start a local Ray instance)."""
+
+    def resolved_workers(self) -> int:
+        return self.workers or max(1, os.cpu_count() or 1)
+
+
+def threads_per_worker(workers: int, cores: int | None = None) -> int:
+    """Threads each worker may use so workers x threads never exceeds the cores (1 at least)."""
+    cores = cores or os.cpu_count() or 1
+    return max(1, cores // max(1, workers))
+
+
+def _local(cells: list[dict], workers: int) -> Iterator[dict]:
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
+
+    # spawn, not fork: a forked child would inherit the parent's torch thread pools and open SQLite handle
+    threads = max(c.get("threads", 1) for c in cells)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=setup_worker,
+                             initargs=(threads,)) as pool:
+        futures = {pool.submit(execute, c): c for c in cells}
+        for fut in as_completed(futures):
+            c = futures[fut]
+            try:
+                yield fut.result()
+            except BrokenProcessPool as e:  # a worker died (e.g. out of memory): this cell failed, others go on
+                yield {"key": c["key"], "ok": False, "error": f"worker died: {e}".splitlines()[0], "seconds": 0.0}
+
+
+def _ray_execute(params: dict) -> dict:
+    return execute(params)
+
+
+def _ray(cells: list[dict], workers: int, address: str | None) -> Iterator[dict]:
+    try:
+        import ray
+    except ImportError:
+        raise FracturelabError("--executor ray needs ray: pip install 'fracturelab[ray]'") from None
+    started_here = False
+    if not ray.is_initialized():
+        env = {"env_vars": {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}}
+        try:
+            if address:
+                ray.init(address=address, runtime_env=env, log_to_driver=False)
+            else:
+                ray.init(num_cpus=workers, include_dashboard=False, runtime_env=env, log_to_driver=False)
+        except Exception as e:  # noqa: BLE001 - a cluster that cannot be reached is bad input, one line
+            raise FracturelabError(f"ray: cannot {'join ' + address if address else 'start'} ({e})".splitlines()[0]) \
+                from None
+        started_here = True
+    try:
+        remote = ray.remote(num_cpus=1, max_retries=0)(_ray_execute)
+        refs = {remote.remote(c): c for c in cells}
+        pending = list(refs)
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            for r in done:
+                try:
+                    yield ray.get(r)
+                except Exception as e:  # noqa: BLE001 - a lost worker fails its cell only
+                    yield {"key": refs[r]["key"], "ok": False, "error": f"ray: {e}".splitlines()[0], "seconds": 0.0}
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def run_cells(cells: list[dict], settings: ExecSettings) -> Iterator[dict]:
+    """Yield cell.execute's outcome for every cell, in the order they finish."""
+    if settings.executor not in EXECUTORS:
+        raise FracturelabError(f"unknown executor {settings.executor!r} (executors: {', '.join(EXECUTORS)})")
+    if not cells:
+        return iter(())
+    workers = min(settings.resolved_workers(), len(cells))
+    if settings.executor == "ray":
+        return _ray(cells, workers, settings.address)
+    return _local(cells, workers)

@@ -1,0 +1,147 @@
+"""The study machinery: spec parsing, the store's refusals, CLI errors (one line, exit 2, files untouched), a failed
+cell that does not stop the study, and resuming."""
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+
+import pytest
+from study_helpers import TINY, cli, write_spec
+
+from fracturelab.errors import FracturelabError
+from fracturelab.study.spec import PROFILES, parse_spec, profile
+from fracturelab.study.store import Store, check_store
+
+
+def _digest(p):
+    return hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("name", PROFILES)
+def test_profiles_parse_and_plan(name):
+    spec = profile(name)
+    cells = spec.cells(available_probes=())
+    keys = [c["key"] for c in cells]
+    assert len(keys) == len(set(keys)) > 0
+    assert {c["kind"] for c in cells} == {"task", "cppn"}
+    assert spec.cells(available_probes=()) == cells  # stable: the same keys every time
+
+
+def test_spec_errors_name_the_key():
+    with pytest.raises(FracturelabError, match="unknown key 'colour'"):
+        parse_spec(TINY + "\ncolour = 1\n")
+    with pytest.raises(FracturelabError, match=r"tasks\[0\]: unknown key 'modles'"):
+        parse_spec('[[tasks]]\nname = "lookup"\nmodles = ["mlp"]\n')
+    with pytest.raises(FracturelabError, match="unknown regime"):
+        parse_spec('regimes = ["nope"]\n[[tasks]]\nname = "lookup"\n')
+    with pytest.raises(FracturelabError, match="expected an array"):
+        parse_spec('seeds = 3\n[[tasks]]\nname = "lookup"\n')
+    with pytest.raises(FracturelabError, match="not valid TOML"):
+        parse_spec("seeds = [")
+
+
+def test_cli_unknown_spec_key_exits_2(tmp_path):
+    spec = write_spec(tmp_path, TINY.replace("probes = []", "probes = []\nbogus = 1"))
+    r = cli("study", spec, "-o", tmp_path / "out")
+    assert r.returncode == 2
+    assert r.stderr.strip().count("\n") == 0 and "unknown key 'bogus'" in r.stderr
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("kind", ["not_sqlite", "foreign", "corrupt"])
+def test_foreign_or_corrupt_store_refused_untouched(tmp_path, kind):
+    out = tmp_path / "out"
+    out.mkdir()
+    db = out / "results.sqlite"
+    if kind == "not_sqlite":
+        db.write_bytes(b"hello, this is not a database\n" * 10)
+    elif kind == "foreign":
+        con = sqlite3.connect(db)
+        con.execute("CREATE TABLE cells(x)")
+        con.execute("INSERT INTO cells VALUES (1)")
+        con.commit()
+        con.close()
+    else:
+        db.write_bytes(b"SQLite format 3\x00" + os.urandom(4000))
+    before = _digest(db)
+    with pytest.raises(FracturelabError):
+        check_store(db)
+    for args in (("study", write_spec(tmp_path), "-o", out), ("report", out)):
+        r = cli(*args)
+        assert r.returncode == 2, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1 and "results.sqlite" in r.stderr
+    assert _digest(db) == before
+    assert sorted(p.name for p in out.iterdir()) == ["results.sqlite"]  # no WAL, no report written beside it
+
+
+def test_unwritable_outdir_exits_2(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    r = cli("study", write_spec(tmp_path), "-o", blocker / "out")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+    r = cli("study", write_spec(tmp_path), "-o", blocker)
+    assert r.returncode == 2 and "not a folder" in r.stderr
+    if os.geteuid() != 0:  # root writes anywhere: the permission case only means something for other users
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o500)
+        try:
+            r = cli("study", write_spec(tmp_path), "-o", ro / "out")
+            assert r.returncode == 2 and "not writable" in r.stderr
+        finally:
+            ro.chmod(0o700)
+    assert blocker.read_text() == "x"
+
+
+def test_store_one_transaction_per_cell(tmp_path):
+    spec = parse_spec(TINY)
+    cells = spec.cells(available_probes=())
+    with Store(tmp_path / "r.sqlite") as st:
+        sid = st.add_study("t", "d", spec.to_dict(), {"keys": [c["key"] for c in cells]})
+        st.register_cells(sid, cells)
+        st.register_cells(sid, cells)  # idempotent
+        key = cells[0]["key"]
+        outcome = {"ok": True, "seconds": 1.0, "result": {"metrics": {"a": 1.0, "b": 2.0}, "examples": [
+            {"split": "test_id", "idx": 0, "correct": 1, "meta_json": "{}"}]}}
+        st.finish(key, outcome)
+        st.finish(key, outcome)  # a cell finished twice never duplicates its rows
+        assert st.counts()["metrics"] == 2 and st.counts()["examples"] == 1
+        assert st.status()[key] == "done" and st.counts()["cells"] == len(cells)
+
+        def boom(*a):
+            raise RuntimeError("disk on fire")
+        st.con.create_function("boom", 1, boom)
+        with pytest.raises(sqlite3.Error):
+            with st.tx():
+                st.con.execute("INSERT INTO metrics VALUES (?, 'c', 3.0)", (cells[1]["key"],))
+                st.con.execute("SELECT boom(1)")
+        assert st.counts()["metrics"] == 2  # the half-written cell rolled back
+
+
+@pytest.mark.slow
+def test_failed_cell_recorded_and_study_goes_on(tmp_path):
+    bad = TINY.replace('models = ["mlp"]', 'models = ["mlp"]\n\n[[tasks]]\nname = "factors"\nmodels = ["mlp"]\n'
+                                           'options = { max_steps = 10, no_such_option = 1 }')
+    bad = bad.replace("[cppn]", "[cppn]").replace("replicas = 2", "replicas = 0")
+    out = tmp_path / "out"
+    r = cli("study", write_spec(tmp_path, bad), "-o", out, "--workers", "2")
+    assert r.returncode == 0, r.stderr
+    with Store(out / "results.sqlite", create=False) as st:
+        cells = st.cells()
+    failed = [c for c in cells if c["status"] == "failed"]
+    assert len(failed) == 2 and all("no_such_option" in c["error"] for c in failed)
+    assert sum(c["status"] == "done" for c in cells) == len(cells) - 2
+    assert "no_such_option" in (out / "report.html").read_text()
+    r = cli("study", write_spec(tmp_path, bad), "-o", out, "--workers", "1")  # resumes: only the failed ones again
+    assert "2 run now, 2 failed" in r.stdout
+
+
+def test_run_cli_errors_are_one_line(tmp_path):
+    blocker = tmp_path / "f"
+    blocker.write_text("x")
+    for args in (("run", "-o", blocker), ("run", "--profile", "huge"), ("run", "--workers", "0", "-o", tmp_path / "o"),
+                 ("run", "-o", tmp_path / "o", "--picbreeder", tmp_path / "nowhere"), ("report", tmp_path)):
+        r = cli(*args)
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, (args, r.stderr)
+    assert not (tmp_path / "o").exists()
