@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from fracturelab.cli import main
+from fracturelab.cppn.arch import Arch
 from fracturelab.cppn.module import coord_grid, forward
 from fracturelab.cppn.nets import load_netdir
 from fracturelab.errors import FracturelabError
@@ -108,9 +109,10 @@ def test_strategies_find_a_known_minimum(method):
     s = ESSettings(method=method, population=20, sigma=0.3, lr=0.1, generations=150, seed=3)
     r = minimize(loss, torch.zeros(10), s, progress=False)
     assert r.best_loss < 0.02 * float(loss(torch.zeros(1, 10)))
-    again = minimize(loss, torch.zeros(10), s, progress=False)
-    assert torch.equal(r.best, again.best)  # same seed, same numbers
-    other = minimize(loss, torch.zeros(10), ESSettings(**{**s.__dict__, "seed": 4}), progress=False)
+    short = ESSettings(**{**s.__dict__, "generations": 5})  # seeding shows in a few generations: keep it quick
+    again = minimize(loss, torch.zeros(10), short, progress=False)
+    assert again.history == r.history[:5]  # same seed, same numbers
+    other = minimize(loss, torch.zeros(10), ESSettings(**{**short.__dict__, "seed": 4}), progress=False)
     assert r.history[0] != other.history[0]  # another seed, other draws
 
 
@@ -208,8 +210,57 @@ def test_cli_evolve_bad_input(tmp_path, capsys):
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
 
 
-def test_neat_regimes_on_tasks_say_why_not():
-    from fracturelab.train import train_run
-    for regime in ("neat", "neat-novelty"):
-        with pytest.raises(FracturelabError, match=f"regime '{regime}' is not available"):
-            train_run("leave_square_out", model="cppn", regime=regime, p=7, side=2, arch="1;sin:4", max_steps=2)
+@pytest.mark.parametrize("regime", ["neat", "neat-novelty"])
+def test_neat_regimes_write_a_run(tmp_path, regime):
+    from fracturelab.train import load_run, train_run
+    kw = dict(model="cppn", regime=regime, p=7, side=2, max_steps=6, eval_every=3, evolve="population=16")
+    m = train_run("leave_square_out", outdir=tmp_path / "run", **kw)
+    again = train_run("leave_square_out", **kw)
+    assert m["steps"] == 6 and m["curve"] == [{**r, "seconds": a["seconds"]} for r, a in zip(again["curve"],
+                                                                                       m["curve"])]  # seeded
+    rows = (tmp_path / "run" / "curve.csv").read_text().splitlines()
+    assert len(rows) == 3 and "hidden_layers" in rows[0]
+    net, data, config = load_run(tmp_path / "run")  # rebuilt with the evolved arch, not the settings' default
+    assert config["model_settings"]["arch"] == str(net.arch) and config["model_settings"]["scale"] == 1.0
+    with torch.no_grad():
+        exact = net.loss(net.encode(data.test_id))[1]
+    assert float(exact.float().mean()) == pytest.approx(m["id_acc"])
+    with pytest.raises(FracturelabError, match="use model 'cppn'"):
+        train_run("leave_square_out", model="mlp", regime=regime, p=7, side=2, max_steps=2)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_neat_classifier_matches_neat_python(seed):
+    """Oracle: a K-output NEAT genome converted to a CPPN classifier (layerize with the class nodes as outputs, head
+    reading them) gives neat-python's outputs as logits, also when padded into a wider arch of the same depth."""
+    from fracturelab.train.evolve.neat_task import Converted, TaskFitness, classifier_weights, install, padded_arch
+    d = make_task("leave_square_out", seed=0, p=7, side=2)
+    spec = DataSpec.of("leave_square_out", d.sets().values(), d.info["settings"])
+    K = len(spec.tgt_vocab)
+    config = make_config(NEATSettings(activations=ALL_ACTS, node_add_prob=0.5, conn_add_prob=0.7), K)
+    state = random.getstate()
+    random.seed(seed)
+    try:
+        genomes = [_random_genome(config, k, random.Random(20 + seed)) for k in range(8)]
+    finally:
+        random.setstate(state)
+    model = make_model("cppn", spec, 0, arch="1;sin:4")
+    batch = model.encode(d.train)
+    conv = [Converted(g, config, K) for g in genomes]
+    for g, c in zip(genomes, conv):
+        ff = neat.nn.FeedForwardNetwork.create(g, config)
+        ref = np.array([ff.activate(row[:3].tolist()) for row in batch["x"].double().numpy()])
+        install(model, c)
+        assert str(model.arch) == str(c.arch) and model.settings.arch == str(c.arch)
+        np.testing.assert_allclose(model(batch).detach().numpy(), ref, atol=1e-5)
+        wide = padded_arch([c.arch, Arch(c.arch.n_hidden, (("cache", 2), ("relu", 3), ("sin", 5)))])
+        big = make_model("cppn", spec, 0, arch=str(wide))
+        big.load_state_dict(classifier_weights(c, wide))
+        np.testing.assert_allclose(big(batch).detach().numpy(), ref, atol=1e-5)
+    assert len({c.arch.n_hidden for c in conv}) > 1  # several depths: the batched fitness groups them
+    loss, exact = TaskFitness(model)(conv, batch)
+    for i, c in enumerate(conv):  # batched per-depth population == each genome's own classifier
+        install(model, c)
+        with torch.no_grad():
+            one_loss, one_exact = model.loss(batch)
+        assert float(loss[i]) == pytest.approx(float(one_loss), abs=1e-5) and torch.equal(exact[i], one_exact)

@@ -121,9 +121,9 @@ def test_store_one_transaction_per_cell(tmp_path):
 
 @pytest.mark.slow
 def test_failed_cell_recorded_and_study_goes_on(tmp_path):
-    bad = TINY.replace('models = ["mlp"]', 'models = ["mlp"]\n\n[[tasks]]\nname = "factors"\nmodels = ["mlp"]\n'
-                                           'options = { max_steps = 10, no_such_option = 1 }')
-    bad = bad.replace("[cppn]", "[cppn]").replace("replicas = 2", "replicas = 0")
+    bad = TINY.replace("[cppn]", '[[tasks]]\nname = "factors"\nmodels = ["mlp"]\n'
+                                 'options = { max_steps = 10, no_such_option = 1 }\n\n[cppn]')
+    bad = bad.replace("replicas = 2", "replicas = 0")
     out = tmp_path / "out"
     r = cli("study", write_spec(tmp_path, bad), "-o", out, "--workers", "2")
     assert r.returncode == 0, r.stderr

@@ -28,8 +28,9 @@ def test_tasks_show_sizes_and_examples(capsys):
 def test_train_writes_run_folder(tmp_path, capsys):
     out = tmp_path / "run"
     argv = ["train", "--task", "leave_square_out", "--seed", "1", "-o", str(out), "--set", "max_steps=30",
-            "--set", "eval_every=10", "--set", "p=13", "--set", "side=3"]
+            "--set", "eval_every=10", "--set", "p=13", "--set", "side=3", "--set", "checkpoints=20"]
     assert main(argv) == 0
+    assert (out / "ckpt_20.pt").is_file()
     m = json.loads((out / "metrics.json").read_text())
     assert m["steps"] <= 30 and m["seed"] == 1 and m["model"] == "mlp"
     assert f"test_id {m['id_acc']:.3f}" in capsys.readouterr().out

@@ -68,9 +68,15 @@ def _depths(order: list[str], incoming: dict[str, list[str]], nodes: dict[str, N
     return depth
 
 
-def layerize(genome: Genome) -> Layerized:
-    """Turn a genome into FER's layerized MLP: arch, flat weights, and where each genome link went."""
-    nodes, links, outputs = _with_hsv_outputs(genome)
+def layerize(genome: Genome, outputs: list[str] | None = None) -> Layerized:
+    """Turn a genome into FER's layerized MLP: arch, flat weights, and where each genome link went.
+
+    outputs: node keys to read as the net's outputs instead of h, s, v (a K-output net, e.g. a NEAT classifier).
+    They are carried to the last hidden layer L as h, s, v are (their units: `layers[-1]`); Dense_L, which would
+    select h, s, v, is left zero."""
+    own = outputs is None
+    nodes, links, outputs = _with_hsv_outputs(genome) if own else (dict(genome.nodes), list(genome.links),
+                                                                    list(outputs))
     incoming: dict[str, list[str]] = {k: [] for k in nodes}
     for l in links:
         incoming[l.target].append(l.source)
@@ -124,7 +130,7 @@ def layerize(genome: Genome) -> Layerized:
         for col, k in enumerate(layers[layer]):
             if k is not None and depth[k] < layer:
                 params[arch.weight_id(layer - 1, where[layer - 1][k], col)] = 1.0
-    for col, k in enumerate(outputs):
+    for col, k in enumerate(outputs if own else ()):
         params[arch.weight_id(n_hidden, where[n_hidden][k], col)] = 1.0
     labels = {wid: genome.links[i].label for i, wid in enumerate(link_ids) if wid is not None and genome.links[i].label}
     return Layerized(arch, params.astype(np.float32), link_ids, layers[1:], labels)

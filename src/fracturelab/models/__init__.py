@@ -74,6 +74,8 @@ def settings_from(cls: type, options: dict, what: str):
                 raise FracturelabError(f"option {k}={v!r} for {what} is not a valid value") from None
         if isinstance(default, float) and isinstance(v, int) and not isinstance(v, bool):
             v = float(v)
+        if isinstance(default, tuple) and isinstance(v, (int, float)) and not isinstance(v, bool):
+            v = (v,)  # checkpoints=500 on a command line means the one checkpoint 500
         if default is not None and not isinstance(v, type(default)) and not (isinstance(default, tuple)
                                                                              and isinstance(v, list)):
             raise FracturelabError(f"option {k}={v!r} for {what} should be like {default!r}")

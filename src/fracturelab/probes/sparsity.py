@@ -16,7 +16,7 @@ massive activations and Li et al. 2023's lazy neurons are why every layer is als
 - layer.<name>.<metric>_id/_ood for every hidden layer; layer.<name>@all.hoyer_id/_ood for sequence models: the
   mean over every prompt position instead of the <sep> position alone;
 - with checkpoints: ckpt.<step>.hoyer_gap, hoyer_gap_init (the first checkpoint, step 0 = initialization where
-  given) and hoyer_gap_final (the last checkpoint).
+  given) and hoyer_gap_final (the model as probed: the trained, kept weights), both on the same examples.
 """
 from __future__ import annotations
 
@@ -128,6 +128,6 @@ def sparsity_probe(model, data, config=None, seed: int = 0, checkpoints=None,
             net.eval()
             out[f"ckpt.{st}.hoyer_gap"] = _gap(net, data, s.max_ckpt_examples, seed)
         out["hoyer_gap_init"] = out[f"ckpt.{steps[0]}.hoyer_gap"]
-        out["hoyer_gap_final"] = out[f"ckpt.{steps[-1]}.hoyer_gap"]
+        out["hoyer_gap_final"] = _gap(model, data, s.max_ckpt_examples, seed)
     out["layer_index"] = float(list(ida).index(layer))  # which layer the summary keys read (order of the model's)
     return out

@@ -19,7 +19,9 @@ from pathlib import Path
 
 EXAMPLE_COLUMNS = ("nn_dist", "seen_frac", "depth", "width", "length")
 """Per-example metadata kept as columns for the regressions (NULL where a task has no such field)."""
-TEST_SPLITS = ("test_id", "test_ood")
+NOT_TESTS = ("train", "val")
+"""results.csv rows of these splits are not test examples; every other split is kept (test_id, test_ood and a
+task's extra sets such as ood_hard, which is where some tasks vary complexity)."""
 
 
 def cell_key(params: dict) -> str:
@@ -60,7 +62,7 @@ def _example_rows(results_csv: Path) -> list[dict]:
 
     rows = []
     for r in read_csv(results_csv):
-        if r["split"] not in TEST_SPLITS:
+        if r["split"] in NOT_TESTS:
             continue
         row = {"split": r["split"], "idx": int(r["index"]), "correct": int(r["correct"])}
         row |= {c: _float(r.get(c)) for c in EXAMPLE_COLUMNS}
@@ -72,8 +74,6 @@ def _example_rows(results_csv: Path) -> list[dict]:
 
 
 def _task_cell(p: dict) -> dict:
-    import torch
-
     from ..train import load_run, train_run
 
     with tempfile.TemporaryDirectory(prefix="fracturelab-cell-") as d:
@@ -89,11 +89,10 @@ def _task_cell(p: dict) -> dict:
         notes = {"model": m["model"], "split": m["split"], "sizes": m["sizes"]}
         examples = _example_rows(out / "results.csv")
         if p["probes"]:
-            from ..probes import run_probes
+            from ..probes import run_checkpoints, run_probes
 
             model, data, config = load_run(out)
-            ckpts = {s: torch.load(out / f"ckpt_{s}.pt", weights_only=True) for s in p["checkpoints"]
-                     if (out / f"ckpt_{s}.pt").is_file()}
+            ckpts = run_checkpoints(out, config)  # step 0 (the initialization) and every saved checkpoint
             found = run_probes(model, data, config, names=list(p["probes"]), seed=p["seed"],
                                checkpoints=ckpts or None)
             notes["skipped"] = {}

@@ -8,6 +8,7 @@ the claim; each claim names the figure behind it.
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 
 import numpy as np
 
@@ -63,8 +64,14 @@ def _claim1(a, s):
     if not reps:
         return _missing("no SGD replica of a reference CPPN matching its output (MSE <= 5e-3)"), \
             "log(novel maps of a same-output SGD replica / the reference's)", "fig-cppn"
-    est = bootstrap(reps, lambda rr: float(np.mean([math.log(r["cppn.novel_maps"] / r["ref_maps"]) for r in rr])),
-                    s.n_boot, s.ci, s.seed, group=lambda r: r["reference"])
+    # replicas of one reference share its architecture and often its count exactly: the independent units are the
+    # references, so the interval resamples references (one row each: its replicas' mean log ratio)
+    per_ref = defaultdict(list)
+    for r in reps:
+        per_ref[r["reference"]].append(math.log(r["cppn.novel_maps"] / r["ref_maps"]))
+    refs = [{"kind": "cppn", "log_ratio": float(np.mean(v))} for v in per_ref.values()]
+    est = bootstrap(refs, lambda rr: float(np.mean([r["log_ratio"] for r in rr])), s.n_boot, s.ci, s.seed)
+    est["n"] = len(reps)
     return est, "mean log(novel maps of a same-output SGD replica / the reference's), FER's count", "fig-cppn"
 
 

@@ -84,12 +84,26 @@ class PGPE(OpenAIES):
         self.sigma = self.sigma * torch.exp(torch.clamp(self.s.sigma_lr * grad_sigma, -0.2, 0.2))
 
 
+def _import_cmaes():
+    """The cmaes package, imported without scipy.stats when that is not loaded yet: cmaes needs it only for CMAwM
+    (unused here) and falls back to its own cmaes._stats; scipy.stats alone takes ~4 s to import on one thread."""
+    if "cmaes" in sys.modules or "scipy.stats" in sys.modules:
+        import cmaes
+        return cmaes
+    sys.modules["scipy.stats"] = None  # makes `from scipy import stats` raise ImportError inside cmaes
+    try:
+        import cmaes
+    finally:
+        if sys.modules.get("scipy.stats", 0) is None:
+            del sys.modules["scipy.stats"]
+    return cmaes
+
+
 class CMAWrap:
     """cmaes.SepCMA or cmaes.CMA behind ask()/tell(); the library samples one individual per ask(), cheap numpy."""
 
     def __init__(self, x0: torch.Tensor, s: ESSettings):
-        import cmaes
-
+        cmaes = _import_cmaes()
         if s.method == "cma" and len(x0) > s.max_cma:
             raise FracturelabError(f"full CMA-ES on {len(x0)} weights is too slow (P x P covariance; max_cma "
                                    f"{s.max_cma}): use method sepcma")

@@ -100,7 +100,7 @@ reset_on_extinction = True
 [CPPNGenome]
 num_inputs = {len(INPUT_NAMES)}
 num_outputs = {n_outputs}
-num_hidden = 0
+num_hidden = {s.initial_hidden}
 feed_forward = True
 initial_connection = full_direct
 compatibility_disjoint_coefficient = 1.0
@@ -162,8 +162,8 @@ min_species_size = 2
 def make_config(s: NEATSettings, n_outputs: int) -> neat.Config:
     """A neat.Config with the project's activations registered (neat-python reads configs from files only)."""
     s.check()
-    if n_outputs not in OUTPUT_NAMES:
-        raise FracturelabError(f"a NEAT CPPN has 1 (ink) or 3 (h, s, v) outputs, got {n_outputs}")
+    if n_outputs < 1:  # images: 1 (ink) or 3 (h, s, v); task classifiers: one per class
+        raise FracturelabError(f"a NEAT CPPN needs at least one output, got {n_outputs}")
     genome_cls = type("CPPNGenome", (CPPNGenome,), {"output_activation": s.output_activation})
     fd, path = tempfile.mkstemp(suffix=".ini", prefix="fracturelab_neat_")
     try:
@@ -181,13 +181,15 @@ def make_config(s: NEATSettings, n_outputs: int) -> neat.Config:
     return config
 
 
-def neat_to_genome(genome, config: neat.Config, name: str = "neat") -> Genome:
-    """An evolved NEAT genome as the project's Genome graph (enabled connections only; biases as bias links)."""
+def neat_to_genome(genome, config: neat.Config, name: str = "neat", outputs: tuple[str, ...] | None = None) -> Genome:
+    """An evolved NEAT genome as the project's Genome graph (enabled connections only; biases as bias links).
+    outputs: labels of the output nodes (default: ink, or hue, saturation, brightness, by their number)."""
     gc = config.genome_config
-    outs = OUTPUT_NAMES.get(len(gc.output_keys))
+    outs = outputs if outputs is not None and len(outputs) == len(gc.output_keys) else OUTPUT_NAMES.get(
+        len(gc.output_keys)) if outputs is None else None
     if outs is None or len(gc.input_keys) != len(INPUT_NAMES):
         raise FracturelabError(f"NEAT genome with {len(gc.input_keys)} inputs and {len(gc.output_keys)} outputs: "
-                               f"a CPPN needs inputs x, y, d and outputs ink or h, s, v")
+                               f"a CPPN needs inputs x, y, d and outputs {outputs or 'ink or h, s, v'}")
     key = {k: n for k, n in zip(gc.input_keys, INPUT_NAMES)}
     key |= {k: f"out_{n}" for k, n in zip(gc.output_keys, outs)}
     nodes = {n: Node(n, "in", "identity", n) for n in (*INPUT_NAMES, "bias")}

@@ -49,5 +49,7 @@ class NoveltyArchive:
         """Add the qualifying individuals; return how many joined."""
         lucky = torch.as_tensor(self.rng.random(len(pop)) < self.s.archive_prob)
         join = (novelty > self.s.threshold) | lucky
+        if not len(self.members):  # behaviours need not be images (tasks: exact-match rows): take their width
+            self.members = pop[:0]
         self.members = torch.cat([self.members, pop[join]])[-self.s.max_archive:]
         return int(join.sum())

@@ -61,6 +61,10 @@ class NEATSettings:
     outputs: str = "auto"
     """ink: one grey output (as Picbreeder's grey genomes); hsv: hue, saturation, brightness; auto: ink when the
     target is grey, else hsv."""
+    initial_hidden: int = 0
+    """Hidden nodes of the first genomes, each wired from every input and to every output (0: inputs wired
+    straight to the outputs, as Picbreeder starts). A task's classifier, whose many class outputs all need the same
+    few features, starts better with some."""
     node_add_prob: float = 0.2
     """Chance per offspring of adding a node (splitting a connection)."""
     conn_add_prob: float = 0.4
@@ -85,8 +89,10 @@ class NEATSettings:
             raise FracturelabError(f"unknown NEAT activation {bad[0]!r} (known: {', '.join(ACTIVATIONS)})")
         if self.outputs not in NEAT_OUTPUTS:
             raise FracturelabError(f"NEAT outputs must be one of {', '.join(NEAT_OUTPUTS)}, got {self.outputs!r}")
-        if self.population < 2 or self.generations < 1 or self.res < 2 or not self.activations:
-            raise FracturelabError(f"bad NEAT settings: population >= 2, generations >= 1, res >= 2, an activation "
+        if self.population < 2 or self.generations < 1 or self.res < 2 or not self.activations \
+                or self.initial_hidden < 0:
+            raise FracturelabError(f"bad NEAT settings: population >= 2, generations >= 1, res >= 2, an activation, "
+                                   f"initial_hidden >= 0 "
                                    f"(got {asdict(self)})")
 
 

@@ -4,7 +4,10 @@ early stopping on the validation split as the SGD regimes, with a generation in 
 Settings: TrainSettings.max_steps = most generations, batch_size = training examples per fitness evaluation (all of
 them when the train set is smaller; the same batch for the whole population of a generation), eval_every, patience,
 stop_val_acc as for SGD; the strategy's own settings come from TrainSettings.evolve, a string "key=value,..." of
-ESSettings fields (e.g. "population=128,sigma=0.1,lr=0.1"). Fitness = -(the model's training loss).
+ESSettings fields (e.g. "population=128,sigma=0.1,lr=0.1"), or for neat / neat-novelty of NEATSettings fields
+(e.g. "population=100,initial_hidden=4"). Fitness = -(the model's training loss); neat-novelty: the novelty of the
+set of training examples a genome gets right. NEAT needs the cppn model (coordinate inputs; neat_task.py), whose
+arch becomes the kept genome's.
 """
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ from ...errors import FracturelabError
 from ..loop import Context, Phase, evaluate
 from .batched import PopulationLoss
 from .es import make_strategy
-from .settings import ESSettings
+from .settings import ESSettings, NEATSettings, NoveltySettings
 
 
 def parse_evolve(text: str, cls=ESSettings, **defaults):
@@ -50,6 +53,17 @@ def _batches(n: int, bs: int, rng: np.random.Generator):
             yield np.sort(order[i:i + bs])
 
 
+def _encoded_batches(model, train, bs: int, seed: int):
+    """Endless (size, encoded training batch) pairs (seeded); a full-batch run encodes its one batch once."""
+    whole = None
+    for idx in _batches(len(train), bs, np.random.default_rng([seed, 2000])):
+        if len(idx) == len(train):
+            whole = whole if whole is not None else model.encode(train)
+            yield len(idx), whole
+        else:
+            yield len(idx), model.encode([train[i] for i in idx])
+
+
 def evolve_phase(model, ctx: Context, name: str, train, val, es: ESSettings) -> Phase:
     """Evolve the model's weights with es; every eval_every generations score the strategy's mean on val (a curve
     row) and keep the best; stop on stop_val_acc, patience or max_steps generations. The model ends with the kept
@@ -57,23 +71,16 @@ def evolve_phase(model, ctx: Context, name: str, train, val, es: ESSettings) -> 
     s = ctx.settings
     ev = PopulationLoss(model)
     strat = make_strategy(ev.flat(), es)
-    batches = _batches(len(train), s.batch_size, np.random.default_rng([ctx.seed, 2000]))
-    encoded = {}  # index tuple -> encoded batch: full-batch runs encode once
+    batches = _encoded_batches(model, train, s.batch_size, ctx.seed)
     best, best_w, best_step, bad, stopped = (-1.0, math.inf), ev.flat(), ctx.step, 0, "max_steps"
     t0, seen, run_loss, run_n = time.perf_counter(), 0, 0.0, 0
     for k in range(1, s.max_steps + 1):
-        idx = next(batches)
-        key = (len(idx), int(idx[0]), int(idx[-1])) if len(idx) == len(train) else None
-        batch = encoded.get(key) if key else None
-        if batch is None:
-            batch = model.encode([train[i] for i in idx])
-            if key:
-                encoded[key] = batch
+        n, batch = next(batches)
         pop = strat.ask()
         losses, _ = ev(pop, batch)
         strat.tell(pop, torch.nan_to_num(losses, nan=math.inf))
         ctx.step += 1
-        seen += len(idx) * len(pop)
+        seen += n * len(pop)
         run_loss, run_n = run_loss + float(losses.mean()), run_n + 1
         if k % s.eval_every and k != s.max_steps:
             continue
@@ -125,17 +132,74 @@ def cmaes_regime(model, ctx: Context, data, train, val) -> list[Phase]:
     return [evolve_phase(model, ctx, "cmaes", train, val, es)]
 
 
+def neat_phase(model, ctx: Context, name: str, train, val, s: NEATSettings,
+               novelty: NoveltySettings | None = None) -> Phase:
+    """NEAT over CPPN classifiers (neat_task.py), a generation per step: every eval_every generations the
+    generation's lowest-training-loss genome is installed in the model and scored on val (a curve row); the best is
+    kept; stop on stop_val_acc, patience or max_steps generations. The model ends as the kept genome's classifier."""
+    from .neat_task import install, run_neat_task
+
+    ts = ctx.settings
+    s.generations = ts.max_steps
+    batches = _encoded_batches(model, train, ts.batch_size, ctx.seed)
+    st = {"k": 0, "best": (-1.0, math.inf), "kept": None, "best_step": ctx.step, "bad": 0, "stopped": "max_steps",
+          "seen": 0, "run_loss": 0.0, "run_n": 0, "t0": time.perf_counter()}
+
+    def feed():
+        for n, batch in batches:
+            st["seen"] += n * s.population
+            yield batch
+
+    def on_generation(conv, loss, exact, losses) -> bool:
+        st["k"] += 1
+        ctx.step += 1
+        st["run_loss"], st["run_n"] = st["run_loss"] + float(losses[torch.isfinite(losses)].mean()), st["run_n"] + 1
+        if st["k"] % ts.eval_every and st["k"] != ts.max_steps:
+            return False
+        install(model, conv)
+        val_exact, val_loss = evaluate(model, val, ts.eval_batch)
+        val_acc = float(val_exact.mean())
+        ctx.curve.append({"step": ctx.step, "phase": name, "train_loss": loss, "train_acc": float(exact.float().mean()),
+                          "val_loss": val_loss, "val_acc": val_acc, "pop_mean_fitness": -st["run_loss"] / st["run_n"],
+                          "pop_best_fitness": -loss, "hidden_layers": conv.arch.n_hidden, "width": conv.arch.width,
+                          "seconds": round(time.perf_counter() - st["t0"], 3)})
+        st["run_loss"], st["run_n"] = 0.0, 0
+        if ts.verbose:
+            print(" ".join(f"{c} {v:.4g}" if isinstance(v, float) else f"{c} {v}" for c, v in ctx.curve[-1].items()),
+                  file=sys.stderr, flush=True)
+        if (val_acc, -val_loss) > (st["best"][0], -st["best"][1]):
+            st.update(best=(val_acc, val_loss), kept=conv, best_step=ctx.step, bad=0)
+        else:
+            st["bad"] += 1
+        if val_acc >= ts.stop_val_acc:
+            st["stopped"] = "stop_val_acc"
+        elif st["bad"] >= ts.patience:
+            st["stopped"] = "patience"
+        elif ts.max_seconds > 0 and time.perf_counter() - st["t0"] > ts.max_seconds:
+            st["stopped"] = "max_seconds"
+        else:
+            return False
+        return True
+
+    run_neat_task(model, s, feed(), on_generation, novelty)
+    install(model, st["kept"])
+    model.eval()
+    return Phase(name, st["k"], st["best_step"], st["best"][0], round(time.perf_counter() - st["t0"], 3),
+                 st["seen"], st["stopped"])
+
+
 def neat_regime(model, ctx: Context, data, train, val) -> list[Phase]:
-    """NEAT on a task: not built yet. NEAT here evolves image CPPNs (3 inputs, 1 or 3 outputs; `fracturelab
-    evolve`); a task needs a K-class output layer and a layerization for K outputs."""
-    raise FracturelabError(f"regime 'neat' is not available for tasks yet (task {data.name!r}): NEAT evolves image "
-                           "CPPNs, see `fracturelab evolve`")
+    """NEAT over CPPN topologies, fitness -(training loss): the model must be the cppn classifier (coordinate
+    inputs); it ends as the kept genome's classifier, its arch the evolved one."""
+    return [neat_phase(model, ctx, "neat", train, val, parse_evolve(ctx.settings.evolve, NEATSettings,
+                                                                    seed=ctx.seed))]
 
 
 def neat_novelty_regime(model, ctx: Context, data, train, val) -> list[Phase]:
-    """Novelty search has no task objective to train toward; it runs on images (`fracturelab evolve`)."""
-    raise FracturelabError(f"regime 'neat-novelty' is not available for tasks (task {data.name!r}): novelty search "
-                           "runs on rendered images, see `fracturelab evolve --method neat-novelty`")
+    """Novelty search with NEAT: fitness = novelty of which training examples a genome gets right (no objective);
+    the training loss and val only pick which discovered net is kept."""
+    return [neat_phase(model, ctx, "neat-novelty", train, val, parse_evolve(ctx.settings.evolve, NEATSettings,
+                                                                            seed=ctx.seed), NoveltySettings())]
 
 
 TASK_REGIMES = {"es": es_regime, "cmaes": cmaes_regime, "neat": neat_regime, "neat-novelty": neat_novelty_regime}
