@@ -12,6 +12,7 @@ from typing import Callable
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from ...errors import FracturelabError
@@ -114,13 +115,17 @@ class CMAWrap:
     def mean(self) -> torch.Tensor:
         return torch.as_tensor(self.opt.mean, dtype=torch.float32)
 
+    # CMA's eigendecompositions run in numpy's BLAS, whose results change in the last bits with its thread count;
+    # on a multimodal loss that picks another basin. One BLAS thread keeps a seed's numbers the same on any machine.
     def ask(self) -> torch.Tensor:
-        return torch.as_tensor(np.stack([self.opt.ask() for _ in range(self.opt.population_size)]),
-                               dtype=torch.float32)
+        with threadpool_limits(limits=1, user_api="blas"):
+            xs = [self.opt.ask() for _ in range(self.opt.population_size)]
+        return torch.as_tensor(np.stack(xs), dtype=torch.float32)
 
     def tell(self, pop: torch.Tensor, losses: torch.Tensor) -> None:
         # CMA wants the float64 vectors it proposed; the float32 copy differs by rounding only
-        self.opt.tell([(x.double().numpy(), float(l)) for x, l in zip(pop, losses)])
+        with threadpool_limits(limits=1, user_api="blas"):
+            self.opt.tell([(x.double().numpy(), float(l)) for x, l in zip(pop, losses)])
 
 
 STRATEGIES = {"openai": OpenAIES, "pgpe": PGPE, "sepcma": CMAWrap, "cma": CMAWrap}
