@@ -1,4 +1,4 @@
-"""Output folders that appear whole or not at all."""
+"""Output files and folders that appear whole or not at all."""
 from __future__ import annotations
 
 import os
@@ -40,4 +40,23 @@ def staged_dir(outdir, replace: bool = False):
         tmp.rename(out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+@contextmanager
+def atomic_file(path):
+    """Yield a temporary path beside PATH (same suffix, so writers that go by it still work); on success it replaces
+    PATH, with the permissions a new file gets under the umask; on any failure it is removed. PATH is never
+    half-written."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes files private; outputs are meant to be shared like any file
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
         raise

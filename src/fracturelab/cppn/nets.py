@@ -3,8 +3,6 @@ a genome file, a net folder, or the name of a built-in CPPN."""
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,7 +10,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import FracturelabError
-from ..io import prepare_output_dir, staged_dir
+from ..io import atomic_file, prepare_output_dir, staged_dir
 from .arch import Arch
 from .genome import Genome, load_genome
 from .layerize import layerize
@@ -90,14 +88,8 @@ def write_png(path, rgb: np.ndarray) -> Path:
         raise FracturelabError(f"{path}: output must end in .png")
     prepare_output_dir(path.parent if str(path.parent) else ".")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".png", prefix=f".{path.stem}.", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_file(path) as tmp:
         save_png(tmp, rgb)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 

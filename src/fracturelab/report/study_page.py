@@ -10,31 +10,21 @@ from __future__ import annotations
 import base64
 import json
 import math
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from ..errors import FracturelabError
+from ..io import atomic_file
 from . import study_figures as F
 
 SECTIONS = ("overview", "claims", "cppn", "tasks", "analyses", "cells")
 
 
 def _atomic_write(path: Path, data: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes files private; a report is meant to be shared like any file
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as tmp:
+        tmp.write_text(data)
 
 
 def _fmt(x, digits=3):
