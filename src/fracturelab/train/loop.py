@@ -118,6 +118,47 @@ class Context:
     save_checkpoint: Callable[[int], None] | None = None
 
 
+class EarlyStop:
+    """Early stopping on validation, one for every kind of phase (SGD here, evolution in train.evolve): keeps the
+    best score (exact match, then loss), counts evaluations without a better one, and names why a phase stops."""
+
+    def __init__(self, settings: TrainSettings, step: int):
+        self.s, self.t0 = settings, time.perf_counter()
+        self.best, self.best_step, self.bad, self.stopped = (-1.0, math.inf), step, 0, "max_steps"
+
+    def over_time(self) -> bool:
+        return self.s.max_seconds > 0 and time.perf_counter() - self.t0 > self.s.max_seconds
+
+    def update(self, val_acc: float, val_loss: float, step: int, counting: bool = True,
+               over_time: bool | None = None) -> tuple[bool, bool]:
+        """Record one evaluation at global `step` -> (it is the best so far, the phase should stop now).
+        counting=False (a curriculum still bringing examples in) neither counts patience nor stops on accuracy."""
+        improved = (val_acc, -val_loss) > (self.best[0], -self.best[1])
+        if improved:
+            self.best, self.best_step, self.bad = (val_acc, val_loss), step, 0
+        elif counting:
+            self.bad += 1
+        if counting and val_acc >= self.s.stop_val_acc:
+            self.stopped = "stop_val_acc"
+        elif self.bad >= self.s.patience:
+            self.stopped = "patience"
+        elif self.over_time() if over_time is None else over_time:
+            self.stopped = "max_seconds"
+        else:
+            return improved, False
+        return improved, True
+
+    def phase(self, name: str, steps: int, examples: int) -> "Phase":
+        return Phase(name, steps, self.best_step, self.best[0], round(time.perf_counter() - self.t0, 3), examples,
+                     self.stopped)
+
+
+def log_row(row: dict) -> None:
+    """One curve row on stderr (the verbose setting)."""
+    print(" ".join(f"{c} {v:.4g}" if isinstance(v, float) else f"{c} {v}" for c, v in row.items()), file=sys.stderr,
+          flush=True)
+
+
 # ------------------------------------------------------------------------------------------------------------------
 # Batches
 
@@ -192,10 +233,8 @@ def fit(model, ctx: Context, name: str, train: Sequence[Example], val: Sequence[
     s = ctx.settings
     opt = make_optimizer(model, s)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: lr_factor(k, max_steps, s))
-    best = (-1.0, math.inf)
-    best_state, best_step, bad, stopped = None, ctx.step, 0, "max_steps"
+    stop, best_state = EarlyStop(s, ctx.step), None
     run_loss, run_exact, run_n, seen = 0.0, 0, 0, 0
-    t0 = time.perf_counter()
     model.train()
     bar = tqdm(total=max_steps, desc=name, unit="step", disable=not s.progress, leave=False, file=sys.stderr,
                mininterval=1.0)
@@ -214,37 +253,25 @@ def fit(model, ctx: Context, name: str, train: Sequence[Example], val: Sequence[
         run_loss, run_exact, run_n = run_loss + loss.item() * len(idx), run_exact + int(exact.sum()), run_n + len(idx)
         if ctx.save_checkpoint and ctx.step in s.checkpoints:
             ctx.save_checkpoint(ctx.step)
-        over_time = s.max_seconds > 0 and time.perf_counter() - t0 > s.max_seconds
+        over_time = stop.over_time()
         if k % s.eval_every and k != max_steps and not over_time:
             continue
         val_exact, val_loss = evaluate(model, val, s.eval_batch)
         val_acc = float(val_exact.mean())
         ctx.curve.append({"step": ctx.step, "phase": name, "train_loss": run_loss / run_n,
                           "train_acc": run_exact / run_n, "val_loss": val_loss, "val_acc": val_acc,
-                          "seconds": round(time.perf_counter() - t0, 3)})
+                          "seconds": round(time.perf_counter() - stop.t0, 3)})
         if s.verbose:
-            row = ctx.curve[-1].items()
-            print(" ".join(f"{c} {v:.4g}" if isinstance(v, float) else f"{c} {v}" for c, v in row), file=sys.stderr,
-                  flush=True)
+            log_row(ctx.curve[-1])
         bar.set_postfix(loss=f"{run_loss / run_n:.3g}", val_acc=f"{val_acc:.3f}")
         run_loss, run_exact, run_n = 0.0, 0, 0
-        if (val_acc, -val_loss) > (best[0], -best[1]):
-            best, best_step, bad = (val_acc, val_loss), ctx.step, 0
+        improved, done = stop.update(val_acc, val_loss, ctx.step, counting=k >= score_from, over_time=over_time)
+        if improved:
             best_state = copy.deepcopy(model.state_dict())
-        elif k >= score_from:
-            bad += 1
-        if k >= score_from and val_acc >= s.stop_val_acc:
-            stopped = "stop_val_acc"
-        elif bad >= s.patience:
-            stopped = "patience"
-        elif over_time:
-            stopped = "max_seconds"
-        else:
-            continue
-        break
+        if done:
+            break
     bar.close()
-    seconds = time.perf_counter() - t0
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
-    return Phase(name, k, best_step, best[0], round(seconds, 3), seen, stopped)
+    return stop.phase(name, k, seen)

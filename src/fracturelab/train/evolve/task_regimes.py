@@ -12,7 +12,6 @@ arch becomes the kept genome's.
 from __future__ import annotations
 
 import math
-import sys
 import time
 from dataclasses import fields
 
@@ -20,7 +19,7 @@ import numpy as np
 import torch
 
 from ...errors import FracturelabError
-from ..loop import Context, Phase, evaluate
+from ..loop import Context, EarlyStop, Phase, evaluate, log_row
 from .batched import PopulationLoss
 from .es import make_strategy
 from .settings import ESSettings, NEATSettings, NoveltySettings
@@ -72,8 +71,8 @@ def evolve_phase(model, ctx: Context, name: str, train, val, es: ESSettings) -> 
     ev = PopulationLoss(model)
     strat = make_strategy(ev.flat(), es)
     batches = _encoded_batches(model, train, s.batch_size, ctx.seed)
-    best, best_w, best_step, bad, stopped = (-1.0, math.inf), ev.flat(), ctx.step, 0, "max_steps"
-    t0, seen, run_loss, run_n = time.perf_counter(), 0, 0.0, 0
+    stop, best_w = EarlyStop(s, ctx.step), ev.flat()
+    seen, run_loss, run_n = 0, 0.0, 0
     for k in range(1, s.max_steps + 1):
         n, batch = next(batches)
         pop = strat.ask()
@@ -91,27 +90,18 @@ def evolve_phase(model, ctx: Context, name: str, train, val, es: ESSettings) -> 
         ctx.curve.append({"step": ctx.step, "phase": name, "train_loss": float(train_loss[0]),
                           "train_acc": float(train_exact.float().mean()), "val_loss": val_loss, "val_acc": val_acc,
                           "pop_mean_fitness": -run_loss / run_n, "pop_best_fitness": -float(losses.min()),
-                          "seconds": round(time.perf_counter() - t0, 3)})
+                          "seconds": round(time.perf_counter() - stop.t0, 3)})
         run_loss, run_n = 0.0, 0
         if s.verbose:
-            print(" ".join(f"{c} {v:.4g}" if isinstance(v, float) else f"{c} {v}" for c, v in ctx.curve[-1].items()),
-                  file=sys.stderr, flush=True)
-        if (val_acc, -val_loss) > (best[0], -best[1]):
-            best, best_w, best_step, bad = (val_acc, val_loss), strat.mean.clone(), ctx.step, 0
-        else:
-            bad += 1
-        if val_acc >= s.stop_val_acc:
-            stopped = "stop_val_acc"
-        elif bad >= s.patience:
-            stopped = "patience"
-        elif s.max_seconds > 0 and time.perf_counter() - t0 > s.max_seconds:
-            stopped = "max_seconds"
-        else:
-            continue
-        break
+            log_row(ctx.curve[-1])
+        improved, done = stop.update(val_acc, val_loss, ctx.step)
+        if improved:
+            best_w = strat.mean.clone()
+        if done:
+            break
     ev.load(best_w)
     model.eval()
-    return Phase(name, k, best_step, best[0], round(time.perf_counter() - t0, 3), seen, stopped)
+    return stop.phase(name, k, seen)
 
 
 def es_regime(model, ctx: Context, data, train, val) -> list[Phase]:
@@ -142,8 +132,8 @@ def neat_phase(model, ctx: Context, name: str, train, val, s: NEATSettings,
     ts = ctx.settings
     s.generations = ts.max_steps
     batches = _encoded_batches(model, train, ts.batch_size, ctx.seed)
-    st = {"k": 0, "best": (-1.0, math.inf), "kept": None, "best_step": ctx.step, "bad": 0, "stopped": "max_steps",
-          "seen": 0, "run_loss": 0.0, "run_n": 0, "t0": time.perf_counter()}
+    stop = EarlyStop(ts, ctx.step)
+    st = {"k": 0, "kept": None, "seen": 0, "run_loss": 0.0, "run_n": 0}
 
     def feed():
         for n, batch in batches:
@@ -162,30 +152,19 @@ def neat_phase(model, ctx: Context, name: str, train, val, s: NEATSettings,
         ctx.curve.append({"step": ctx.step, "phase": name, "train_loss": loss, "train_acc": float(exact.float().mean()),
                           "val_loss": val_loss, "val_acc": val_acc, "pop_mean_fitness": -st["run_loss"] / st["run_n"],
                           "pop_best_fitness": -loss, "hidden_layers": conv.arch.n_hidden, "width": conv.arch.width,
-                          "seconds": round(time.perf_counter() - st["t0"], 3)})
+                          "seconds": round(time.perf_counter() - stop.t0, 3)})
         st["run_loss"], st["run_n"] = 0.0, 0
         if ts.verbose:
-            print(" ".join(f"{c} {v:.4g}" if isinstance(v, float) else f"{c} {v}" for c, v in ctx.curve[-1].items()),
-                  file=sys.stderr, flush=True)
-        if (val_acc, -val_loss) > (st["best"][0], -st["best"][1]):
-            st.update(best=(val_acc, val_loss), kept=conv, best_step=ctx.step, bad=0)
-        else:
-            st["bad"] += 1
-        if val_acc >= ts.stop_val_acc:
-            st["stopped"] = "stop_val_acc"
-        elif st["bad"] >= ts.patience:
-            st["stopped"] = "patience"
-        elif ts.max_seconds > 0 and time.perf_counter() - st["t0"] > ts.max_seconds:
-            st["stopped"] = "max_seconds"
-        else:
-            return False
-        return True
+            log_row(ctx.curve[-1])
+        improved, done = stop.update(val_acc, val_loss, ctx.step)
+        if improved:
+            st["kept"] = conv
+        return done
 
     run_neat_task(model, s, feed(), on_generation, novelty)
     install(model, st["kept"])
     model.eval()
-    return Phase(name, st["k"], st["best_step"], st["best"][0], round(time.perf_counter() - st["t0"], 3),
-                 st["seen"], st["stopped"])
+    return stop.phase(name, st["k"], st["seen"])
 
 
 def neat_regime(model, ctx: Context, data, train, val) -> list[Phase]:
