@@ -76,9 +76,9 @@ def load_cppn(spec) -> Net:
 
 
 def save_png(path, rgb: np.ndarray) -> None:
-    """(H, W, 3) in [0, 1] -> 8-bit RGBA PNG, as FER's img.png."""
+    """(H, W, 3) in [0, 1] -> 8-bit RGBA PNG, as FER's img.png; path may be a file name or a binary file object."""
     rgba = np.concatenate([rgb, np.ones_like(rgb[..., :1])], axis=-1)
-    Image.fromarray(np.round(np.clip(rgba, 0, 1) * 255).astype(np.uint8)).save(path)
+    Image.fromarray(np.round(np.clip(rgba, 0, 1) * 255).astype(np.uint8)).save(path, format="PNG")
 
 
 def write_png(path, rgb: np.ndarray) -> Path:

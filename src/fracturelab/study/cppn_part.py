@@ -20,10 +20,10 @@ PICK_RES = 16  # the adaptation target's weight is chosen on a coarse grid: chea
 
 
 def png_bytes(rgb: np.ndarray) -> bytes:
-    from PIL import Image
+    from ..cppn.nets import save_png
 
     buf = io.BytesIO()
-    Image.fromarray(np.round(np.clip(rgb, 0, 1) * 255).astype(np.uint8)).save(buf, format="PNG")
+    save_png(buf, rgb)
     return buf.getvalue()
 
 
