@@ -8,7 +8,7 @@ at the first generation or step under the threshold, so they meet the same in-di
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import torch
@@ -56,7 +56,7 @@ def evolve_target(target: np.ndarray, method: str = "neat", seed: int = 0, match
     res = target.shape[0]
     if method.startswith("neat"):
         s = neat or NEATSettings()
-        s = NEATSettings(**{**asdict(s), "res": res, "seed": seed})
+        s = replace(s, res=res, seed=seed)
         nov = (novelty or NoveltySettings()) if method == "neat-novelty" else None
         r = evolve_cppn(target, s, match_mse, nov, progress, name)
         return Evolved(r.net, r.mse, r.generations, r.stopped, r.history,
@@ -65,7 +65,7 @@ def evolve_target(target: np.ndarray, method: str = "neat", seed: int = 0, match
         raise FracturelabError(f"method {method!r} evolves the weights of a fixed arch: give one")
     default = ("cma" if arch.n_params <= ESSettings.max_cma else "sepcma") if method == "cmaes" else "openai"
     s = es or ESSettings(method=default, sigma=0.5 if method == "cmaes" else 0.05)
-    s = ESSettings(**{**asdict(s), "seed": seed})
+    s = replace(s, seed=seed)
     if (method == "cmaes") != (s.method in ("cma", "sepcma")):
         raise FracturelabError(f"method {method!r} cannot run ES method {s.method!r} (cmaes: cma or sepcma; "
                                "es: openai or pgpe)")
@@ -97,7 +97,7 @@ def matched_pair(target: np.ndarray, threshold: float, seed: int = 0, neat: NEAT
         raise FracturelabError(f"NEAT reached MSE {ev.mse:.3e} in {ev.generations} generations, not {threshold:.3e}:"
                                " raise generations or the threshold")
     s = sgd or ReplicateSettings()
-    s = ReplicateSettings(**{**asdict(s), "res": target.shape[0], "seed": seed, "stop_mse": threshold})
+    s = replace(s, res=target.shape[0], seed=seed, stop_mse=threshold)
     arch = sgd_arch or ev.net.arch
     rep = fit(arch, target, s, progress=progress)
     sgd_mse = render_mse(arch, rep.params, target)
