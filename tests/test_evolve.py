@@ -2,6 +2,7 @@
 CPPN converter against neat-python's own network, the strategies on a known minimum, novelty, seeds, bad input."""
 import json
 import random
+import warnings
 
 import neat
 import numpy as np
@@ -36,7 +37,9 @@ def test_batched_population_equals_one_at_a_time(task, model, task_opts, model_o
     ev = PopulationLoss(m)
     pop = ev.flat() + 0.3 * torch.randn(12, ev.n_params, generator=torch.Generator().manual_seed(0))
     batch = m.encode(d.train[:40])
-    fast_loss, fast_exact = ev(pop, batch)
+    with warnings.catch_warnings():  # no warning reaches the user (the transformer's attention fallback is silenced)
+        warnings.simplefilter("error")
+        fast_loss, fast_exact = ev(pop, batch)
     slow_loss, slow_exact = loop_losses(m, pop, batch)
     assert fast_loss.shape == (12,) and len(set(fast_loss.tolist())) > 1  # individuals really differ
     torch.testing.assert_close(fast_loss, slow_loss, atol=1e-5, rtol=1e-5)
@@ -158,6 +161,8 @@ def test_bad_settings_raise():
         ESSettings(method="sgd").check()
     with pytest.raises(FracturelabError, match="even population"):
         ESSettings(population=7).check()
+    with pytest.raises(FracturelabError, match="restarts >= 0"):
+        ESSettings(restarts=-1).check()
     with pytest.raises(FracturelabError, match="unknown option 'popsize'"):
         parse_evolve("popsize=3")
     with pytest.raises(FracturelabError, match="expected key=value"):
@@ -182,6 +187,21 @@ def test_es_regime_writes_a_run(tmp_path):
     assert m["steps"] == 20 and (tmp_path / "run" / "model.pt").is_file()
     rows = (tmp_path / "run" / "curve.csv").read_text().splitlines()
     assert len(rows) == 3 and "pop_mean_fitness" in rows[0]
+
+
+def test_restarts_double_the_population_and_keep_the_best_run():
+    """patience 1: a run's second evaluation without a better validation score restarts the search (IPOP), twice the
+    population each time, until the restarts are spent; then the phase stops on patience."""
+    from fracturelab.train import train_run
+    m = train_run("leave_square_out", model="cppn", regime="cmaes", p=7, side=2, arch="1;sin:4", max_steps=60,
+                  eval_every=2, patience=1, stop_val_acc=1.1, evolve="population=8,restarts=2")
+    runs = [int(r["restart"]) for r in m["curve"]]
+    assert runs == sorted(runs) and set(runs) == {0, 1, 2}
+    phase = m["phases"][0]
+    assert phase["stopped"] == "patience" and phase["steps"] < 60
+    gens = [2 * runs.count(r) for r in (0, 1, 2)]  # generations per run (an evaluation every 2)
+    assert phase["examples"] == m["sizes"]["train"] * sum(g * pop for g, pop in zip(gens, (8, 16, 32)))
+    assert phase["best_val_acc"] == max(r["val_acc"] for r in m["curve"])  # the best over all runs is kept
 
 
 def test_cli_evolve_writes_a_net_folder(tmp_path, capsys):

@@ -125,6 +125,7 @@ class EarlyStop:
     def __init__(self, settings: TrainSettings, step: int):
         self.s, self.t0 = settings, time.perf_counter()
         self.best, self.best_step, self.bad, self.stopped = (-1.0, math.inf), step, 0, "max_steps"
+        self.run_best = self.best  # what patience compares with: the best since the start or the last resume()
 
     def over_time(self) -> bool:
         return self.s.max_seconds > 0 and time.perf_counter() - self.t0 > self.s.max_seconds
@@ -135,7 +136,9 @@ class EarlyStop:
         counting=False (a curriculum still bringing examples in) neither counts patience nor stops on accuracy."""
         improved = (val_acc, -val_loss) > (self.best[0], -self.best[1])
         if improved:
-            self.best, self.best_step, self.bad = (val_acc, val_loss), step, 0
+            self.best, self.best_step = (val_acc, val_loss), step
+        if (val_acc, -val_loss) > (self.run_best[0], -self.run_best[1]):
+            self.run_best, self.bad = (val_acc, val_loss), 0
         elif counting:
             self.bad += 1
         if counting and val_acc >= self.s.stop_val_acc:
@@ -147,6 +150,11 @@ class EarlyStop:
         else:
             return improved, False
         return improved, True
+
+    def resume(self) -> None:
+        """Go on after a stop on patience (an evolution restart): patience counts from zero against the new run's own
+        best; the best over all runs stays the one reported and kept."""
+        self.bad, self.stopped, self.run_best = 0, "max_steps", (-1.0, math.inf)
 
     def phase(self, name: str, steps: int, examples: int) -> "Phase":
         return Phase(name, steps, self.best_step, self.best[0], round(time.perf_counter() - self.t0, 3), examples,

@@ -4,8 +4,14 @@ A population is a (N, P) tensor of flat weight vectors in the order of model.nam
 runs the model's own loss for all N individuals at once with torch.func.functional_call under torch.vmap: one set of
 batched kernels per layer for the whole population, never a Python loop over individuals. `loop_losses` is the slow,
 obvious path (load each vector into the model, call model.loss): the oracle of the tests and the benchmark's baseline.
+
+Attention: torch has no vmap batching rule for CPU scaled_dot_product_attention, so under vmap its fused kernel runs
+once per individual (inside torch, not a Python loop). Forcing the math backend instead batches it but was slower
+(0.7x against 0.9x of the loop at 256 examples, bench_evolve), so the fallback is kept and its warning silenced.
 """
 from __future__ import annotations
+
+import warnings
 
 import torch
 from torch import nn
@@ -63,9 +69,11 @@ class PopulationLoss:
         was = self.model.training
         self.model.eval()  # no dropout: every individual sees the same function of its weights
         try:
-            # vmap over individuals only; the batch is shared (in_dims None). Chunks bound memory for big populations.
-            fn = torch.vmap(self._one, in_dims=(0, None))
-            parts = [fn(pop[i:i + self.chunk].to(torch.float32), batch) for i in range(0, len(pop), self.chunk)]
+            with warnings.catch_warnings():  # the attention fallback (module docstring)
+                warnings.filterwarnings("ignore", message="There is a performance drop because we have not yet")
+                # vmap over individuals only; the batch is shared (in_dims None). Chunks bound memory.
+                fn = torch.vmap(self._one, in_dims=(0, None))
+                parts = [fn(pop[i:i + self.chunk].to(torch.float32), batch) for i in range(0, len(pop), self.chunk)]
         finally:
             self.model.train(was)
         return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])

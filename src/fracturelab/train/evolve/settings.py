@@ -33,12 +33,18 @@ class ESSettings:
     """cma: refuse full CMA-ES above this many weights (its covariance is P x P, its update O(P^3))."""
     seed: int = 0
     """Seeds the search (noise, CMA's sampling)."""
+    restarts: int = 0
+    """Task regimes only: IPOP restarts (Auger & Hansen 2005). When validation patience runs out, the search starts
+    again from the model's initial weights with twice the population and seed + r * 1000003 (restart r), up to this
+    many times; the weights kept are the best on validation over all runs. `minimize` (CPPN targets, no validation
+    split) does not restart."""
 
     def check(self) -> None:
         if self.method not in ES_METHODS:
             raise FracturelabError(f"unknown ES method {self.method!r} (methods: {', '.join(ES_METHODS)})")
-        if self.population < 2 or not self.sigma > 0 or not self.lr > 0 or self.generations < 1:
-            raise FracturelabError(f"bad ES settings: population >= 2, sigma > 0, lr > 0, generations >= 1 "
+        if self.population < 2 or not self.sigma > 0 or not self.lr > 0 or self.generations < 1 or self.restarts < 0:
+            raise FracturelabError(f"bad ES settings: population >= 2, sigma > 0, lr > 0, generations >= 1, "
+                                   f"restarts >= 0 "
                                    f"(got {asdict(self)})")
         if self.method in ("openai", "pgpe") and self.population % 2:
             raise FracturelabError(f"ES method {self.method!r} needs an even population (mirrored pairs), "

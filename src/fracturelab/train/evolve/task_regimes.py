@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import fields
+from dataclasses import fields, replace
 
 import numpy as np
 import torch
@@ -65,13 +65,15 @@ def _encoded_batches(model, train, bs: int, seed: int):
 
 def evolve_phase(model, ctx: Context, name: str, train, val, es: ESSettings) -> Phase:
     """Evolve the model's weights with es; every eval_every generations score the strategy's mean on val (a curve
-    row) and keep the best; stop on stop_val_acc, patience or max_steps generations. The model ends with the kept
+    row) and keep the best; stop on stop_val_acc, patience or max_steps generations, except that patience first
+    spends es.restarts (IPOP: from the initial weights again, twice the population). The model ends with the kept
     weights."""
     s = ctx.settings
     ev = PopulationLoss(model)
-    strat = make_strategy(ev.flat(), es)
+    x0, restart = ev.flat(), 0
+    strat = make_strategy(x0, es)
     batches = _encoded_batches(model, train, s.batch_size, ctx.seed)
-    stop, best_w = EarlyStop(s, ctx.step), ev.flat()
+    stop, best_w = EarlyStop(s, ctx.step), x0
     seen, run_loss, run_n = 0, 0.0, 0
     for k in range(1, s.max_steps + 1):
         n, batch = next(batches)
@@ -90,14 +92,19 @@ def evolve_phase(model, ctx: Context, name: str, train, val, es: ESSettings) -> 
         ctx.curve.append({"step": ctx.step, "phase": name, "train_loss": float(train_loss[0]),
                           "train_acc": float(train_exact.float().mean()), "val_loss": val_loss, "val_acc": val_acc,
                           "pop_mean_fitness": -run_loss / run_n, "pop_best_fitness": -float(losses.min()),
-                          "seconds": round(time.perf_counter() - stop.t0, 3)})
+                          "restart": restart, "seconds": round(time.perf_counter() - stop.t0, 3)})
         run_loss, run_n = 0.0, 0
         if s.verbose:
             log_row(ctx.curve[-1])
         improved, done = stop.update(val_acc, val_loss, ctx.step)
         if improved:
             best_w = strat.mean.clone()
-        if done:
+        if done and stop.stopped == "patience" and restart < es.restarts:
+            restart += 1
+            es = replace(es, population=2 * es.population, seed=es.seed + 1000003 * restart)
+            strat = make_strategy(x0, es)
+            stop.resume()
+        elif done:
             break
     ev.load(best_w)
     model.eval()
