@@ -154,12 +154,12 @@ def minimize(loss_fn: Callable[[torch.Tensor], torch.Tensor], x0: torch.Tensor, 
     bar = tqdm(range(1, s.generations + 1), desc=desc, disable=not progress, file=sys.stderr, mininterval=1.0)
     for g in bar:
         pop = strat.ask()
-        losses = loss_fn(torch.cat([pop, strat.mean[None]]))
-        finite = torch.nan_to_num(losses, nan=math.inf)
+        scored = torch.cat([pop, strat.mean[None]])  # (N + 1, P): the centre before tell() moves it
+        finite = torch.nan_to_num(loss_fn(scored), nan=math.inf)
         strat.tell(pop, finite[:-1])
         i = int(torch.argmin(finite))
         if finite[i] < best_loss:
-            best_loss, best = float(finite[i]), torch.cat([pop, strat.mean[None]])[i].clone()
+            best_loss, best = float(finite[i]), scored[i].clone()
         hist.append({"generation": g, "best_fitness": -float(finite[:-1].min()),
                      "mean_fitness": -float(finite[:-1][torch.isfinite(finite[:-1])].mean()),
                      "centre_fitness": -float(finite[-1])})
