@@ -16,11 +16,10 @@ import time
 import torch
 
 from fracturelab.cppn.builtins import builtin_net
-from fracturelab.cppn.color import to_rgb
-from fracturelab.cppn.module import coord_grid, forward
 from fracturelab.models import DataSpec, make_model
 from fracturelab.tasks import make_task
 from fracturelab.train.evolve import PopulationLoss, loop_losses
+from fracturelab.train.evolve.matched import cppn_losses
 
 
 def _rate(fn, n: int, repeats: int) -> float:
@@ -39,23 +38,16 @@ def model_case(task, model, task_opts, model_opts, examples, pop, repeats):
     ev = PopulationLoss(m)
     P = ev.flat() + 0.05 * torch.randn(pop, ev.n_params, generator=torch.Generator().manual_seed(0))
     batch = m.encode(d.train[:examples])
-    return ev.n_params, len(batch["y"]), _rate(lambda: ev(P, batch), pop, repeats), _rate(lambda: loop_losses(m, P, batch), pop,
-                                                                         repeats)
+    fast, slow = _rate(lambda: ev(P, batch), pop, repeats), _rate(lambda: loop_losses(m, P, batch), pop, repeats)
+    return ev.n_params, len(batch["y"]), fast, slow
 
 
 def cppn_case(name, res, pop, repeats):
     net = builtin_net(name)
-    inputs, P = coord_grid(res), torch.as_tensor(net.params) + 0.05 * torch.randn(pop, net.arch.n_params)
-    y = to_rgb(forward(net.arch, torch.as_tensor(net.params), inputs))
-
-    def batched():
-        with torch.no_grad():
-            return ((to_rgb(forward(net.arch, P, inputs)) - y) ** 2).mean(dim=(1, 2))
-
-    def loop():
-        with torch.no_grad():
-            return torch.stack([((to_rgb(forward(net.arch, p, inputs)) - y) ** 2).mean() for p in P])
-    return net.arch.n_params, res * res, _rate(batched, pop, repeats), _rate(loop, pop, repeats)
+    P = torch.as_tensor(net.params) + 0.05 * torch.randn(pop, net.arch.n_params)
+    losses = cppn_losses(net.arch, net.render(res))  # CMA-ES's image fitness: (N, P) -> (N,) render MSEs
+    return (net.arch.n_params, res * res, _rate(lambda: losses(P), pop, repeats),
+            _rate(lambda: torch.cat([losses(p[None]) for p in P]), pop, repeats))
 
 
 def main():

@@ -10,23 +10,19 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 
-from fracturelab.probes import PROBES, run_probes
+from fracturelab.probes import run_probes
 from fracturelab.train import load_run, train_run
 
 
-def bench(rundir: Path) -> list[tuple[str, float, str]]:
-    model, data, config = load_run(rundir)
-    rows = []
-    for name in PROBES:
-        t0 = time.perf_counter()
-        r = run_probes(model, data, config, names=[name], seed=0)[name]
-        rows.append((name, time.perf_counter() - t0, f"skipped: {r['skipped']}" if "skipped" in r else "ok"))
-    return rows
+def bench(model, data, config) -> list[tuple[str, float, str]]:
+    timings: dict = {}
+    results = run_probes(model, data, config, seed=0, timings=timings)
+    return [(name, timings[name], f"skipped: {r['skipped']}" if "skipped" in r else "ok")
+            for name, r in results.items()]
 
 
 def main() -> None:
@@ -45,10 +41,10 @@ def main() -> None:
             train_run(task, seed=0, outdir=rundirs[-1])
     worst = 0.0
     for rd in rundirs:
-        model, _, config = load_run(rd)
+        model, data, config = load_run(rd)
         print(f"{rd}: {config['task']} / {config['model']} / {config['regime']}, "
               f"{sum(p.numel() for p in model.parameters()):,} parameters, {torch.get_num_threads()} thread(s)")
-        for name, sec, status in bench(rd):
+        for name, sec, status in bench(model, data, config):
             worst = max(worst, sec)
             print(f"  {name:<15} {sec:6.1f} s  {status}")
     print(f"slowest probe: {worst:.1f} s ({'within' if worst <= 60 else 'OVER'} the 60 s budget)")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -41,13 +40,11 @@ def main():
     torch.set_num_threads(1)
     out = Path(a.out)
     t0 = time.time()
-    target = builtin_net(a.target).render(a.res)
+    ref = builtin_net(a.target)
     # the SGD net gets the target's own arch, as `replicate` and FER's replicas do
-    pair = matched_pair(target, a.mse, a.seed, NEATSettings(generations=a.generations),
-                        sgd_arch=builtin_net(a.target).arch)
+    pair = matched_pair(ref.render(a.res), a.mse, a.seed, NEATSettings(generations=a.generations), sgd_arch=ref.arch)
     t1 = time.time()
     ev = pair.evolved
-    ev.net.name = "evolved"
     save_netdir(out / "evolved", ev.net, [-h["best_fitness"] for h in ev.history],
                 {"target": a.target, "res": a.res, "threshold": a.mse, "final_mse": ev.mse, **ev.settings})
     save_netdir(out / "sgd", pair.sgd, pair.sgd_losses, {"target": a.target, "res": a.res, "threshold": a.mse,

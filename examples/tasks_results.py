@@ -72,7 +72,7 @@ def table(header: list[str], rows: list[list]) -> str:
 # ------------------------------------------------------------------------------------------------------------------
 
 
-def defaults(run: Runner, out: Path, seeds: list[int]) -> tuple[str, dict]:
+def defaults(run: Runner, seeds: list[int]) -> tuple[str, dict]:
     rows, res = [], {}
     for task in TASKS:
         for seed in seeds:
@@ -214,7 +214,7 @@ def main():
               "pretrain": "Pretraining versus scratch"}
     for sec in a.sections:
         if sec == "defaults":
-            md, r = defaults(run, out, a.default_seeds)
+            md, r = defaults(run, a.default_seeds)
         elif sec == "lso":
             md, r = lso(run, out)
         elif sec == "mult":

@@ -32,27 +32,35 @@ def _cmd_builtins(a):
     print(json.dumps(ds, indent=1) if a.json else "\n\n".join(map(describe_text, ds)))
 
 
+def load_target(path: str, res: int):
+    """A target image and its net's arch: (image (res, res, 3) in [0, 1], Arch, or None for a PNG). path is a .png
+    image or anything load_cppn reads (genome, net folder, built-in name)."""
+    from ..cppn.nets import load_cppn, load_png
+
+    if path.lower().endswith(".png"):
+        return load_png(path, res), None
+    ref = load_cppn(path)
+    return ref.render(res), ref.arch
+
+
 def _cmd_replicate(a):
     from ..cppn.arch import Arch
-    from ..cppn.nets import Net, load_cppn, load_png, save_netdir
+    from ..cppn.nets import Net, save_netdir
     from ..io import prepare_output_dir
     from ..cppn.replicate import ReplicateSettings, fit, mse
 
     prepare_output_dir(a.out)
     settings = ReplicateSettings(res=a.res, steps=a.steps, lr=a.lr, seed=a.seed, arch=a.arch)
     settings.check()
-    if a.path.lower().endswith(".png"):
-        if not a.arch:
-            raise FracturelabError("a PNG target needs --arch (e.g. '8;cache:8,gaussian:4,sin:4')")
-        target, arch = load_png(a.path, a.res), Arch.parse(a.arch)
-    else:
-        ref = load_cppn(a.path)
-        target, arch = ref.render(a.res), Arch.parse(a.arch) if a.arch else ref.arch
+    if a.path.lower().endswith(".png") and not a.arch:
+        raise FracturelabError("a PNG target needs --arch (e.g. '8;cache:8,gaussian:4,sin:4')")
+    target, own = load_target(a.path, a.res)
+    arch = Arch.parse(a.arch) if a.arch else own
     rep = fit(arch, target, settings)
     net = Net(f"sgd_{a.path}", arch, rep.params, {}, "sgd")
-    out = save_netdir(a.out, net, rep.losses, {"target": a.path, **vars(settings),
-                                                "final_mse": mse(arch, rep.params, target)})
-    print(f"{out}: MSE {mse(arch, rep.params, target):.3e} at {a.res}x{a.res} after {a.steps} steps")
+    final = mse(arch, rep.params, target)
+    out = save_netdir(a.out, net, rep.losses, {"target": a.path, **vars(settings), "final_mse": final})
+    print(f"{out}: MSE {final:.3e} at {a.res}x{a.res} after {a.steps} steps")
 
 
 def _cmd_fer(a):

@@ -5,41 +5,30 @@ from __future__ import annotations
 from ..errors import FracturelabError
 
 
-def _target(a):
-    """(target image at a.res, arch for fixed-topology methods or None, target description)."""
-    from ..cppn.arch import Arch
-    from ..cppn.nets import load_cppn, load_png
-
-    arch = Arch.parse(a.arch) if a.arch else None
-    if a.target.lower().endswith(".png"):
-        return load_png(a.target, a.res), arch
-    ref = load_cppn(a.target)
-    return ref.render(a.res), arch or ref.arch
-
-
 def _cmd_evolve(a):
-    from dataclasses import asdict
-
+    from ..cppn.arch import Arch
     from ..cppn.nets import save_netdir
     from ..io import prepare_output_dir
     from ..train.evolve.matched import evolve_target
-    from ..train.evolve.settings import NEATSettings, NoveltySettings
+    from ..train.evolve.settings import ESSettings, NEATSettings, NoveltySettings, cma_method
     from ..train.evolve.task_regimes import parse_evolve
-    from ..train.evolve.settings import ESSettings
+    from .cppn import load_target
 
     if a.res < 2 or a.generations < 1 or a.population < 2:
         raise FracturelabError("--res must be at least 2, --generations at least 1, --population at least 2")
     if a.match_mse is not None and not a.match_mse > 0:
         raise FracturelabError(f"--match-mse must be > 0, got {a.match_mse}")
     prepare_output_dir(a.out)  # fail before any long work
-    target, arch = _target(a)
+    arch = Arch.parse(a.arch) if a.arch else None
+    target, own = load_target(a.target, a.res)
+    arch = arch or own
     neat = es = None
     if a.method.startswith("neat"):
         neat = parse_evolve(a.set, NEATSettings, population=a.population, generations=a.generations)
     else:
         if arch is None:
             raise FracturelabError(f"a PNG target needs --arch for method {a.method!r} (e.g. '4;sin:8,gaussian:8')")
-        method = ("cma" if arch.n_params <= ESSettings.max_cma else "sepcma") if a.method == "cmaes" else "openai"
+        method = cma_method(arch.n_params) if a.method == "cmaes" else "openai"
         es = parse_evolve(a.set, ESSettings, method=method, population=a.population, generations=a.generations,
                           sigma=0.5 if a.method == "cmaes" else 0.05)
     nov = parse_evolve(a.novelty, NoveltySettings) if a.method == "neat-novelty" else None

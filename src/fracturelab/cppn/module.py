@@ -134,8 +134,8 @@ class _OneNet(torch.autograd.Function):
             z = w @ hs[-1]
             a = z.clone()
             for name, lo, hi in arch.group_slices():
-                if name in _DERIVS:
-                    a[lo:hi] = ACTIVATION_FNS[name](z[lo:hi])
+                if _INPLACE_FNS[name] is not None:
+                    _INPLACE_FNS[name](a[lo:hi])
             zs.append(z)
             hs.append(a)
         ctx.arch = arch

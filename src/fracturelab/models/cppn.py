@@ -22,7 +22,7 @@ from ..cppn.arch import N_IN, Arch
 from ..cppn.module import activate
 from ..errors import FracturelabError
 from ..tasks.base import Example
-from .data import DataSpec, decode_fixed
+from .data import DataSpec, decode_fixed, record_activations
 
 
 def _square_coords(e: Example, spec: DataSpec) -> tuple[float, float]:
@@ -96,9 +96,6 @@ class CPPNClassifier(nn.Module):
     def predict(self, batch: dict) -> list[tuple[str, ...]]:
         return decode_fixed(self.spec, self(batch).argmax(-1)[:, None])
 
-    @torch.no_grad()
     def named_activations(self, batch) -> dict[str, torch.Tensor]:
         """{layer name: (B, units)}; batch = encoded dict or a list of Examples."""
-        acts: dict = {}
-        self(self.encode(batch) if isinstance(batch, (list, tuple)) else batch, acts)
-        return acts
+        return record_activations(self, batch)

@@ -84,3 +84,12 @@ def exact_fixed(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     eos_seen = torch.cumsum((y == 1).long(), dim=1) - (y == 1).long()  # EOS id is 1: positions after it count > 0
     scored = (y != IGNORE) & (eos_seen == 0)
     return ((pred == y) | ~scored).all(dim=1)
+
+
+@torch.no_grad()
+def record_activations(model, batch) -> dict[str, torch.Tensor]:
+    """Every model's named_activations: run model(encoded batch, acts) without autograd and return acts.
+    batch = an encoded dict or a list/tuple of Examples (encoded with model.encode)."""
+    acts: dict = {}
+    model(model.encode(batch) if isinstance(batch, (list, tuple)) else batch, acts)
+    return acts

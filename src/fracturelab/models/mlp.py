@@ -21,7 +21,7 @@ from torch import nn
 
 from ..errors import FracturelabError
 from ..tasks.base import Example
-from .data import IGNORE, DataSpec, decode_fixed, exact_fixed, fixed_targets, pad_rows
+from .data import IGNORE, DataSpec, decode_fixed, exact_fixed, fixed_targets, pad_rows, record_activations
 
 
 @dataclass
@@ -123,9 +123,6 @@ class MLP(nn.Module):
     def predict(self, batch: dict) -> list[tuple[str, ...]]:
         return decode_fixed(self.spec, self(batch).argmax(-1))
 
-    @torch.no_grad()
     def named_activations(self, batch) -> dict[str, torch.Tensor]:
         """{layer name: (B, units)} (logits: (B, positions, V)); batch = encoded dict or a list of Examples."""
-        acts: dict = {}
-        self(self.encode(batch) if isinstance(batch, (list, tuple)) else batch, acts)
-        return acts
+        return record_activations(self, batch)

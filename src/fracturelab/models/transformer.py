@@ -22,7 +22,7 @@ from torch import nn
 
 from ..errors import FracturelabError
 from ..tasks.base import EOS, PAD, Example
-from .data import IGNORE, SEP, DataSpec, pad_rows
+from .data import IGNORE, SEP, DataSpec, pad_rows, record_activations
 
 
 @dataclass
@@ -113,14 +113,14 @@ class Transformer(nn.Module):
     # --- data -------------------------------------------------------------------------------------------------------
     def encode(self, examples: Sequence[Example]) -> dict:
         """x: (B, T) src + sep + tgt padded with PAD; y: (B, T) next tokens, IGNORE except at tgt and eos;
-        sep: (B,) position of <sep>; prompt_len: (B,) = sep + 1."""
+        sep: (B,) position of <sep>."""
         ids = self.ids
         seqs = [[ids[t] for t in e.src] + [ids[SEP]] + [ids[t] for t in e.tgt] + [ids[EOS]] for e in examples]
         T = max(len(s) for s in seqs) - 1
         x = pad_rows([s[:-1] for s in seqs], T, ids[PAD])
         y = pad_rows([[IGNORE] * len(e.src) + s[len(e.src) + 1 :] for e, s in zip(examples, seqs)], T, IGNORE)
         sep = torch.tensor([len(e.src) for e in examples])
-        return {"x": x, "y": y, "sep": sep, "prompt_len": sep + 1}
+        return {"x": x, "y": y, "sep": sep}
 
     # --- model ------------------------------------------------------------------------------------------------------
     def forward(self, batch: dict, acts: dict | None = None) -> torch.Tensor:
@@ -155,7 +155,7 @@ class Transformer(nn.Module):
     def predict(self, batch: dict) -> list[tuple[str, ...]]:
         """Greedy decoding after each row's <sep>, up to <eos> or max_tgt + 1 tokens."""
         out: list = [None] * len(batch["x"])
-        P = batch["prompt_len"]
+        P = batch["sep"] + 1  # prompt lengths: src and <sep>
         for p in sorted(set(P.tolist())):  # rows with equal prompt length decode together (positions stay aligned)
             rows = torch.nonzero(P == p).flatten()
             for r, toks in zip(rows.tolist(), self._greedy(batch["x"][rows, :p])):
@@ -168,19 +168,17 @@ class Transformer(nn.Module):
         logits = self._run(prompt, cache)[:, -1]  # (B, V)
         eos = self.ids[EOS]
         gen, done = [], torch.zeros(B, dtype=torch.bool)
-        for k in range(min(self.block_size - P + 1, self.spec.max_tgt + 1)):  # at most the longest target + eos
+        n = min(self.block_size - P + 1, self.spec.max_tgt + 1)  # at most the longest target + eos, within block_size
+        for k in range(n):
             nxt = logits.argmax(-1)  # (B,)
             gen.append(nxt)
             done |= nxt == eos
-            if done.all() or P + k >= self.block_size:
+            if done.all() or k == n - 1:  # the last token needs no forward pass (nor room for one)
                 break
             logits = self._run(nxt[:, None], cache, pos0=P + k)[:, -1]
         rows = torch.stack(gen, 1).tolist()
         return [tuple(self.vocab[i] for i in (r[: r.index(eos)] if eos in r else r)) for r in rows]
 
-    @torch.no_grad()
     def named_activations(self, batch) -> dict[str, torch.Tensor]:
         """{layer name: (B, T, units)} on the teacher-forced input; batch = encoded dict or a list of Examples."""
-        acts: dict = {}
-        self(self.encode(batch) if isinstance(batch, (list, tuple)) else batch, acts)
-        return acts
+        return record_activations(self, batch)

@@ -124,14 +124,12 @@ def run_checkpoints(rundir: Path, config: dict) -> dict[int, dict]:
 def probe_run(rundir, names=None, seed: int = 0) -> dict:
     """Load a run folder, run the probes, write RUNDIR/probes.json (probe -> metric -> value) and RUNDIR/probes/*.png
     (each replaced atomically), and return the results."""
-    from ..io import staged_dir
+    from ..io import atomic_file, staged_dir
     from ..train import load_run
     from .figures import write_figures
 
     names = check_names(names)
     rundir = Path(rundir)
-    if not (rundir / "config.json").is_file():
-        raise FracturelabError(f"{rundir}: not a run folder (no config.json)")
     model, data, config = load_run(rundir)
     ckpts = run_checkpoints(rundir, config) if "sparsity" in names else {}
     timings: dict = {}
@@ -139,9 +137,8 @@ def probe_run(rundir, names=None, seed: int = 0) -> dict:
     with staged_dir(rundir / "probes", replace=True) as tmp:
         write_figures(results, tmp)
         (tmp / "timings.json").write_text(json.dumps({k: round(v, 2) for k, v in timings.items()}))
-    tmp_json = rundir / ".probes.json.tmp"
-    tmp_json.write_text(json.dumps(_json_safe(results), indent=1))
-    tmp_json.replace(rundir / "probes.json")
+    with atomic_file(rundir / "probes.json") as tmp_json:
+        tmp_json.write_text(json.dumps(_json_safe(results), indent=1))
     return results
 
 

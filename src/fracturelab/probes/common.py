@@ -21,7 +21,8 @@ import numpy as np
 import torch
 from torch.func import functional_call
 
-IGNORE = -100
+from ..models.data import IGNORE
+
 SKIP_LAYERS = ("input", "logits")
 """Named activations that are not hidden representations."""
 

@@ -19,10 +19,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 from sklearn.metrics import roc_auc_score
 
-from .common import batched, cap
+from ..train.loop import evaluate
+from .common import cap
 
 
 @dataclass
@@ -55,15 +55,12 @@ def _min_node_coverage(meta: dict) -> float:
 
 def coverage_table(model, examples) -> dict[str, np.ndarray]:
     """Per-example correct, seen_frac, nn_dist, depth, min_node_coverage (NaN where absent)."""
-    correct = []
-    with torch.no_grad():
-        for batch in batched(model, examples, 512):
-            correct.append(model.loss(batch)[1].numpy())
+    correct = evaluate(model, examples, 512)[0]
 
     def col(fn):
         return np.array([fn(e.meta) for e in examples], dtype=np.float64)
 
-    return {"correct": np.concatenate(correct).astype(np.float64),
+    return {"correct": correct.astype(np.float64),
             "seen_frac": col(lambda m: m.get("seen_frac", np.nan)),
             "nn_dist": col(lambda m: m.get("nn_dist", np.nan)),
             "depth": col(lambda m: m.get("depth", np.nan)),

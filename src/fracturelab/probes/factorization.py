@@ -87,10 +87,10 @@ def _norm_gap(nmi: np.ndarray, n: int) -> float:
     return float(((ratio - 1 / n) / (1 - 1 / n)).mean()) if n > 1 else 1.0
 
 
-def factorization_scores(z: np.ndarray, v: np.ndarray, seed: int = 0,
-                         settings: FactorizationSettings | None = None) -> dict[str, float]:
-    """All factorization metrics of one code z (N x D) against factors v (N x K ints). Half the rows fit, half
-    score (seeded)."""
+def factorization_scores(z: np.ndarray, v: np.ndarray, seed: int = 0, settings: FactorizationSettings | None = None,
+                         names: list[str] | None = None) -> dict[str, float]:
+    """All factorization metrics of one code z (N x D) against factors v (N x K ints), per-factor probe accuracy
+    under the factors' names (default 0..K-1). Half the rows fit, half score (seeded)."""
     s = settings or FactorizationSettings()
     N, K = v.shape
     perm = np.random.default_rng([seed, 5]).permutation(N)
@@ -123,7 +123,7 @@ def factorization_scores(z: np.ndarray, v: np.ndarray, seed: int = 0,
             ce = float(-np.log(proba[np.arange(len(test)), y[test]]).mean())
             probe_acc.append(float((proba.argmax(1) == y[test]).mean()))
             info_e.append(max(0.0, (h_null - ce) / h_null) if h_null > 0 else 0.0)
-            out[f"probe_acc.{k}"] = probe_acc[-1]
+            out[f"probe_acc.{names[k] if names else k}"] = probe_acc[-1]
     out["dci_d"], out["dci_c"] = dci_from_importance(R)
     out["dci_i"] = float(np.mean(lasso_acc))
     # InfoMEC on active units (range >= max range / 20), binned equal-width
@@ -161,9 +161,7 @@ def factorization_probe(model, data, config=None, seed: int = 0, checkpoints=Non
     last = last_hidden(list(acts))
     out: dict[str, float] = {}
     for layer, z in acts.items():
-        sc = factorization_scores(z, v, seed, s)
-        for k, val in sc.items():
-            key = f"probe_acc.{names[int(k.split('.')[1])]}" if k.startswith("probe_acc.") else k
+        for key, val in factorization_scores(z, v, seed, s, names).items():
             out[f"layer.{layer}.{key}"] = val
             if layer == last:
                 out[key] = val

@@ -33,7 +33,15 @@ def _spectrum(a: np.ndarray) -> np.ndarray:
 
 def effective_rank(a: np.ndarray) -> float:
     """exp(entropy of the normalized singular values of the centred matrix); 0 for constant data."""
-    s = _spectrum(a)
+    return _effective_rank(_spectrum(a))
+
+
+def participation_ratio(a: np.ndarray) -> float:
+    """(sum lambda)^2 / sum lambda^2 of the covariance eigenvalues; 0 for constant data."""
+    return _participation_ratio(_spectrum(a))
+
+
+def _effective_rank(s: np.ndarray) -> float:
     if s.sum() <= 0:
         return 0.0
     p = s / s.sum()
@@ -41,9 +49,8 @@ def effective_rank(a: np.ndarray) -> float:
     return float(np.exp(-(p * np.log(p)).sum()))
 
 
-def participation_ratio(a: np.ndarray) -> float:
-    """(sum lambda)^2 / sum lambda^2 of the covariance eigenvalues; 0 for constant data."""
-    lam = _spectrum(a) ** 2
+def _participation_ratio(s: np.ndarray) -> float:
+    lam = s ** 2
     return float(lam.sum() ** 2 / (lam**2).sum()) if lam.sum() > 0 else 0.0
 
 
@@ -54,8 +61,9 @@ def geometry_probe(model, data, config=None, seed: int = 0, checkpoints=None,
     acts = activations(model, exs)
     out: dict[str, float] = {}
     for name, a in acts.items():
-        out[f"layer.{name}.eff_rank"] = effective_rank(a)
-        out[f"layer.{name}.participation_ratio"] = participation_ratio(a)
+        spec = _spectrum(a)  # one SVD per layer serves both measures
+        out[f"layer.{name}.eff_rank"] = _effective_rank(spec)
+        out[f"layer.{name}.participation_ratio"] = _participation_ratio(spec)
         out[f"layer.{name}.units"] = float(a.shape[1])
     out["eff_rank"] = float(np.mean([out[f"layer.{n}.eff_rank"] for n in acts]))
     out["participation_ratio"] = float(np.mean([out[f"layer.{n}.participation_ratio"] for n in acts]))

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .common import Parts, Skip, cap, output_parts
+from .common import Parts, cap, output_parts
 from .masks import MaskSettings, hard_params, mask_fraction, normalized_acc, part_accuracy, train_mask
 
 
@@ -77,8 +77,6 @@ def reuse_probe(model, data, config=None, seed: int = 0, checkpoints=None,
                 settings: ReuseSettings | None = None) -> dict[str, float]:
     s = settings or ReuseSettings()
     parts = output_parts(data, config)
-    if len(parts.index) < 2:
-        raise Skip("fewer than two answer parts: nothing to share")
     train_b = model.encode(cap(data.train, s.max_train, seed, 30))
     test_b = model.encode(cap(data.test_id, s.max_test, seed, 31))
     return reuse_scores(model, train_b, test_b, parts, seed, s.mask)

@@ -105,12 +105,11 @@ def sparsity_probe(model, data, config=None, seed: int = 0, checkpoints=None,
     layer = last_hidden(list(ida))
     out: dict[str, float] = {}
     for name in ida:
+        if name.endswith("@all"):  # every position of a sequence layer: Hoyer only
+            out[f"layer.{name}.hoyer_id"] = _nanmean_rows(METRICS["hoyer"], ida[name])
+            out[f"layer.{name}.hoyer_ood"] = _nanmean_rows(METRICS["hoyer"], ooda[name])
+            continue
         for m, fn in METRICS.items():
-            if name.endswith("@all"):
-                if m == "hoyer":
-                    out[f"layer.{name}.hoyer_id"] = _nanmean_rows(fn, ida[name])
-                    out[f"layer.{name}.hoyer_ood"] = _nanmean_rows(fn, ooda[name])
-                continue
             vi, vo = float(fn(ida[name]).mean()), float(fn(ooda[name]).mean())
             out[f"layer.{name}.{m}_id"], out[f"layer.{name}.{m}_ood"] = vi, vo
             if name == layer:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .common import Parts, Skip, cap, output_parts, reinit
+from .common import Parts, cap, output_parts, reinit
 from .masks import MaskSettings, hard_params, mask_fraction, normalized_acc, part_accuracy, train_mask
 
 
@@ -76,8 +76,6 @@ def subnetworks_probe(model, data, config=None, seed: int = 0, checkpoints=None,
                       settings: SubnetworkSettings | None = None) -> dict[str, float]:
     s = settings or SubnetworkSettings()
     parts = output_parts(data, config)
-    if len(parts.index) < 2:
-        raise Skip("fewer than two answer parts: no subroutines to separate")
     a, b = subroutine_pair(parts, data, config)
     train_b = model.encode(cap(data.train, s.max_train, seed, 20))
     test_b = model.encode(cap(data.test_id, s.max_test, seed, 21))

@@ -27,11 +27,11 @@ def _atomic_write(path: Path, data: str) -> None:
         tmp.write_text(data)
 
 
-def _fmt(x, digits=3):
+def _fmt(x):
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return "–"
     if isinstance(x, float):
-        return f"{x:.{digits}g}"
+        return f"{x:.3g}"
     return str(x)
 
 

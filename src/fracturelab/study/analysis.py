@@ -197,11 +197,9 @@ def logistic(examples: list[dict]) -> dict | None:
             "n": len(examples)}
 
 
-def example_regressions(rows: list[dict], examples: list[dict], s) -> dict:
-    """Per task: logistic(...) on all its cells' test examples, and a bootstrap of |b_nov| - |b_cmp| over cells."""
-    by_cell = defaultdict(list)
-    for e in examples:
-        by_cell[e["cell_key"]].append(e)
+def example_regressions(rows: list[dict], by_cell: dict, s) -> dict:
+    """Per task: logistic(...) on all its cells' test examples (by_cell: cell key -> its example rows), and a
+    bootstrap of |b_nov| - |b_cmp| over cells."""
     out = {}
     for task in sorted({r["task"] for r in rows if r["kind"] == "task"}):
         cells = [r for r in rows if r["task"] == task and r["kind"] == "task" and by_cell.get(r["key"])]
@@ -270,7 +268,7 @@ def analyze(cells: list[dict], metrics: dict, examples: list[dict], spec) -> dic
     return {"rows": rows, "fracture": fracture, "fracture_present": present,
             "correlations": correlations(rows, present, s),
             "variance": {m: variance_shares(rows, m) for m in present},
-            "examples": example_regressions(rows, examples, s),
+            "examples": example_regressions(rows, by_cell, s),
             "seen": seen_contrast(by_cell, [r for r in rows if r["kind"] == "task"]),
             "cppn_costs": cppn_costs(rows, list(s.cppn_fracture_metrics), s),
             "failed": [{"key": c["key"], "error": c["error"], "params": json.dumps(c["params"], sort_keys=True)}

@@ -40,15 +40,6 @@ def setup_worker(threads: int = 1) -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
-def available_probes() -> tuple[str, ...] | None:
-    """Names of the registered probes, or None when fracturelab.probes is not installed yet."""
-    try:
-        from ..probes import PROBES
-    except ImportError:
-        return None
-    return tuple(PROBES)
-
-
 def _float(v):
     try:
         f = float(v)

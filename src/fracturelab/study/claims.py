@@ -12,7 +12,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from .analysis import bootstrap, partial_spearman, signed, spearman, value
+from .analysis import bootstrap, partial_spearman, spearman, value, variance_shares
 
 CLAIMS = {
     1: "identical outputs can hide fractured, entangled internals",
@@ -149,8 +149,6 @@ def _claim7(a, s):
 
 
 def _claim8(a, s):
-    from .analysis import variance_shares
-
     what = "variance share of regime minus that of architecture, mean over fracture metrics"
     present = a["fracture_present"]
     rows = [r for r in a["rows"] if r["kind"] == "task"]
@@ -193,4 +191,4 @@ def _num(x):
     return None if x is None or not math.isfinite(x) else round(float(x), 6)
 
 
-__all__ = ["CLAIMS", "claims", "cppn_analogue", "signed", "verdict"]
+__all__ = ["CLAIMS", "claims", "cppn_analogue", "verdict"]

@@ -14,8 +14,6 @@ import math
 
 import numpy as np
 
-MAP_KEYS = ("novel_maps", "roughness", "effective_dim_ratio_max", "effective_dim_ratio_mean", "symmetric_fraction",
-            "redundancy")
 PICK_RES = 16  # the adaptation target's weight is chosen on a coarse grid: cheap, and deterministic
 
 
@@ -27,17 +25,10 @@ def png_bytes(rgb: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def _adapt_target(ref, res: int):
-    from ..fer.costs import adaptation_targets, pick_weight
-
-    wid, _ = pick_weight(ref, 1.0, PICK_RES)
-    return wid, adaptation_targets(ref, wid, 1.0, res)
-
-
 def cppn_cell(p: dict) -> dict:
     from ..cppn.nets import Net, load_cppn
     from ..cppn.replicate import ReplicateSettings, fit
-    from ..fer.costs import CostSettings, adaptation, completion, extrapolation
+    from ..fer.costs import CostSettings, adaptation, completion, extrapolation, reverse_target
     from ..fer.maps import map_metrics
 
     ref = load_cppn(p["reference"])
@@ -53,15 +44,14 @@ def cppn_cell(p: dict) -> dict:
         metrics = {"cppn.fit_mse": float(rep.losses.min()), "cppn.n_params": float(ref.arch.n_params)}
     metrics |= {f"cppn.{k}": float(v) for k, v in map_metrics(net, res).items()}
     if p["costs"]:
-        costs = CostSettings(res=res, steps=p["steps"], lr=p["lr"], stop_mse=None, adapt_steps=p["adapt_steps"],
-                             wide=p["wide"], seeds=(p["seed"],))
+        costs = CostSettings(res=res, steps=p["steps"], lr=p["lr"], stop_mse=None, adapt_steps=p["adapt_steps"])
         ex, _ = extrapolation(ref, net, res, p["wide"])
         metrics["cppn.in_window_mse"] = ex["in_window_mse"]
         metrics["cppn.extrapolation_mse"] = ex["extrapolation_mse"]
         if p["regime"] != "reference":  # the reference completes itself perfectly by definition: no fit needed
             c, _ = completion(ref, None, costs, seed=p["seed"])
             metrics["cppn.completion_mse"] = c["completion_mse"]
-        wid, target = _adapt_target(ref, res)
+        wid, target = reverse_target(ref, 1.0, res, PICK_RES)
         base = float(((net.render(res) - ref_img) ** 2).mean())  # a replica starts this far off: the bar moves by it
         a = adaptation(net, target, costs, thresh=base + costs.adapt_thresh)
         steps = a["steps_to_thresh"]

@@ -36,9 +36,9 @@ class ExecSettings:
         return self.workers or max(1, os.cpu_count() or 1)
 
 
-def threads_per_worker(workers: int, cores: int | None = None) -> int:
+def threads_per_worker(workers: int) -> int:
     """Threads each worker may use so workers x threads never exceeds the cores (1 at least)."""
-    cores = cores or os.cpu_count() or 1
+    cores = os.cpu_count() or 1
     return max(1, cores // max(1, workers))
 
 

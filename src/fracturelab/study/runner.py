@@ -5,6 +5,7 @@ on stderr), record each as it finishes, then write the report.
 """
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -12,7 +13,6 @@ from tqdm.auto import tqdm
 
 from ..errors import FracturelabError
 from ..io import prepare_output_dir
-from .cell import available_probes
 from .executors import ExecSettings, run_cells, threads_per_worker
 from .spec import StudySpec
 from .store import Store
@@ -22,13 +22,16 @@ STORE = "results.sqlite"
 
 def plan(spec: StudySpec, picbreeder=None, warn=True) -> list[dict]:
     """The spec's cells, with probes that are not installed dropped (and said so once)."""
-    avail = available_probes() if spec.probes else ()
-    missing = [p for p in spec.probes if avail is None or p not in avail]
+    avail: tuple[str, ...] = ()
+    if spec.probes:
+        from ..probes import PROBES
+
+        avail = tuple(PROBES)
+    missing = [p for p in spec.probes if p not in avail]
     if missing and warn:
-        why = "fracturelab.probes is not installed" if avail is None else "not registered in fracturelab.probes"
-        print(f"fracturelab: note: probes {', '.join(missing)} skipped ({why}); claims needing them will be "
-              "inconclusive", file=sys.stderr)
-    return spec.cells(picbreeder, available_probes=avail or ())
+        print(f"fracturelab: note: probes {', '.join(missing)} skipped (not registered in fracturelab.probes); "
+              "claims needing them will be inconclusive", file=sys.stderr)
+    return spec.cells(picbreeder, available_probes=avail)
 
 
 def open_outdir(outdir) -> Path:
@@ -55,12 +58,7 @@ def run_study(spec: StudySpec, outdir, execution: ExecSettings | None = None, pi
     workers = min(execution.resolved_workers(), 64)
     # threads per worker: the spec's, but never so many that workers x threads oversubscribes the cores
     threads = min(spec.threads, threads_per_worker(workers))
-    cells = plan(spec, picbreeder, warn=progress)
-    for c in cells:
-        c["threads"] = threads
-    from .cell import cell_key
-    for c in cells:
-        c["key"] = cell_key(c)
+    cells = plan(dataclasses.replace(spec, threads=threads), picbreeder, warn=progress)
     with Store(out / STORE) as store:
         sid = store.add_study(spec.name, spec.digest(), spec.to_dict(),
                               {"picbreeder": str(picbreeder) if picbreeder else None, "executor": execution.executor,
@@ -73,8 +71,7 @@ def run_study(spec: StudySpec, outdir, execution: ExecSettings | None = None, pi
                   f"{len(todo)} to run on {execution.executor} with {min(workers, max(1, len(todo)))} workers x "
                   f"{threads} thread(s)", file=sys.stderr)
         failed = 0
-        for c in todo:
-            store.mark_running(c["key"])
+        store.mark_running([c["key"] for c in todo])
         bar = tqdm(total=len(todo), desc="cells", disable=not progress, file=sys.stderr, smoothing=0)
         for outcome in run_cells(todo, ExecSettings(execution.executor, workers, execution.address)):
             store.finish(outcome["key"], outcome)

@@ -128,9 +128,10 @@ class Store:
         out = dict(rows)
         return out if keys is None else {k: out.get(k, "missing") for k in keys}
 
-    def mark_running(self, key: str) -> None:
+    def mark_running(self, keys: list[str]) -> None:
         with self.tx():
-            self.con.execute("UPDATE cells SET status='running', started=?, error=NULL WHERE key=?", (time.time(), key))
+            self.con.executemany("UPDATE cells SET status='running', started=?, error=NULL WHERE key=?",
+                                 [(time.time(), key) for key in keys])
 
     def finish(self, key: str, outcome: dict) -> None:
         """Record one cell's outcome (from cell.execute): all its rows and its status in one transaction."""

@@ -167,6 +167,21 @@ def log_row(row: dict) -> None:
           flush=True)
 
 
+def record(ctx: "Context", stop: EarlyStop, model, name: str, val, train_loss: float, train_acc: float,
+           extra: dict | None = None, **update) -> tuple[float, bool, bool]:
+    """One evaluation of every kind of phase: score the model on val, append the curve row {step, phase, train_loss,
+    train_acc, val_loss, val_acc, **extra, seconds} (printed when verbose), update early stopping (update: its
+    counting / over_time) -> (val_acc, it is the best so far, the phase should stop now)."""
+    val_exact, val_loss = evaluate(model, val, ctx.settings.eval_batch)
+    val_acc = float(val_exact.mean())
+    ctx.curve.append({"step": ctx.step, "phase": name, "train_loss": train_loss, "train_acc": train_acc,
+                      "val_loss": val_loss, "val_acc": val_acc, **(extra or {}),
+                      "seconds": round(time.perf_counter() - stop.t0, 3)})
+    if ctx.settings.verbose:
+        log_row(ctx.curve[-1])
+    return (val_acc, *stop.update(val_acc, val_loss, ctx.step, **update))
+
+
 # ------------------------------------------------------------------------------------------------------------------
 # Batches
 
@@ -199,6 +214,7 @@ def curriculum_batches(order: np.ndarray, bs: int, rng: np.random.Generator, ste
 # ------------------------------------------------------------------------------------------------------------------
 
 
+@torch.no_grad()
 @torch.no_grad()
 def evaluate(model, examples: Sequence[Example], batch_size: int = 256) -> tuple[np.ndarray, float]:
     """Teacher-forced exact match per example (bool array, in order) and the mean loss over examples."""
@@ -264,16 +280,10 @@ def fit(model, ctx: Context, name: str, train: Sequence[Example], val: Sequence[
         over_time = stop.over_time()
         if k % s.eval_every and k != max_steps and not over_time:
             continue
-        val_exact, val_loss = evaluate(model, val, s.eval_batch)
-        val_acc = float(val_exact.mean())
-        ctx.curve.append({"step": ctx.step, "phase": name, "train_loss": run_loss / run_n,
-                          "train_acc": run_exact / run_n, "val_loss": val_loss, "val_acc": val_acc,
-                          "seconds": round(time.perf_counter() - stop.t0, 3)})
-        if s.verbose:
-            log_row(ctx.curve[-1])
+        val_acc, improved, done = record(ctx, stop, model, name, val, run_loss / run_n, run_exact / run_n,
+                                         counting=k >= score_from, over_time=over_time)
         bar.set_postfix(loss=f"{run_loss / run_n:.3g}", val_acc=f"{val_acc:.3f}")
         run_loss, run_exact, run_n = 0.0, 0, 0
-        improved, done = stop.update(val_acc, val_loss, ctx.step, counting=k >= score_from, over_time=over_time)
         if improved:
             best_state = copy.deepcopy(model.state_dict())
         if done:

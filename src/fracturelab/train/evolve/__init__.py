@@ -2,7 +2,9 @@
 novelty search over rendered images, and evolved/SGD pairs matched on output error.
 
     from fracturelab.train.evolve import ESSettings, minimize, PopulationLoss
-    from fracturelab.train.evolve import NEATSettings, evolve_cppn, neat_to_net
+    from fracturelab.train.evolve import NEATSettings
+    from fracturelab.train.evolve.neat_run import evolve_cppn          # NEAT toward an image
+    from fracturelab.train.evolve.neat_cppn import neat_to_net         # a NEAT genome -> a project Net
 """
 from .batched import PopulationLoss, loop_losses
 from .es import ESResult, make_strategy, minimize

@@ -21,7 +21,7 @@ from ...cppn.replicate import ReplicateSettings, fit, mse as render_mse
 from ...errors import FracturelabError
 from .es import minimize
 from .neat_run import evolve_cppn
-from .settings import ESSettings, NEATSettings, NoveltySettings
+from .settings import ESSettings, NEATSettings, NoveltySettings, cma_method
 
 METHODS = ("neat", "neat-novelty", "cmaes", "es")
 
@@ -63,7 +63,7 @@ def evolve_target(target: np.ndarray, method: str = "neat", seed: int = 0, match
                        {"method": method, "neat": asdict(s), "novelty": asdict(nov) if nov else None})
     if arch is None:
         raise FracturelabError(f"method {method!r} evolves the weights of a fixed arch: give one")
-    default = ("cma" if arch.n_params <= ESSettings.max_cma else "sepcma") if method == "cmaes" else "openai"
+    default = cma_method(arch.n_params) if method == "cmaes" else "openai"
     s = es or ESSettings(method=default, sigma=0.5 if method == "cmaes" else 0.05)
     s = replace(s, seed=seed)
     if (method == "cmaes") != (s.method in ("cma", "sepcma")):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+import random
 import tempfile
 
 import neat
@@ -157,6 +158,36 @@ elitism = {s.elitism}
 survival_threshold = 0.2
 min_species_size = 2
 """
+
+
+class StopRun(Exception):
+    """Raised inside a fitness function to end a NEAT run (neat-python has no stop hook)."""
+
+
+def run_population(config, seed: int, evaluate, generations: int, reporter=None) -> bool:
+    """neat-python's Population run with evaluate(genomes, config) for at most `generations`; True if evaluate
+    raised StopRun (the reporter then still gets that generation's post_evaluate). neat-python draws from the global
+    `random`: it is seeded here and given back afterwards."""
+    saved = random.getstate()
+    try:
+        pop = neat.Population(config, seed=seed)
+        if reporter is not None:
+            pop.add_reporter(reporter)
+        try:
+            pop.run(evaluate, generations)
+        except StopRun:
+            if reporter is not None:
+                reporter.post_evaluate(config, pop.population, pop.species, None)
+            return True
+        return False
+    finally:
+        random.setstate(saved)
+
+
+def assign_fitness(genomes, fit) -> None:
+    """genome.fitness from fit (N,); neat-python needs finite values, so NaN and infinities become -1e9."""
+    for (_, g), f in zip(genomes, fit.tolist()):
+        g.fitness = f if math.isfinite(f) else -1e9
 
 
 def make_config(s: NEATSettings, n_outputs: int) -> neat.Config:

@@ -7,7 +7,6 @@ of one layerized arch in one batched call. Evaluation is what the saved net comp
 from __future__ import annotations
 
 import math
-import random
 import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ from ...cppn.color import to_rgb
 from ...cppn.module import coord_grid, forward
 from ...cppn.nets import Net
 from ...errors import FracturelabError
-from .neat_cppn import make_config, neat_to_net
+from .neat_cppn import StopRun, assign_fitness, make_config, neat_to_net, run_population
 from .novelty import NoveltyArchive, behaviour
 from .settings import NEATSettings, NoveltySettings
 
@@ -67,10 +66,6 @@ class _Progress(neat.reporting.BaseReporter):
         self.bar.update(1)
 
 
-class _Stop(Exception):
-    """Raised inside the fitness function once the target error is reached (neat-python has no stop hook)."""
-
-
 def evolve_cppn(target: np.ndarray | None, s: NEATSettings, match_mse: float | None = None,
                 novelty: NoveltySettings | None = None, progress: bool = True, name: str = "neat") -> NEATResult:
     """NEAT on a target image (res, res, 3) in [0, 1] at s.res (fitness -MSE), or novelty search if `novelty` is
@@ -97,8 +92,7 @@ def evolve_cppn(target: np.ndarray | None, s: NEATSettings, match_mse: float | N
             joined = archive.update(beh, fit)
         else:
             fit, joined = -mse, 0
-        for (_, g), f in zip(genomes, fit.tolist()):
-            g.fitness = f if math.isfinite(f) else -1e9
+        assign_fitness(genomes, fit)
         i = int(torch.argmin(torch.nan_to_num(mse, nan=math.inf))) if y is not None else int(torch.argmax(fit))
         if y is None or float(mse[i]) < state["best_mse"]:
             state["best"], state["best_mse"] = genomes[i][1], float(mse[i])
@@ -108,19 +102,11 @@ def evolve_cppn(target: np.ndarray | None, s: NEATSettings, match_mse: float | N
                                  "mean_nodes": float(np.mean([len(g.nodes) for _, g in genomes])),
                                  "archive": len(archive.members) if archive else 0, "joined": joined})
         if match_mse is not None and state["best_mse"] <= match_mse:
-            bar.post_evaluate(config, dict(genomes), pop.species, None)
-            raise _Stop
+            raise StopRun
 
-    saved = random.getstate()  # neat-python draws from the global `random`: seed it, and give it back afterwards
-    stopped = "generations"
     try:
-        pop = neat.Population(config, seed=s.seed)
-        pop.add_reporter(bar)
-        pop.run(evaluate, s.generations)
-    except _Stop:
-        stopped = "match_mse"
+        stopped = "match_mse" if run_population(config, s.seed, evaluate, s.generations, bar) else "generations"
     finally:
-        random.setstate(saved)
         bar.bar.close()
     net = neat_to_net(state["best"], config, name)
     return NEATResult(net, state["best_mse"], state["gen"], state["history"], stopped, state["best"], config)

@@ -12,7 +12,6 @@ widest; padding units have no weights in or out, so they change nothing) and go 
 from __future__ import annotations
 
 import math
-import random
 from collections import defaultdict
 
 import neat
@@ -24,7 +23,7 @@ from ...cppn.layerize import layerize
 from ...errors import FracturelabError
 from ...models.cppn import CPPNClassifier, CPPNSettings
 from .batched import PopulationLoss
-from .neat_cppn import make_config, neat_to_genome
+from .neat_cppn import StopRun, assign_fitness, make_config, neat_to_genome, run_population
 from .novelty import NoveltyArchive
 from .settings import NEATSettings, NoveltySettings
 
@@ -105,14 +104,10 @@ class TaskFitness:
         for idx in by_depth.values():
             arch = padded_arch([conv[i].arch for i in idx])
             ev = self._evaluator(arch)
-            pop = torch.stack([torch.cat([classifier_weights(conv[i], arch)[n[len("model."):]].reshape(-1)
-                                          for n in ev.names]) for i in idx])
+            weights = [classifier_weights(conv[i], arch) for i in idx]  # one conversion per genome
+            pop = torch.stack([torch.cat([w[n[len("model."):]].reshape(-1) for n in ev.names]) for w in weights])
             loss[idx], exact[idx] = ev(pop, batch)
         return loss, exact
-
-
-class _Stop(Exception):
-    """Raised inside the fitness function to end the run (neat-python has no stop hook)."""
 
 
 def run_neat_task(model: CPPNClassifier, s: NEATSettings, batches, on_generation,
@@ -139,17 +134,9 @@ def run_neat_task(model: CPPNClassifier, s: NEATSettings, batches, on_generation
             archive.update(beh, fit)
         else:
             fit = -loss
-        for (_, g), f in zip(genomes, fit.tolist()):
-            g.fitness = f if math.isfinite(f) else -1e9
+        assign_fitness(genomes, fit)
         i = int(torch.argmin(loss))
         if on_generation(conv[i], float(loss[i]), exact[i], loss):
-            raise _Stop
+            raise StopRun
 
-    saved = random.getstate()  # neat-python draws from the global `random`: seed it, and give it back afterwards
-    try:
-        pop = neat.Population(config, seed=s.seed)
-        pop.run(evaluate, s.generations)  # on_generation may stop it earlier
-    except _Stop:
-        pass
-    finally:
-        random.setstate(saved)
+    run_population(config, s.seed, evaluate, s.generations)  # on_generation may stop it earlier

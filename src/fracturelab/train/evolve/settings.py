@@ -51,6 +51,11 @@ class ESSettings:
                                    f"got {self.population}")
 
 
+def cma_method(n_params: int) -> str:
+    """The CMA-ES variant for a net of n_params weights: full up to ESSettings.max_cma, separable above."""
+    return "cma" if n_params <= ESSettings.max_cma else "sepcma"
+
+
 @dataclass
 class NEATSettings:
     """NEAT (neat-python 2.0.0) over CPPN topologies with the project's CPPN activations."""

@@ -12,17 +12,16 @@ arch becomes the kept genome's.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import fields, replace
 
 import numpy as np
 import torch
 
 from ...errors import FracturelabError
-from ..loop import Context, EarlyStop, Phase, evaluate, log_row
+from ..loop import Context, EarlyStop, Phase, record
 from .batched import PopulationLoss
 from .es import make_strategy
-from .settings import ESSettings, NEATSettings, NoveltySettings
+from .settings import ESSettings, NEATSettings, NoveltySettings, cma_method
 
 
 def parse_evolve(text: str, cls=ESSettings, **defaults):
@@ -87,16 +86,10 @@ def evolve_phase(model, ctx: Context, name: str, train, val, es: ESSettings) -> 
             continue
         ev.load(strat.mean)
         train_loss, train_exact = ev(strat.mean[None], batch)
-        val_exact, val_loss = evaluate(model, val, s.eval_batch)
-        val_acc = float(val_exact.mean())
-        ctx.curve.append({"step": ctx.step, "phase": name, "train_loss": float(train_loss[0]),
-                          "train_acc": float(train_exact.float().mean()), "val_loss": val_loss, "val_acc": val_acc,
-                          "pop_mean_fitness": -run_loss / run_n, "pop_best_fitness": -float(losses.min()),
-                          "restart": restart, "seconds": round(time.perf_counter() - stop.t0, 3)})
+        _, improved, done = record(ctx, stop, model, name, val, float(train_loss[0]), float(train_exact.float().mean()),
+                                   {"pop_mean_fitness": -run_loss / run_n, "pop_best_fitness": -float(losses.min()),
+                                    "restart": restart})
         run_loss, run_n = 0.0, 0
-        if s.verbose:
-            log_row(ctx.curve[-1])
-        improved, done = stop.update(val_acc, val_loss, ctx.step)
         if improved:
             best_w = strat.mean.clone()
         if done and stop.stopped == "patience" and restart < es.restarts:
@@ -122,7 +115,7 @@ def es_regime(model, ctx: Context, data, train, val) -> list[Phase]:
 def cmaes_regime(model, ctx: Context, data, train, val) -> list[Phase]:
     """CMA-ES over the model's weights: full CMA-ES up to max_cma weights, separable above (or as evolve says)."""
     n = sum(p.numel() for p in dict(model.named_parameters()).values())
-    es = parse_evolve(ctx.settings.evolve, method="cma" if n <= ESSettings.max_cma else "sepcma",
+    es = parse_evolve(ctx.settings.evolve, method=cma_method(n),
                       seed=ctx.seed)
     if es.method not in ("cma", "sepcma"):
         raise FracturelabError(f"regime 'cmaes' runs method cma or sepcma, not {es.method!r} (use regime 'es')")
@@ -154,16 +147,10 @@ def neat_phase(model, ctx: Context, name: str, train, val, s: NEATSettings,
         if st["k"] % ts.eval_every and st["k"] != ts.max_steps:
             return False
         install(model, conv)
-        val_exact, val_loss = evaluate(model, val, ts.eval_batch)
-        val_acc = float(val_exact.mean())
-        ctx.curve.append({"step": ctx.step, "phase": name, "train_loss": loss, "train_acc": float(exact.float().mean()),
-                          "val_loss": val_loss, "val_acc": val_acc, "pop_mean_fitness": -st["run_loss"] / st["run_n"],
-                          "pop_best_fitness": -loss, "hidden_layers": conv.arch.n_hidden, "width": conv.arch.width,
-                          "seconds": round(time.perf_counter() - stop.t0, 3)})
+        _, improved, done = record(ctx, stop, model, name, val, loss, float(exact.float().mean()),
+                                   {"pop_mean_fitness": -st["run_loss"] / st["run_n"], "pop_best_fitness": -loss,
+                                    "hidden_layers": conv.arch.n_hidden, "width": conv.arch.width})
         st["run_loss"], st["run_n"] = 0.0, 0
-        if ts.verbose:
-            log_row(ctx.curve[-1])
-        improved, done = stop.update(val_acc, val_loss, ctx.step)
         if improved:
             st["kept"] = conv
         return done
