@@ -22,18 +22,25 @@ def _exec(a):
     return ExecSettings(a.executor, a.workers or 0, a.address)
 
 
-def _cmd_run(a):
+def _run(spec, a):
+    from ..report.study_page import build_report
     from ..study.runner import run_study
+
+    res = run_study(spec, a.out, _exec(a), a.picbreeder, progress=not a.quiet)
+    res |= build_report(a.out, progress=not a.quiet, summary=res["summary_data"])
+    _finish(res)
+
+
+def _cmd_run(a):
     from ..study.spec import profile
 
-    _finish(run_study(profile(a.profile), a.out, _exec(a), a.picbreeder, progress=not a.quiet))
+    _run(profile(a.profile), a)
 
 
 def _cmd_study(a):
-    from ..study.runner import run_study
     from ..study.spec import load_spec
 
-    _finish(run_study(load_spec(a.spec), a.out, _exec(a), a.picbreeder, progress=not a.quiet))
+    _run(load_spec(a.spec), a)
 
 
 def _cmd_report(a):

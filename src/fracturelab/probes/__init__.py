@@ -109,13 +109,13 @@ def _json_safe(results: dict) -> dict:
             for p, m in results.items()}
 
 
-def run_checkpoints(rundir: Path, config: dict) -> dict[int, dict]:
+def run_checkpoints(rundir: Path, config: dict, init: bool = False) -> dict[int, dict]:
     """{step: state_dict} of a run's ckpt_<step>.pt files plus step 0, the initialization rebuilt from the config
-    (the same seed gives the same initial weights)."""
+    (the same seed gives the same initial weights); {} when the run saved none, unless init is asked for."""
     from ..models import DataSpec, make_model
 
     found = {int(m.group(1)): p for p in rundir.glob("ckpt_*.pt") if (m := re.fullmatch(r"ckpt_(\d+)\.pt", p.name))}
-    if not found:
+    if not found and not init:
         return {}
     init = make_model(config["model"], DataSpec(**config["data_spec"]), config["seed"], **config["model_settings"])
     return {0: init.state_dict(), **{k: torch.load(found[k], weights_only=True) for k in sorted(found)}}

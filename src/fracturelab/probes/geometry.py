@@ -6,7 +6,7 @@ For a layer's centred activation matrix A (N examples x d units) with singular v
   factor): 1 for rank one, d for isotropic.
 Reported: layer.<name>.eff_rank / .participation_ratio / .units for every hidden layer; eff_rank and
 participation_ratio (summaries) = their means over the hidden layers (every named activation except the input
-encoding and the logits); eff_rank_last / participation_ratio_last on the layer the other probes summarize
+encoding and the logits); eff_rank_ratio = the mean over hidden layers of eff_rank / units; eff_rank_last / participation_ratio_last on the layer the other probes summarize
 (common.last_hidden). Examples: test_id and test_ood pooled (capped).
 """
 from __future__ import annotations
@@ -67,6 +67,8 @@ def geometry_probe(model, data, config=None, seed: int = 0, checkpoints=None,
         out[f"layer.{name}.units"] = float(a.shape[1])
     out["eff_rank"] = float(np.mean([out[f"layer.{n}.eff_rank"] for n in acts]))
     out["participation_ratio"] = float(np.mean([out[f"layer.{n}.participation_ratio"] for n in acts]))
+    # per unit: comparable across widths (eff_rank alone grows with the layer's width)
+    out["eff_rank_ratio"] = float(np.mean([out[f"layer.{n}.eff_rank"] / out[f"layer.{n}.units"] for n in acts]))
     last = last_hidden(list(acts))
     out["eff_rank_last"] = out[f"layer.{last}.eff_rank"]
     out["participation_ratio_last"] = out[f"layer.{last}.participation_ratio"]

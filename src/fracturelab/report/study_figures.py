@@ -88,32 +88,41 @@ def variance(shares: dict) -> str:
     return b64(fig)
 
 
-def novelty_curves(examples: dict) -> str:
-    tasks = [(t, f) for t, f in examples.items() if f.get("by_novelty")]
-    if not tasks:
-        return _empty("per-example analysis: no task with per-example novelty")
+def accuracy_grid(grid: dict) -> str:
+    """Accuracy against depth, familiar (solid) and novel (dashed) combinations, one colour per task."""
+    if not grid:
+        return _empty("per-example analysis: no task whose examples carry the split's novelty and a depth")
     fig = Figure(figsize=(6, 3.2))
     ax = fig.subplots()
-    for t, f in tasks:
-        pts = np.array(f["by_novelty"])
-        ax.plot(pts[:, 0], pts[:, 1], "o-", label=f"{t} ({f['novelty']})")
-    ax.set(xlabel="novelty (binned; seen_frac as is)", ylabel="accuracy", ylim=(-0.02, 1.02))
+    for i, (t, g) in enumerate(grid.items()):
+        for nv, style in ((0, "o-"), (1, "s--")):
+            pts = sorted((d, acc) for n, d, acc, _ in g if n == nv)
+            if pts:
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], style, c=REGIME_COLOURS[i % 7],
+                        label=f"{t}, {'novel' if nv else 'familiar'}")
+    ax.set(xlabel="depth", ylabel="accuracy", ylim=(-0.02, 1.02))
     ax.legend(fontsize=7)
     fig.tight_layout()
     return b64(fig)
 
 
 def sparsity(rows: list[dict]) -> str:
-    rs = [r for r in rows if "sparsity.hoyer_id" in r and "sparsity.hoyer_ood" in r]
+    """Per run: the Hoyer OOD - ID gap at initialization (x) against after training (y)."""
+    rs = [r for r in rows if "sparsity.hoyer_gap_init" in r and "sparsity.hoyer_gap_final" in r]
     if not rs:
-        return _empty("sparsity: no sparsity probe results in the store")
+        return _empty("sparsity: no sparsity gap at initialization and after training in the store")
     fig = Figure(figsize=(4, 3.6))
     ax = fig.subplots()
-    x, y = [r["sparsity.hoyer_id"] for r in rs], [r["sparsity.hoyer_ood"] for r in rs]
-    ax.scatter(x, y, s=20)
-    lo, hi = min(x + y), max(x + y)
-    ax.plot([lo, hi], [lo, hi], "k:", lw=0.8)
-    ax.set(xlabel="Hoyer sparsity, ID", ylabel="Hoyer sparsity, OOD")
+    tasks = sorted({r["task"] for r in rs})
+    for i, t in enumerate(tasks):
+        own = [r for r in rs if r["task"] == t]
+        ax.scatter([r["sparsity.hoyer_gap_init"] for r in own], [r["sparsity.hoyer_gap_final"] for r in own], s=20,
+                   c=REGIME_COLOURS[i % 7], label=t)
+    v = [r["sparsity.hoyer_gap_init"] for r in rs] + [r["sparsity.hoyer_gap_final"] for r in rs]
+    ax.plot([min(v), max(v)], [min(v), max(v)], "k:", lw=0.8)
+    ax.axhline(0, color="grey", lw=0.5)
+    ax.set(xlabel="OOD - ID Hoyer gap, at initialization", ylabel="after training")
+    ax.legend(fontsize=7)
     fig.tight_layout()
     return b64(fig)
 

@@ -1,14 +1,13 @@
-"""The study report: analysis + claims from an output folder's results.sqlite, written as one self-contained HTML
-file (figures as base64 PNG, no external resources) and summary.json with the claims' verdicts.
+"""The study report: one self-contained HTML file (figures as base64 PNG, no external resources) that renders what
+study/verdicts.py decided (summary.json) and the descriptive tables of study/analysis.py.
 
     build_report("out")   # -> {"report": out/report.html, "summary": out/summary.json, "store": ..., "claims": [...]}
 
-Both files are written to a temporary name and renamed into place, so a crash never leaves half a report.
+The page is written to a temporary name and renamed into place, so a crash never leaves half a report.
 """
 from __future__ import annotations
 
 import base64
-import json
 import math
 import sys
 from pathlib import Path
@@ -17,14 +16,12 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from ..errors import FracturelabError
 from ..io import atomic_file
+from ..study import analysis as A
+from ..study.measures import CPPN_COMPOSITE, TASK_COMPOSITE
+from ..study.verdicts import STORE, StudyResults, load, write_summary
 from . import study_figures as F
 
 SECTIONS = ("overview", "claims", "cppn", "tasks", "analyses", "cells")
-
-
-def _atomic_write(path: Path, data: str) -> None:
-    with atomic_file(path) as tmp:
-        tmp.write_text(data)
 
 
 def _fmt(x):
@@ -35,95 +32,68 @@ def _fmt(x):
     return str(x)
 
 
-def collect(outdir) -> dict:
-    """Everything the report shows, from the store alone."""
-    from ..study.analysis import analyze
-    from ..study.claims import claims, cppn_analogue
-    from ..study.runner import STORE
-    from ..study.spec import spec_from_dict
-    from ..study.store import Store
-
-    out = Path(outdir)
-    path = out / STORE
-    if not path.is_file():
-        raise FracturelabError(f"{out}: no {STORE} (run a study into this folder first)")
-    with Store(path, create=False) as store:
-        study = store.latest_study()
-        if study is None:
-            raise FracturelabError(f"{path}: holds no study yet")
-        spec = spec_from_dict(study["spec"])
-        keys = study["options"]["keys"]
-        cells = store.cells(keys)
-        metrics = store.metrics(keys)
-        examples = store.examples(keys)
-        renders = {c["key"]: store.blob(c["key"], "render.png") for c in cells
-                   if c["params"]["kind"] == "cppn" and c["status"] == "done"}
-        counts = store.counts()
-    a = analyze(cells, metrics, examples, spec)
-    return {"spec": spec, "study": study, "cells": cells, "analysis": a, "claims": claims(a, spec),
-            "analogue": cppn_analogue(a), "renders": renders, "counts": counts}
-
-
-def _cppn_gallery(d: dict) -> list[dict]:
+def _cppn_gallery(res: StudyResults) -> list[dict]:
     by_ref: dict[str, list] = {}
-    for c in d["cells"]:
+    rows = {r["key"]: r for r in res.rows}
+    for c in res.cells:
         p = c["params"]
-        if p["kind"] != "cppn" or not d["renders"].get(c["key"]):
+        if p["kind"] != "cppn" or not res.renders.get(c["key"]):
             continue
-        m = next((r for r in d["analysis"]["rows"] if r["key"] == c["key"]), {})
+        m = rows.get(c["key"], {})
         label = "reference" if p["regime"] == "reference" else f"{p['regime']} seed {p['seed']}"
         by_ref.setdefault(c["notes"].get("reference", p["reference"]), []).append(
-            {"label": label, "img": base64.b64encode(d["renders"][c["key"]]).decode(),
+            {"label": label, "img": base64.b64encode(res.renders[c["key"]]).decode(),
              "maps": _fmt(m.get("cppn.novel_maps")), "mse": _fmt(m.get("cppn.fit_mse"))})
     return [{"name": k, "nets": v} for k, v in by_ref.items()]
 
 
-def render_html(d: dict) -> str:
-    a, spec = d["analysis"], d["spec"]
-    rows = a["rows"]
+def render_html(res: StudyResults, summary: dict) -> str:
+    spec, rows, s = res.spec, res.rows, res.spec.analysis
+    claims = summary["claims"]
+    by_id = {c["id"]: c for c in claims}
+    comp = {c["id"]: c for c in claims}[2]["breakdown"].get("component", {}) if 2 in by_id else {}
     figs = {
-        "fig-cppn": F.cppn_metrics(rows, list(spec.analysis.cppn_fracture_metrics)),
+        "fig-cppn": F.cppn_metrics(rows, [m for m, _, _ in CPPN_COMPOSITE] + ["cppn.novel_maps"]),
         "fig-cppn-costs": F.cppn_costs(rows),
         "fig-tasks": F.task_accuracy(rows),
-        "fig-corr": F.interval_bars(a["correlations"], lambda i: f"{i['metric']} ~ {i['target']}",
-                                    "fracture metrics vs OOD accuracy / gap (Spearman)", "r (95% CI over seeds)"),
-        "fig-variance": F.variance(a["variance"]),
-        "fig-examples": F.novelty_curves(a["examples"]),
+        "fig-corr": F.interval_bars([{"effect": v["effect"] if v["effect"] is not None else math.nan,
+                                      "ci": [math.nan, math.nan], "name": k} for k, v in comp.items()],
+                                    lambda i: i["name"], "claim 2 by component (partial Spearman with OOD error)",
+                                    "r"),
+        "fig-variance": F.variance(A.variance(rows, s)),
+        "fig-examples": F.accuracy_grid(A.accuracy_grid(rows, res.examples, s)),
         "fig-sparsity": F.sparsity(rows),
-        "fig-regimes": F.interval_bars(
+        "fig-claims": F.interval_bars(
             [{"effect": c["effect"] if c["effect"] is not None else math.nan, "id": c["id"],
-              "ci": [x if x is not None else math.nan for x in c["ci"]]} for c in d["claims"] if c["id"] in (5, 7)],
-            lambda i: f"claim {i['id']}", "regime and exposure effects (claims 5, 7)", "effect (95% CI)"),
+              "ci": [x if x is not None else math.nan for x in c["ci"]], "sesoi": c["sesoi"]} for c in claims],
+            lambda i: f"claim {i['id']} (±{i['sesoi']:g})", "effects at the corrected level", "effect"),
     }
     env = Environment(loader=PackageLoader("fracturelab.report", "templates"), autoescape=select_autoescape())
     env.filters["fmt"] = _fmt
-    task_rows = [r for r in rows if r["kind"] == "task"]
-    status = {}
-    for c in d["cells"]:
+    status: dict = {}
+    for c in res.cells:
         status[c["status"]] = status.get(c["status"], 0) + 1
     return env.get_template("study.html.j2").render(
-        spec=spec, study=d["study"], claims=d["claims"], figs=figs, gallery=_cppn_gallery(d), a=a,
-        task_rows=task_rows, cppn_rows=[r for r in rows if r["kind"] == "cppn"], status=status,
-        analogue=d["analogue"], counts=d["counts"], sections=SECTIONS,
-        picbreeder=d["study"]["options"].get("picbreeder"),
-        seconds=sum(c["seconds"] or 0 for c in d["cells"]))
+        spec=spec, study=res.study, summary=summary, claims=claims, figs=figs, gallery=_cppn_gallery(res),
+        task_rows=[r for r in rows if r["kind"] == "task"], cppn_rows=[r for r in rows if r["kind"] == "cppn"],
+        status=status, counts=res.counts, sections=SECTIONS, components=[m for m, _, _ in TASK_COMPOSITE],
+        composite=TASK_COMPOSITE, cppn_composite=CPPN_COMPOSITE, layers=A.per_layer_sparsity(rows, s),
+        grid=A.accuracy_grid(rows, res.examples, s), failed=A.failed(res.cells),
+        picbreeder=res.study["options"].get("picbreeder"), seconds=sum(c["seconds"] or 0 for c in res.cells))
 
 
-def build_report(outdir, progress: bool = False) -> dict:
+def build_report(outdir, progress: bool = False, summary: dict | None = None) -> dict:
+    """Write OUTDIR/report.html (and summary.json, decided anew unless `summary` is given)."""
     out = Path(outdir)
-    d = collect(out)
-    html = render_html(d)
-    summary = {"study": d["spec"].name, "created": d["study"]["created"],
-               "cells": {"total": len(d["cells"]), **{s: sum(c["status"] == s for c in d["cells"])
-                                                     for s in ("done", "failed", "pending", "running")}},
-               "claims": [{k: c[k] for k in ("id", "claim", "verdict", "effect", "ci", "n", "measure", "reason",
-                                             "figure")} for c in d["claims"]]}
+    res = load(out)
+    summary = summary or write_summary(out, res)
+    html = render_html(res, summary)
     try:
-        _atomic_write(out / "report.html", html)
-        _atomic_write(out / "summary.json", json.dumps(summary, indent=1))
+        with atomic_file(out / "report.html") as tmp:
+            tmp.write_text(html)
     except OSError as e:
         raise FracturelabError(f"{out}: cannot write the report ({e.strerror})") from None
     if progress:
-        print(f"fracturelab: report of {len(d['cells'])} cells written", file=sys.stderr)
-    return {"report": out / "report.html", "summary": out / "summary.json", "store": out / "results.sqlite",
+        print(f"fracturelab: report of {len(res.cells)} cells written", file=sys.stderr)
+    return {"report": out / "report.html", "summary": out / "summary.json", "store": out / STORE,
             "claims": summary["claims"]}

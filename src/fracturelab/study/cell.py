@@ -1,20 +1,24 @@
-"""One cell of a study: a pure function from its params to rows.
+"""One cell of a study: a pure function from a typed record (TaskCell or CppnCell) to rows.
 
-    result = run_cell(params)   # {"metrics": {name: float}, "examples": [row, ...], "notes": {...}}
+    result = run_cell(cell)   # {"metrics": {name: float}, "examples": [row, ...], "notes": {...}}
 
 A task cell trains one model (fracturelab.train.train_run into a temporary run folder), reads its per-example results,
-and runs the spec's probes through fracturelab.probes.run_probes. A CPPN cell measures a reference network or one
-SGD replica of it (cppn_part). The numbers depend only on the params: seeds come from params["seed"], torch runs on
-params["threads"] threads with deterministic algorithms, and no wall-clock limit is ever set (timings live in the
-store's cells table, never among the metrics, so two runs of a study compare equal).
+and runs the spec's probes through fracturelab.probes.run_probes, on the trained model and (as "init.<probe>.<name>")
+on the same network at initialization, the control every fracture measure is read against. A CPPN cell measures a
+reference network, one SGD replica of it, or an untrained net (cppn_part). The numbers depend only on the record:
+seeds come from its seed, torch runs on its threads with deterministic algorithms, and no wall-clock limit is ever set
+(timings live in the store's cells table, never among the metrics, so two runs of a study compare equal).
+The store keeps a cell as its params dict (`params()`); `cell_from_params` types it back.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
 import os
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 EXAMPLE_COLUMNS = ("nn_dist", "seen_frac", "depth", "width", "length")
@@ -24,10 +28,94 @@ NOT_TESTS = ("train", "val")
 task's extra sets such as ood_hard, which is where some tasks vary complexity)."""
 
 
+INIT_PROBES = ("factorization", "crosstalk", "clusterability", "geometry")
+"""Probes also run on the network at initialization (the fracture composite's; measures.TASK_COMPOSITE)."""
+
+
 def cell_key(params: dict) -> str:
     """Stable identity of a cell: a hash of its params (the "key" entry itself excluded)."""
     body = {k: v for k, v in params.items() if k != "key"}
     return hashlib.sha1(json.dumps(body, sort_keys=True, default=list).encode()).hexdigest()[:16]
+
+
+class _Cell:
+    def params(self) -> dict:
+        """The JSON-able dict the store keeps, with "kind" and "key"."""
+        d = {"kind": self.kind, **dataclasses.asdict(self)}
+        for k, v in d.items():
+            if isinstance(v, tuple):
+                d[k] = list(v)
+        return d | {"key": cell_key(d)}
+
+    @property
+    def key(self) -> str:
+        return self.params()["key"]
+
+
+@dataclass(frozen=True)
+class TaskCell(_Cell):
+    """One training run of a task model, then its probes."""
+
+    task: str
+    """Task name (fracturelab.tasks.TASKS)."""
+    split: str | None
+    """Split (None: the task's default)."""
+    model: str | None
+    """Model (None: the task's default)."""
+    regime: str
+    """Training regime (fracturelab.train.REGIMES)."""
+    scale: str
+    """The spec's scale label."""
+    seed: int
+    """Training seed (init and data order)."""
+    model_options: dict = field(default_factory=dict)
+    """Model settings of the scale."""
+    options: dict = field(default_factory=dict)
+    """train_run options of the task entry."""
+    probes: tuple = ()
+    """Probes to run on the trained model (and INIT_PROBES among them on the initial one)."""
+    checkpoints: tuple = ()
+    """Training steps to checkpoint for the probes."""
+    threads: int = 1
+    """torch threads."""
+    kind = "task"
+
+
+@dataclass(frozen=True)
+class CppnCell(_Cell):
+    """A reference CPPN, or one net made from it by `regime` (sgd, init, sgd_arch)."""
+
+    reference: str
+    """Built-in name, genome file or net folder."""
+    regime: str
+    """reference, sgd, init or sgd_arch (spec.CPPN_REGIMES)."""
+    seed: int
+    """Seed of the replica's initialization."""
+    res: int
+    """Training and measuring resolution."""
+    steps: int
+    """SGD steps."""
+    lr: float
+    """Adam learning rate."""
+    costs: bool
+    """Also measure extrapolation, completion and adaptation."""
+    adapt_steps: int
+    """Adaptation budget."""
+    wide: float
+    """Extrapolation window half-width."""
+    alt_arch: str | None = None
+    """Architecture of an sgd_arch replica."""
+    threads: int = 1
+    """torch threads."""
+    kind = "cppn"
+
+
+def cell_from_params(p: dict) -> TaskCell | CppnCell:
+    """A stored params dict -> its typed record (lists back to tuples)."""
+    cls = {"task": TaskCell, "cppn": CppnCell}[p["kind"]]
+    names = {f.name for f in dataclasses.fields(cls)}
+    kw = {k: (tuple(v) if isinstance(v, list) else v) for k, v in p.items() if k in names}
+    return cls(**kw)
 
 
 def setup_worker(threads: int = 1) -> None:
@@ -64,65 +152,74 @@ def _example_rows(results_csv: Path) -> list[dict]:
     return rows
 
 
-def _task_cell(p: dict) -> dict:
+def _probe_metrics(found: dict, prefix: str, metrics: dict, skipped: dict) -> None:
+    for probe, values in found.items():
+        if "skipped" in values:
+            skipped[probe] = str(values["skipped"])
+            continue
+        for k, v in values.items():
+            f = _float(v)
+            if f is not None and not isinstance(v, bool):
+                metrics[f"{prefix}{probe}.{k}"] = f
+
+
+def _task_cell(p: TaskCell) -> dict:
     from ..train import load_run, train_run
 
     with tempfile.TemporaryDirectory(prefix="fracturelab-cell-") as d:
         out = Path(d) / "run"
-        options = dict(p["options"])
-        if p["checkpoints"]:
-            options["checkpoints"] = tuple(p["checkpoints"])
-        m = train_run(p["task"], p["split"], p["model"], p["regime"], p["seed"], out,
-                      model_options=p["model_options"] or None, threads=p["threads"], **options)
+        options = dict(p.options)
+        if p.checkpoints:
+            options["checkpoints"] = tuple(p.checkpoints)
+        m = train_run(p.task, p.split, p.model, p.regime, p.seed, out,
+                      model_options=p.model_options or None, threads=p.threads, **options)
         metrics = {f"train.{k}": float(m[k]) for k in ("train_acc", "val_acc", "id_acc", "ood_acc", "steps",
                                                          "best_step", "n_params")}
         metrics["train.gap"] = metrics["train.id_acc"] - metrics["train.ood_acc"]
         notes = {"model": m["model"], "split": m["split"], "sizes": m["sizes"]}
         examples = _example_rows(out / "results.csv")
-        if p["probes"]:
+        if p.probes:
+            import copy
+
             from ..probes import run_checkpoints, run_probes
 
             model, data, config = load_run(out)
-            ckpts = run_checkpoints(out, config)  # step 0 (the initialization) and every saved checkpoint
-            found = run_probes(model, data, config, names=list(p["probes"]), seed=p["seed"],
-                               checkpoints=ckpts or None)
+            ckpts = run_checkpoints(out, config, init=True)  # step 0 (the initialization) and every checkpoint
             notes["skipped"] = {}
-            for probe, values in found.items():
-                if "skipped" in values:
-                    notes["skipped"][probe] = str(values["skipped"])
-                    continue
-                for k, v in values.items():
-                    f = _float(v)
-                    if f is not None and not isinstance(v, bool):
-                        metrics[f"{probe}.{k}"] = f
+            found = run_probes(model, data, config, names=list(p.probes), seed=p.seed, checkpoints=ckpts or None)
+            _probe_metrics(found, "", metrics, notes["skipped"])
+            at_init = [n for n in p.probes if n in INIT_PROBES]
+            if at_init:
+                init = copy.deepcopy(model)
+                init.load_state_dict(ckpts[0])
+                found = run_probes(init, data, config, names=at_init, seed=p.seed)
+                _probe_metrics(found, "init.", metrics, {})
     return {"metrics": metrics, "examples": examples, "notes": notes}
 
 
-def run_cell(params: dict) -> dict:
+def run_cell(cell: TaskCell | CppnCell) -> dict:
     """Run one cell in this process (threads pinned first)."""
-    setup_worker(int(params.get("threads", 1)))
-    if params["kind"] == "task":
-        return _task_cell(params)
-    if params["kind"] == "cppn":
-        from .cppn_part import cppn_cell
+    setup_worker(cell.threads)
+    if isinstance(cell, TaskCell):
+        return _task_cell(cell)
+    from .cppn_part import cppn_cell
 
-        return cppn_cell(params)
-    raise ValueError(f"unknown cell kind {params['kind']!r}")
+    return cppn_cell(cell)
 
 
-def execute(params: dict) -> dict:
+def execute(cell: TaskCell | CppnCell) -> dict:
     """run_cell for an executor: never raises, so one bad cell cannot stop the study; the error travels as a line."""
     import time
     import traceback
 
     t0, c0 = time.perf_counter(), time.process_time()
     try:
-        out = run_cell(params)
+        out = run_cell(cell)
         # CPU seconds of the cell (this process only): what it costs on an idle core, however busy the machine is
         out["notes"]["cpu_seconds"] = round(time.process_time() - c0, 2)
-        return {"key": params["key"], "ok": True, "result": out, "seconds": time.perf_counter() - t0}
+        return {"key": cell.key, "ok": True, "result": out, "seconds": time.perf_counter() - t0}
     except Exception as e:  # noqa: BLE001 - any failure of a cell is data, recorded in the store
         last = traceback.extract_tb(e.__traceback__)[-1] if e.__traceback__ else None
         where = f" (at {Path(last.filename).name}:{last.lineno})" if last else ""
         msg = f"{type(e).__name__}: {e}".splitlines()[0] + where
-        return {"key": params["key"], "ok": False, "error": msg, "seconds": time.perf_counter() - t0}
+        return {"key": cell.key, "ok": False, "error": msg, "seconds": time.perf_counter() - t0}

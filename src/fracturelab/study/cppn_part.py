@@ -5,7 +5,9 @@ A "reference" cell measures the reference's feature maps (fer.maps) and how fast
 of itself. A "sgd" cell fits one replica (FER's recipe, replicate.fit, seeded) to the reference's render and measures
 the same maps plus the costs of fracture (fer.costs): extrapolation beyond the training window, completion of a
 hidden half (a second fit, same seed, with the right half hidden), and adaptation toward the reference's most
-effective one-weight sweep. Metric names are "cppn.<name>". Each cell also returns a small PNG of its render.
+effective one-weight sweep. Claim 1's controls: an "init" cell measures the maps of an untrained net of the
+reference's arch (the replica's own initialization, seeded), a "sgd_arch" cell a replica of another arch (the cell's
+alt_arch). Metric names are "cppn.<name>". Each cell also returns a small PNG of its render.
 """
 from __future__ import annotations
 
@@ -25,37 +27,51 @@ def png_bytes(rgb: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def cppn_cell(p: dict) -> dict:
-    from ..cppn.nets import Net, load_cppn
+def _net(p, ref, ref_img):
+    """The cell's net and its fit error to the reference's render."""
+    import torch
+
+    from ..cppn.arch import Arch
+    from ..cppn.module import lecun_normal
+    from ..cppn.nets import Net
     from ..cppn.replicate import ReplicateSettings, fit
+
+    if p.regime == "reference":
+        return ref, 0.0
+    if p.regime == "init":
+        w = lecun_normal(ref.arch, torch.Generator().manual_seed(p.seed)).numpy()
+        net = Net(f"init_{ref.name}_s{p.seed}", ref.arch, w, source="init")
+        return net, float(((net.render(p.res) - ref_img) ** 2).mean())
+    arch = Arch.parse(p.alt_arch) if p.regime == "sgd_arch" else ref.arch
+    rep = fit(arch, ref_img, ReplicateSettings(res=p.res, steps=p.steps, lr=p.lr, seed=p.seed), progress=False)
+    return Net(f"{p.regime}_{ref.name}_s{p.seed}", rep.arch, rep.params, source="sgd"), float(rep.losses.min())
+
+
+def cppn_cell(p) -> dict:
+    """p: a cell.CppnCell."""
+    from ..cppn.nets import load_cppn
     from ..fer.costs import CostSettings, adaptation, completion, extrapolation, reverse_target
     from ..fer.maps import map_metrics
 
-    ref = load_cppn(p["reference"])
-    res = p["res"]
+    ref = load_cppn(p.reference)
+    res = p.res
     ref_img = ref.render(res)
-    if p["regime"] == "reference":
-        net = ref
-        metrics = {"cppn.fit_mse": 0.0, "cppn.n_params": float(ref.arch.n_params)}
-    else:
-        rep = fit(ref.arch, ref_img, ReplicateSettings(res=res, steps=p["steps"], lr=p["lr"], seed=p["seed"]),
-                  progress=False)
-        net = Net(f"sgd_{ref.name}_s{p['seed']}", rep.arch, rep.params, source="sgd")
-        metrics = {"cppn.fit_mse": float(rep.losses.min()), "cppn.n_params": float(ref.arch.n_params)}
+    net, mse = _net(p, ref, ref_img)
+    metrics = {"cppn.fit_mse": mse, "cppn.n_params": float(net.arch.n_params)}
     metrics |= {f"cppn.{k}": float(v) for k, v in map_metrics(net, res).items()}
-    if p["costs"]:
-        costs = CostSettings(res=res, steps=p["steps"], lr=p["lr"], stop_mse=None, adapt_steps=p["adapt_steps"])
-        ex, _ = extrapolation(ref, net, res, p["wide"])
+    if p.costs:
+        costs = CostSettings(res=res, steps=p.steps, lr=p.lr, stop_mse=None, adapt_steps=p.adapt_steps)
+        ex, _ = extrapolation(ref, net, res, p.wide)
         metrics["cppn.in_window_mse"] = ex["in_window_mse"]
         metrics["cppn.extrapolation_mse"] = ex["extrapolation_mse"]
-        if p["regime"] != "reference":  # the reference completes itself perfectly by definition: no fit needed
-            c, _ = completion(ref, None, costs, seed=p["seed"])
+        if p.regime != "reference":  # the reference completes itself perfectly by definition: no fit needed
+            c, _ = completion(ref, None, costs, seed=p.seed)
             metrics["cppn.completion_mse"] = c["completion_mse"]
         wid, target = reverse_target(ref, 1.0, res, PICK_RES)
         base = float(((net.render(res) - ref_img) ** 2).mean())  # a replica starts this far off: the bar moves by it
         a = adaptation(net, target, costs, thresh=base + costs.adapt_thresh)
         steps = a["steps_to_thresh"]
-        metrics["cppn.adapt_steps"] = float(p["adapt_steps"] if math.isnan(steps) else steps)
+        metrics["cppn.adapt_steps"] = float(p.adapt_steps if math.isnan(steps) else steps)
         metrics["cppn.adapt_final_mse"] = a["final_mse"]
         metrics["cppn.adapt_wid"] = float(wid)
     metrics = {k: v for k, v in metrics.items() if v is not None and math.isfinite(v)}

@@ -6,7 +6,7 @@ writes to the store.
 - ray: `ray.init(address)` joins an existing cluster when given an address and starts a local one otherwise; each
   cell is one task of one CPU.
 
-Both call cell.execute(params) in a fresh process with the same thread pinning, so a study gives the same numbers on
+Both call cell.execute(cell) on a typed cell record in a fresh process with the same thread pinning, so a study gives the same numbers on
 either.
 """
 from __future__ import annotations
@@ -42,13 +42,13 @@ def threads_per_worker(workers: int) -> int:
     return max(1, cores // max(1, workers))
 
 
-def _local(cells: list[dict], workers: int) -> Iterator[dict]:
+def _local(cells: list, workers: int) -> Iterator[dict]:
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from concurrent.futures.process import BrokenProcessPool
 
     # spawn, not fork: a forked child would inherit the parent's torch thread pools and open SQLite handle
-    threads = max(c.get("threads", 1) for c in cells)
+    threads = max(c.threads for c in cells)
     with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=setup_worker,
                              initargs=(threads,)) as pool:
         futures = {pool.submit(execute, c): c for c in cells}
@@ -57,14 +57,14 @@ def _local(cells: list[dict], workers: int) -> Iterator[dict]:
             try:
                 yield fut.result()
             except BrokenProcessPool as e:  # a worker died (e.g. out of memory): this cell failed, others go on
-                yield {"key": c["key"], "ok": False, "error": f"worker died: {e}".splitlines()[0], "seconds": 0.0}
+                yield {"key": c.key, "ok": False, "error": f"worker died: {e}".splitlines()[0], "seconds": 0.0}
 
 
-def _ray_execute(params: dict) -> dict:
-    return execute(params)
+def _ray_execute(cell) -> dict:
+    return execute(cell)
 
 
-def _ray(cells: list[dict], workers: int, address: str | None) -> Iterator[dict]:
+def _ray(cells: list, workers: int, address: str | None) -> Iterator[dict]:
     try:
         import ray
     except ImportError:
@@ -91,13 +91,13 @@ def _ray(cells: list[dict], workers: int, address: str | None) -> Iterator[dict]
                 try:
                     yield ray.get(r)
                 except Exception as e:  # noqa: BLE001 - a lost worker fails its cell only
-                    yield {"key": refs[r]["key"], "ok": False, "error": f"ray: {e}".splitlines()[0], "seconds": 0.0}
+                    yield {"key": refs[r].key, "ok": False, "error": f"ray: {e}".splitlines()[0], "seconds": 0.0}
     finally:
         if started_here:
             ray.shutdown()
 
 
-def run_cells(cells: list[dict], settings: ExecSettings) -> Iterator[dict]:
+def run_cells(cells: list, settings: ExecSettings) -> Iterator[dict]:
     """Yield cell.execute's outcome for every cell, in the order they finish."""
     if settings.executor not in EXECUTORS:
         raise FracturelabError(f"unknown executor {settings.executor!r} (executors: {', '.join(EXECUTORS)})")

@@ -1,7 +1,8 @@
 """Run a study end to end: check the output folder and the store, register the cells, run those not done (progress
-on stderr), record each as it finishes, then write the report.
+on stderr), record each as it finishes, then decide the verdicts (summary.json). The report is rendered by the
+caller (cli), from the summary: study/ never imports report/.
 
-    run_study(profile("quick"), "out", ExecSettings(workers=2))   # -> out/results.sqlite, report.html, summary.json
+    run_study(profile("quick"), "out", ExecSettings(workers=2))   # -> out/results.sqlite, out/summary.json
 """
 from __future__ import annotations
 
@@ -16,11 +17,10 @@ from ..io import prepare_output_dir
 from .executors import ExecSettings, run_cells, threads_per_worker
 from .spec import StudySpec
 from .store import Store
+from .verdicts import STORE, write_summary
 
-STORE = "results.sqlite"
 
-
-def plan(spec: StudySpec, picbreeder=None, warn=True) -> list[dict]:
+def plan(spec: StudySpec, picbreeder=None, warn=True) -> list:
     """The spec's cells, with probes that are not installed dropped (and said so once)."""
     avail: tuple[str, ...] = ()
     if spec.probes:
@@ -45,8 +45,8 @@ def open_outdir(outdir) -> Path:
 
 
 def run_study(spec: StudySpec, outdir, execution: ExecSettings | None = None, picbreeder=None,
-              progress: bool = True, report: bool = True) -> dict:
-    """Run (or resume) the study into outdir; returns {"cells", "ran", "failed", "report", "summary"}."""
+              progress: bool = True) -> dict:
+    """Run (or resume) the study into outdir; returns {"cells", "ran", "failed", "summary", "claims"}."""
     execution = execution or ExecSettings()
     if picbreeder is not None and not Path(picbreeder).is_dir():
         raise FracturelabError(f"{picbreeder}: not a folder (--picbreeder takes the Picbreeder data folder)")
@@ -62,16 +62,16 @@ def run_study(spec: StudySpec, outdir, execution: ExecSettings | None = None, pi
     with Store(out / STORE) as store:
         sid = store.add_study(spec.name, spec.digest(), spec.to_dict(),
                               {"picbreeder": str(picbreeder) if picbreeder else None, "executor": execution.executor,
-                               "workers": workers, "threads": threads, "keys": [c["key"] for c in cells]})
-        store.register_cells(sid, cells)
-        status = store.status([c["key"] for c in cells])
-        todo = [c for c in cells if status[c["key"]] != "done"]
+                               "workers": workers, "threads": threads, "keys": [c.key for c in cells]})
+        store.register_cells(sid, [c.params() for c in cells])
+        status = store.status([c.key for c in cells])
+        todo = [c for c in cells if status[c.key] != "done"]
         if progress:
             print(f"fracturelab: study {spec.name!r}: {len(cells)} cells, {len(cells) - len(todo)} already done, "
                   f"{len(todo)} to run on {execution.executor} with {min(workers, max(1, len(todo)))} workers x "
                   f"{threads} thread(s)", file=sys.stderr)
         failed = 0
-        store.mark_running([c["key"] for c in todo])
+        store.mark_running([c.key for c in todo])
         bar = tqdm(total=len(todo), desc="cells", disable=not progress, file=sys.stderr, smoothing=0)
         for outcome in run_cells(todo, ExecSettings(execution.executor, workers, execution.address)):
             store.finish(outcome["key"], outcome)
@@ -80,8 +80,6 @@ def run_study(spec: StudySpec, outdir, execution: ExecSettings | None = None, pi
                 tqdm.write(f"fracturelab: cell {outcome['key']} failed: {outcome['error']}", file=sys.stderr)
             bar.update(1)
         bar.close()
-    result = {"cells": len(cells), "ran": len(todo), "failed": failed}
-    if report:
-        from ..report.study_page import build_report
-        result |= build_report(out, progress=progress)
-    return result
+    summary = write_summary(out)
+    return {"cells": len(cells), "ran": len(todo), "failed": failed, "summary": out / "summary.json",
+            "store": out / STORE, "claims": summary["claims"], "summary_data": summary}

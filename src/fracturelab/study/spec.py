@@ -20,6 +20,7 @@ from pathlib import Path
 from ..errors import FracturelabError
 
 PROFILES = ("quick", "full")
+CPPN_REGIMES = ("sgd", "init", "sgd_arch")
 
 
 @dataclass(frozen=True)
@@ -56,8 +57,11 @@ class CppnPart:
     """Genomes relative to the --picbreeder folder, added only when that folder is given."""
     replicas: int = 3
     """Replicas per reference and regime (seeds 0..replicas-1)."""
-    regimes: tuple[str, ...] = ("sgd",)
-    """How replicas are made: "sgd" (FER's recipe, replicate.fit)."""
+    regimes: tuple[str, ...] = ("sgd", "init")
+    """Nets made per reference: "sgd" (FER's recipe, replicate.fit, on the reference's arch), "init" (the same arch
+    untrained: claim 1's control), "sgd_arch" (SGD replicas of `alt_arch`: claim 1's other-architecture control)."""
+    alt_arch: str = "4;sin:8,tanh:8,gaussian:8"
+    """Architecture of the "sgd_arch" replicas (FER's arch string)."""
     res: int = 32
     """Training and measuring resolution (pixels per side)."""
     steps: int = 1500
@@ -74,20 +78,18 @@ class CppnPart:
 
 @dataclass(frozen=True)
 class AnalysisSettings:
-    """Settings of the statistics and the claims' verdicts."""
+    """Settings of the statistics and the claims' verdicts (study/stats.py, study/verdicts.py)."""
 
-    fracture_metrics: tuple[str, ...] = ("factorization.dci_c", "factorization.info_c", "crosstalk.spread",
-                                         "clusterability.ncut_z", "geometry.eff_rank", "reuse.iou")
-    """Store metric names ("probe.metric") treated as fracture metrics on the task models."""
-    cppn_fracture_metrics: tuple[str, ...] = ("cppn.novel_maps", "cppn.roughness", "cppn.effective_dim_ratio_mean",
-                                              "cppn.symmetric_fraction")
-    """Store metric names treated as fracture metrics on CPPNs."""
+    alpha: float = 0.05
+    """Family-wise error rate over the claims (Holm's correction)."""
+    sesoi: dict = field(default_factory=dict)
+    """Claim id (as a string) -> smallest effect of interest, overriding the claim's default (claims.CLAIMS)."""
+    learned_id_acc: float = 0.9
+    """A task run counts as trained only at this test_id accuracy or above; the others enter no claim."""
+    match_mse: float = 5e-3
+    """A CPPN replica whose render is within this MSE of its reference's counts as having the same output."""
     n_boot: int = 1000
-    """Bootstrap resamples (over seeds / cells) for confidence intervals."""
-    ci: float = 0.95
-    """Confidence level of the intervals."""
-    min_n: int = 6
-    """Fewest observations a claim needs before it can get a verdict other than inconclusive."""
+    """Bootstrap resamples of the units (runs, seed pairs or reference networks)."""
     seed: int = 0
     """Seed of the bootstrap."""
 
@@ -98,6 +100,8 @@ class StudySpec:
 
     name: str = "study"
     """Name stored with the results and shown in the report."""
+    note: str = ""
+    """One line the report and summary.json show at the top (e.g. what the profile is for)."""
     seeds: tuple[int, ...] = (0, 1, 2)
     """Training seeds of every task cell."""
     regimes: tuple[str, ...] = ("scratch", "pretrain")
@@ -120,39 +124,35 @@ class StudySpec:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
-    def cells(self, picbreeder=None, available_probes=None) -> list[dict]:
-        """Every cell's params (JSON-able dicts with a "key"), task cells first, in a stable order."""
-        from .cell import cell_key  # late: cell imports torch-side code only when run
+    def cells(self, picbreeder=None, available_probes=None) -> list:
+        """Every cell as a typed record (cell.TaskCell, cell.CppnCell), task cells first, in a stable order."""
+        from .cell import CppnCell, TaskCell  # late: cell imports torch-side code only when run
 
-        probes = [p for p in self.probes if available_probes is None or p in available_probes]
-        out = []
+        probes = tuple(p for p in self.probes if available_probes is None or p in available_probes)
+        out: list = []
         for t in self.tasks:
-            models = t.models or (None,)
-            for model in models:
+            for model in t.models or (None,):
                 for regime in self.regimes:
                     if not applies(t.name, model, regime):
                         continue
                     for sc in self.scales:
-                        for seed in self.seeds:
-                            out.append({"kind": "task", "task": t.name, "split": t.split, "model": model,
-                                        "regime": regime, "scale": sc.name,
-                                        "model_options": dict(sc.model_options.get(model or "", {})),
-                                        "options": dict(t.options), "seed": seed, "probes": probes,
-                                        "checkpoints": list(self.checkpoints), "threads": self.threads})
+                        out += [TaskCell(t.name, t.split, model, regime, sc.name, seed,
+                                         dict(sc.model_options.get(model or "", {})), dict(t.options), probes,
+                                         tuple(self.checkpoints), self.threads) for seed in self.seeds]
         if self.cppn is not None:
             c = self.cppn
             refs = list(c.references)
             if picbreeder:
                 refs += [str(Path(picbreeder) / p) for p in c.picbreeder]
-            common = {"res": c.res, "steps": c.steps, "lr": c.lr, "costs": c.costs, "adapt_steps": c.adapt_steps,
-                      "wide": c.wide, "threads": self.threads}
+            common = dict(res=c.res, steps=c.steps, lr=c.lr, costs=c.costs, adapt_steps=c.adapt_steps, wide=c.wide,
+                          threads=self.threads)
             for ref in refs:
-                out.append({"kind": "cppn", "reference": ref, "regime": "reference", "seed": 0, **common})
+                out.append(CppnCell(ref, "reference", 0, **common))
                 for regime in c.regimes:
-                    for seed in range(c.replicas):
-                        out.append({"kind": "cppn", "reference": ref, "regime": regime, "seed": seed, **common})
-        for p in out:
-            p["key"] = cell_key(p)
+                    # an untrained net has nothing to pay for extrapolation or adaptation: its maps are the control
+                    extra = dict(common, costs=False) if regime == "init" else common
+                    alt = c.alt_arch if regime == "sgd_arch" else None
+                    out += [CppnCell(ref, regime, seed, alt_arch=alt, **extra) for seed in range(c.replicas)]
         return out
 
     def digest(self) -> str:
@@ -258,14 +258,23 @@ def check_spec(spec: StudySpec) -> None:
         raise FracturelabError(f"spec.scales: names must be unique and there must be one at least, got {names}")
     if spec.cppn is not None:
         c = spec.cppn
-        bad = [r for r in c.regimes if r != "sgd"]
+        bad = [r for r in c.regimes if r not in CPPN_REGIMES]
         if bad:
-            raise FracturelabError(f"spec.cppn.regimes: unknown CPPN regime {bad[0]!r} (regimes: sgd)")
+            raise FracturelabError(f"spec.cppn.regimes: unknown CPPN regime {bad[0]!r} "
+                                   f"(regimes: {', '.join(CPPN_REGIMES)})")
+        from ..cppn.arch import Arch
+
+        Arch.parse(c.alt_arch)
         if c.replicas < 0 or c.res < 8 or c.steps < 1 or c.adapt_steps < 1:
             raise FracturelabError("spec.cppn: replicas >= 0, res >= 8, steps >= 1, adapt_steps >= 1")
     a = spec.analysis
-    if a.n_boot < 10 or not 0 < a.ci < 1 or a.min_n < 3:
-        raise FracturelabError("spec.analysis: n_boot >= 10, 0 < ci < 1, min_n >= 3")
+    if a.n_boot < 10 or not 0 < a.alpha < 0.5 or not 0 <= a.learned_id_acc <= 1 or not a.match_mse > 0:
+        raise FracturelabError("spec.analysis: n_boot >= 10, 0 < alpha < 0.5, 0 <= learned_id_acc <= 1, match_mse > 0")
+    from .claims import CLAIMS
+
+    for k, v in a.sesoi.items():
+        if not (k.isdigit() and int(k) in CLAIMS) or isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
+            raise FracturelabError(f"spec.analysis.sesoi: {k!r} = {v!r} (keys: claim ids {sorted(CLAIMS)}, values > 0)")
 
 
 def parse_spec(text: str, where: str = "spec") -> StudySpec:

@@ -1,0 +1,376 @@
+"""Each claim's measure: study rows (one per training run or CPPN) -> stats.Estimate over independent units.
+
+The rules every measure follows (claims.py states each claim's measure, unit, control and reason in words):
+- claims about trained task models use only runs that *learned*: test_id accuracy >= `learned_id_acc`. A run that
+  did not learn its task says nothing about what learning does (the caveats count those left out);
+- fracture on task models is read relative to the same network at initialization (the metric's *learned* part,
+  final - init, same seed and architecture), so what the architecture alone produces never counts as an effect;
+- a configuration is task x model x scale; contrasts inside a configuration are resampled inside it.
+"""
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+
+import numpy as np
+
+from .stats import Estimate, codes, estimate, missing, partial_rank_corr, stratum_mean
+
+CPPN_COMPOSITE = (
+    ("cppn.effective_dim_ratio_mean", 1.0, "FER: a fractured net spreads the image over many unaligned maps, so its "
+     "layers span more dimensions per unit than a unified net's"),
+    ("cppn.symmetric_fraction", -1.0, "FER: the evolved nets' maps keep the image's left-right symmetry inside the "
+     "net; a fractured net draws a symmetric image from maps that are not"),
+    ("cppn.roughness", 1.0, "FER: fractured maps change abruptly where a unified net's vary smoothly"),
+)
+"""Claim 1's fracture metrics on CPPNs, each (store name, sign so that + = more fractured, reason). None of them
+counts units, so none saturates at an architecture's unit count (FER's novel-map count does: every unit of a
+generic net draws a novel map)."""
+
+TASK_COMPOSITE = (
+    ("factorization.dci_c", -1.0, "DCI completeness: a factor read from few units is factored; spread over many, "
+     "entangled (Eastwood & Williams 2018)"),
+    ("crosstalk.spread", 1.0, "a weight change that moves many answer parts at once is entangled (after FER)"),
+    ("clusterability.ncut_z", 1.0, "n-cut z against shuffled weights: lower = more clusterable = more modular "
+     "(Filan et al. 2021), so higher = less modular"),
+    ("geometry.eff_rank_ratio", 1.0, "effective rank per unit: fractured representations spread over more "
+     "dimensions (FER); divided by width so wider models do not score higher by size alone"),
+)
+"""Claim 2's and claim 8's fracture components on task models (sign: + = more fractured). reuse.iou is left out: more
+sharing between output parts can be entanglement or a reused subroutine, so it has no sign a reason fixes."""
+
+NOVELTY_FLAGS = ("heldout_pairs", "heldout_pair")
+"""Per-example metadata naming the factor a compositional split manipulates (held-out relation pairs in
+knowledge_graph, the held-out factor pair in factors): > 0 = a novel combination."""
+
+MIN_EXAMPLES = 5  # fewest examples in each side of a within-run accuracy contrast
+
+
+def config(r: dict) -> tuple:
+    return (r["task"], r["model"], r["scale"])
+
+
+def learned(rows: list[dict], s) -> tuple[list[dict], list[str]]:
+    """Task rows whose run learned its task in distribution, and a caveat naming how many did not."""
+    tasks = [r for r in rows if r["kind"] == "task" and "train.id_acc" in r]
+    ok = [r for r in tasks if r["train.id_acc"] >= s.learned_id_acc]
+    left = len(tasks) - len(ok)
+    return ok, ([f"{left} of {len(tasks)} runs left out: test_id accuracy below {s.learned_id_acc:g} "
+                 "(they did not learn the task)"] if left else [])
+
+
+def _by_task(rows, values) -> dict:
+    per = defaultdict(list)
+    for r, v in zip(rows, values):
+        per[r["task"]].append(v)
+    return {t: {"effect": float(np.mean(v)), "n": len(v)} for t, v in sorted(per.items())}
+
+
+def _mean_over_runs(rows: list[dict], values: list[float], s, caveats, unit="training run") -> Estimate:
+    if len(rows) < 2:
+        return missing(f"{len(rows)} {unit}(s) with the data this claim needs", unit)
+    strata = [config(r) for r in rows]
+    est = estimate(len(rows), stratum_mean(values, strata), strata, s.n_boot, s.seed, vectorized=True, unit=unit)
+    est.breakdown = {"task": _by_task(rows, values)}
+    est.caveats = caveats + est.caveats
+    return est
+
+
+# -- claim 1: CPPNs with identical outputs ------------------------------------------------------------------------
+
+def _cppn_delta(cands, ref, sd) -> float | None:
+    """Mean over nets of the composite difference net - reference (each metric in units of its sd)."""
+    vals = []
+    for c in cands:
+        d = [sign * (c[m] - ref[m]) / sd[m] for m, sign, _ in CPPN_COMPOSITE if m in c and m in ref and sd[m] > 0]
+        if d:
+            vals.append(float(np.mean(d)))
+    return float(np.mean(vals)) if vals else None
+
+
+def claim1(rows, examples, s) -> Estimate:
+    cppn = [r for r in rows if r["kind"] == "cppn"]
+    refs = {r["reference"]: r for r in cppn if r["regime"] == "reference"}
+    sd = {m: float(np.std([r[m] for r in cppn if m in r])) if any(m in r for r in cppn) else 0.0
+          for m, _, _ in CPPN_COMPOSITE}
+    units, per, control, alt = [], {}, [], []
+    n_unmatched = 0
+    for name, ref in sorted(refs.items()):
+        mine = [r for r in cppn if r["reference"] == name]
+        matched = [r for r in mine if r["regime"] == "sgd" and r.get("cppn.fit_mse", 1.0) <= s.match_mse]
+        n_unmatched += sum(r["regime"] == "sgd" for r in mine) - len(matched)
+        d = _cppn_delta(matched, ref, sd)
+        if d is None:
+            continue
+        units.append(d)
+        per[name] = {"effect": d, "n": len(matched)}
+        c = _cppn_delta([r for r in mine if r["regime"] == "init"], ref, sd)
+        if c is not None:
+            control.append(c)
+        a = _cppn_delta([r for r in mine if r["regime"] == "sgd_arch" and r.get("cppn.fit_mse", 1.0) <= s.match_mse],
+                        ref, sd)
+        if a is not None:
+            alt.append(a)
+    unit = "reference network"
+    if len(units) < 2:
+        return missing(f"{len(units)} reference network(s) with an SGD replica matching its output "
+                       f"(render MSE <= {s.match_mse:g})", unit)
+    est = estimate(len(units), lambda idx: np.asarray(units)[idx].mean(-1), None, s.n_boot, s.seed,
+                   vectorized=True, unit=unit)
+    est.breakdown = {"reference": per}
+    est.control = {"untrained_same_arch": float(np.mean(control)) if control else None,
+                   "replica_other_arch": float(np.mean(alt)) if alt else None}
+    if n_unmatched:
+        est.caveats.append(f"{n_unmatched} replicas left out: render MSE above {s.match_mse:g}")
+    if control:
+        est.caveats.append(f"untrained nets of the same architectures score {np.mean(control):.2f} on the same "
+                           "scale: the metrics separate the evolved reference from generic weights, and the replicas "
+                           f"sit at {np.mean(units) / np.mean(control):.2f} of that distance" if np.mean(control)
+                           else "untrained nets score 0 on this scale")
+    if alt:
+        est.caveats.append(f"replicas of another architecture score {np.mean(alt):.2f}")
+    return est
+
+
+# -- claim 2: fracture and failure -------------------------------------------------------------------------------
+
+def composite(rows: list[dict], prefix: str = "") -> list[float | None]:
+    """Per row: mean over TASK_COMPOSITE's components present of the signed value, z-scored within the row's task
+    (components are on different scales and apply to different tasks)."""
+    z = [[] for _ in rows]
+    for name, sign, _ in TASK_COMPOSITE:
+        key = prefix + name
+        by_task = defaultdict(list)
+        for i, r in enumerate(rows):
+            if r.get(key) is not None:
+                by_task[r["task"]].append(i)
+        for idx in by_task.values():
+            v = np.array([sign * rows[i][key] for i in idx])
+            sd = v.std()
+            for i, x in zip(idx, v):
+                z[i].append((x - v.mean()) / sd if sd > 0 else 0.0)
+    return [float(np.mean(v)) if v else None for v in z]
+
+
+def claim2(rows, examples, s) -> Estimate:
+    rs, caveats = learned(rows, s)
+    rs = [r for r in rs if "train.ood_acc" in r]
+    f, f0 = composite(rs), composite(rs, "init.")
+    keep = [i for i in range(len(rs)) if f[i] is not None]
+    rs = [rs[i] for i in keep]
+    f, f0 = [f[i] for i in keep], [f0[i] for i in keep]
+    if len(rs) < 6:
+        return missing(f"{len(rs)} learned runs with fracture probes (claim 2 needs 6 at least)")
+    strata = [config(r) for r in rs]
+    cfg, regimes = codes(strata), codes([r["regime"] for r in rs])
+    err = np.array([1 - r["train.ood_acc"] for r in rs])
+    covs = [np.array([r["train.id_acc"] for r in rs])]
+    if all(v is not None for v in f0):
+        covs.append(np.array(f0))
+    else:
+        caveats.append("fracture at initialization not measured on every run: not partialled out")
+
+    def stat(idx, f=np.array(f)):
+        return partial_rank_corr(f[idx], err[idx], [c[idx] for c in covs], cfg[idx], regimes[idx])
+    est = estimate(len(rs), stat, strata, s.n_boot, s.seed)
+    per_task = {}
+    for t in sorted({r["task"] for r in rs}):
+        i = [k for k, r in enumerate(rs) if r["task"] == t]
+        per_task[t] = {"effect": stat(np.array(i)), "n": len(i)}
+    comps = {}
+    for name, sign, _ in TASK_COMPOSITE:
+        i = [k for k, r in enumerate(rs) if r.get(name) is not None]
+        if len(i) >= 6:
+            v = np.array([sign * rs[k][name] if rs[k].get(name) is not None else np.nan for k in range(len(rs))])
+            comps[name] = {"effect": stat(np.array(i), f=v), "n": len(i)}
+    est.breakdown = {"task": per_task, "component": comps}
+    est.caveats = caveats + [f"{len(set(map(str, strata)))} configurations; OOD error is ranked within each, "
+                             "given test_id accuracy, fracture at initialization and regime"]
+    return est
+
+
+# -- claims 3 and 4: which test examples fail ---------------------------------------------------------------------
+
+def _acc(ex):
+    return float(np.mean([e["correct"] for e in ex])) if len(ex) >= MIN_EXAMPLES else None
+
+
+def coverage_contrast(ex: list[dict]) -> float | None:
+    """Among a run's non-ID test examples, at each depth: accuracy where every sub-computation was seen in training
+    (seen_frac = 1) minus where not; the mean over depths that have both."""
+    d = []
+    pool = [e for e in ex if e["split"] != "test_id" and e["seen_frac"] is not None]
+    for depth in sorted({e["depth"] for e in pool}, key=lambda x: (x is None, x)):
+        at = [e for e in pool if e["depth"] == depth]
+        a, b = _acc([e for e in at if e["seen_frac"] >= 1]), _acc([e for e in at if e["seen_frac"] < 1])
+        if a is not None and b is not None:
+            d.append(a - b)
+    return float(np.mean(d)) if d else None
+
+
+def claim3(rows, examples, s) -> Estimate:
+    rs, caveats = learned(rows, s)
+    pairs = [(r, coverage_contrast(examples.get(r["key"], []))) for r in rs]
+    pairs = [(r, v) for r, v in pairs if v is not None]
+    if len(pairs) < 2:
+        return missing("no learned run whose non-ID test examples differ in subgraph coverage at one depth")
+    return _mean_over_runs([p[0] for p in pairs], [p[1] for p in pairs], s, caveats)
+
+
+def novelty(e: dict) -> float | None:
+    meta = e.get("meta") or {}
+    for k in NOVELTY_FLAGS:
+        if meta.get(k) is not None:
+            return float(meta[k] > 0)
+    return None
+
+
+def novelty_vs_complexity(ex: list[dict]) -> tuple[float, float] | None:
+    """(novelty effect, complexity effect) of one run, as accuracy differences at matched levels of the other:
+    novelty = acc(familiar) - acc(novel) at each depth with both; complexity = acc(depth d) - acc(depth d + 1) per
+    hop at each novelty level with 2+ depths. None when either cannot be measured."""
+    pool = [(novelty(e), e["depth"], e["correct"]) for e in ex if e["depth"] is not None]
+    pool = [p for p in pool if p[0] is not None]
+    nov, cmp = [], []
+    for d in sorted({p[1] for p in pool}):
+        fam, new = _acc_of(pool, 0.0, d), _acc_of(pool, 1.0, d)
+        if fam is not None and new is not None:
+            nov.append(fam - new)
+    for n in (0.0, 1.0):
+        depths = sorted({p[1] for p in pool if p[0] == n})
+        acc = [(d, _acc_of(pool, n, d)) for d in depths]
+        acc = [(d, a) for d, a in acc if a is not None]
+        cmp += [(a0 - a1) / (d1 - d0) for (d0, a0), (d1, a1) in zip(acc, acc[1:])]
+    return (float(np.mean(nov)), float(np.mean(cmp))) if nov and cmp else None
+
+
+def _acc_of(pool, n, d):
+    return _acc([{"correct": c} for nv, dd, c in pool if nv == n and dd == d])
+
+
+def claim4(rows, examples, s) -> Estimate:
+    rs, caveats = learned(rows, s)
+    found = [(r, novelty_vs_complexity(examples.get(r["key"], []))) for r in rs]
+    found = [(r, v) for r, v in found if v is not None]
+    if len(found) < 2:
+        return missing("no learned run whose test examples vary in both the split's novelty and depth")
+    est = _mean_over_runs([r for r, _ in found], [a - b for _, (a, b) in found], s, caveats)
+    est.control = {"novelty_effect": float(np.mean([a for _, (a, _) in found])),
+                   "complexity_effect_per_step": float(np.mean([b for _, (_, b) in found]))}
+    if any(r["model"] == "transformer" for r, _ in found):
+        est.caveats.append("transformers with learned absolute positions: deeper test questions reach positions "
+                           "never trained, which inflates the complexity effect")
+    return est
+
+
+# -- claim 5: pretraining and separable subnetworks ----------------------------------------------------------------
+
+def paired_regimes(rows, metric, s, a="scratch", b="pretrain"):
+    """Per (task, model, scale, seed) where both regimes learned: metric(a) - metric(b)."""
+    rs, caveats = learned(rows, s)
+    by = {(config(r), r["seed"], r["regime"]): r[metric] for r in rs if r.get(metric) is not None}
+    pairs = [({"task": k[0][0], "model": k[0][1], "scale": k[0][2]}, v - by[(k[0], k[1], b)])
+             for k, v in sorted(by.items(), key=str) if k[2] == a and (k[0], k[1], b) in by]
+    return pairs, caveats
+
+
+def claim5(rows, examples, s) -> Estimate:
+    pairs, caveats = paired_regimes(rows, "reuse.iou", s)
+    if len(pairs) < 2:
+        return missing("fewer than 2 seeds with reuse.iou under both scratch and pretrain", "seed pair")
+    caveats.append("both regimes start from the same weights for a seed, so the difference at initialization is 0")
+    return _mean_over_runs([p[0] for p in pairs], [p[1] for p in pairs], s, caveats, unit="seed pair")
+
+
+# -- claims 6 and 7: sparsity and familiarity ----------------------------------------------------------------------
+
+def _first_ckpt(r: dict) -> float | None:
+    steps = sorted(int(k.split(".")[2]) for k in r if k.startswith("sparsity.ckpt.") and k.endswith(".hoyer_gap"))
+    steps = [st for st in steps if st > 0]
+    return r[f"sparsity.ckpt.{steps[0]}.hoyer_gap"] if steps else None
+
+
+def claim6(rows, examples, s) -> Estimate:
+    rs, caveats = learned(rows, s)
+    rs = [r for r in rs if "sparsity.hoyer_gap_final" in r and "sparsity.hoyer_gap_init" in r]
+    if len(rs) < 2:
+        return missing("no learned run with the sparsity gap at initialization and after training")
+    est = _mean_over_runs(rs, [r["sparsity.hoyer_gap_final"] - r["sparsity.hoyer_gap_init"] for r in rs], s, caveats)
+    est.control = {"gap_at_init": float(np.mean([r["sparsity.hoyer_gap_init"] for r in rs])),
+                   "gap_trained": float(np.mean([r["sparsity.hoyer_gap_final"] for r in rs]))}
+    return est
+
+
+def claim7(rows, examples, s) -> Estimate:
+    rs, caveats = learned(rows, s)
+    rs = [r for r in rs if "sparsity.hoyer_gap_final" in r and _first_ckpt(r) is not None]
+    if len(rs) < 2:
+        return missing("no learned run with a sparsity checkpoint during training (spec checkpoints)")
+    return _mean_over_runs(rs, [r["sparsity.hoyer_gap_final"] - _first_ckpt(r) for r in rs], s, caveats)
+
+
+# -- claim 8: what decides fracture --------------------------------------------------------------------------------
+
+def _r2(y: np.ndarray, A: np.ndarray) -> float:
+    res = y - A @ np.linalg.lstsq(A, y, rcond=None)[0]
+    tot = ((y - y.mean()) ** 2).sum()
+    return 1 - (res ** 2).sum() / tot if tot > 0 else math.nan
+
+
+def _dummies(c: np.ndarray) -> np.ndarray:
+    levels = np.unique(c)
+    return (c[:, None] == levels[None, 1:]).astype(float)
+
+
+def _shares(y: np.ndarray, regime: np.ndarray, model: np.ndarray) -> float:
+    """Unique R^2 of regime minus that of model in a two-way main-effects fit of y (codes as int arrays)."""
+    one, dr, dm = np.ones((len(y), 1)), _dummies(regime), _dummies(model)
+    full = _r2(y, np.hstack([one, dr, dm]))
+    return (full - _r2(y, np.hstack([one, dm]))) - (full - _r2(y, np.hstack([one, dr])))
+
+
+def claim8(rows, examples, s) -> Estimate:
+    rs, caveats = learned(rows, s)
+    tasks = [t for t in sorted({r["task"] for r in rs})
+             if len({r["model"] for r in rs if r["task"] == t}) > 1 and len({r["regime"] for r in rs if r["task"] == t}) > 1]
+    rs = [r for r in rs if r["task"] in tasks]
+    names = [m for m, _, _ in TASK_COMPOSITE
+             if any(r.get(m) is not None and r.get("init." + m) is not None for r in rs)]
+    if not tasks or not names:
+        return missing("no task on which 2+ architectures and 2+ regimes learned, with fracture probes at "
+                       "initialization and after training")
+    part = np.array([[(r[m] - r["init." + m]) if r.get(m) is not None and r.get("init." + m) is not None
+                      else np.nan for m in names] for r in rs])            # (runs, components): the learned part
+    task, regime, model = (codes([r[f] for r in rs]) for f in ("task", "regime", "model"))
+    task_names = sorted(tasks)
+
+    def stat(idx):
+        idx = np.asarray(idx)
+        d = []
+        for t in range(len(task_names)):
+            sel = idx[task[idx] == t]
+            for j in range(len(names)):
+                i = sel[np.isfinite(part[sel, j])]
+                if len(i) >= 4 and len(np.unique(regime[i])) > 1 and len(np.unique(model[i])) > 1:
+                    v = _shares(part[i, j], regime[i], model[i])
+                    if math.isfinite(v):
+                        d.append(v)
+        return float(np.mean(d)) if d else math.nan
+    est = estimate(len(rs), stat, [(r["task"], r["model"], r["regime"]) for r in rs], min(s.n_boot, 500), s.seed)
+    est.breakdown = {"task": {t: {"effect": stat(np.flatnonzero(task == k)), "n": int((task == k).sum())}
+                              for k, t in enumerate(task_names)}}
+    sizes = {r["model"]: r.get("train.n_params") for r in rs}
+    if sizes and all(sizes.values()) and max(sizes.values()) / min(sizes.values()) > 2:
+        caveats.append(f"architectures differ in size by more than 2x ({sizes})")
+    est.caveats = caveats + ["fracture is the learned part (after training - at initialization, same seed)",
+                             f"tasks where architecture and regime are crossed: {', '.join(tasks)}"]
+    return est
+
+
+def parse_meta(examples: list[dict]) -> dict[str, list[dict]]:
+    """Store example rows -> {cell key: rows with "meta" parsed from meta_json}."""
+    out = defaultdict(list)
+    for e in examples:
+        out[e["cell_key"]].append(e | {"meta": json.loads(e.get("meta_json") or "{}")})
+    return dict(out)

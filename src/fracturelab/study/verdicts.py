@@ -1,0 +1,121 @@
+"""From a study's store to its verdicts: summary.json, the scientific result of a study. The report only renders it.
+
+    summary = write_summary("out")     # -> out/summary.json; summary["claims"][i] has the fields below
+    claims = decide(rows, examples_by_cell, spec.analysis)   # the same from plain rows (tests, calibration)
+
+Per claim: id, claim (as measured), source, verdict, reason, effect, ci (at the corrected level), p, p_holm, n and
+unit, sesoi (smallest effect of interest), level (the corrected interval level), alpha, breakdown (per task,
+architecture or reference), control, caveats, measure, control_text, why, reworded, figure.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import FracturelabError
+from ..io import atomic_file
+from .analysis import rows_of
+from .claims import CLAIMS
+from .measures import parse_meta
+from .stats import holm, verdict
+
+SUMMARY = "summary.json"
+STORE = "results.sqlite"
+
+
+def decide(rows: list[dict], examples: dict, s, ids=None) -> list[dict]:
+    """Every claim's estimate, Holm's correction across the claims that have one, and the verdicts."""
+    ids = sorted(CLAIMS) if ids is None else ids
+    ests = {i: CLAIMS[i].fn(rows, examples, s) for i in ids}
+    p = {i: e.p() for i, e in ests.items()}
+    adj = holm(p)
+    m = max(1, len(adj))
+    order = sorted(adj, key=lambda i: p[i])
+    out = []
+    for i in ids:
+        c, e = CLAIMS[i], ests[i]
+        sesoi = float(s.sesoi.get(str(i), c.sesoi))
+        # the interval at the level Holm used for this claim's rank: alpha / (m - rank)
+        level = 1 - s.alpha / (m - order.index(i)) if i in adj else 1 - s.alpha / m
+        v, reason = verdict(e, adj.get(i, math.nan), s.alpha, level, sesoi)
+        out.append({"id": i, "claim": c.text, "source": c.source, "verdict": v, "reason": reason,
+                    "effect": _num(e.effect), "ci": [_num(x) for x in e.ci(level)], "p": _num(p[i]),
+                    "p_holm": _num(adj.get(i, math.nan)), "n": e.n, "unit": e.unit, "sesoi": sesoi,
+                    "level": round(level, 6), "alpha": s.alpha, "breakdown": _clean(e.breakdown),
+                    "control": _clean(e.control), "caveats": list(e.caveats), "measure": c.measure,
+                    "control_text": c.control, "why": c.why, "reworded": c.reworded, "figure": c.figure})
+    return out
+
+
+@dataclass
+class StudyResults:
+    """What a store holds about its latest study, read once."""
+
+    spec: object
+    study: dict
+    cells: list
+    rows: list
+    examples: dict
+    renders: dict
+    counts: dict
+
+
+def load(outdir) -> StudyResults:
+    """The latest study of OUTDIR's store (FracturelabError with one line when there is none)."""
+    from .spec import spec_from_dict
+    from .store import Store
+
+    path = Path(outdir) / STORE
+    if not path.is_file():
+        raise FracturelabError(f"{outdir}: no {STORE} (run a study into this folder first)")
+    with Store(path, create=False) as store:
+        study = store.latest_study()
+        if study is None:
+            raise FracturelabError(f"{path}: holds no study yet")
+        spec = spec_from_dict(study["spec"])
+        keys = study["options"]["keys"]
+        cells = store.cells(keys)
+        metrics = store.metrics(keys)
+        examples = parse_meta(store.examples(keys))
+        renders = {c["key"]: store.blob(c["key"], "render.png") for c in cells
+                   if c["params"]["kind"] == "cppn" and c["status"] == "done"}
+        counts = store.counts()
+    return StudyResults(spec, study, cells, rows_of(cells, metrics), examples, renders, counts)
+
+
+def summarize(res: StudyResults) -> dict:
+    spec = res.spec
+    claims = decide(res.rows, res.examples, spec.analysis)
+    return {"study": spec.name, "created": res.study["created"], "profile_note": spec.note,
+            "cells": {"total": len(res.cells), **{s: sum(c["status"] == s for c in res.cells)
+                                                  for s in ("done", "failed", "pending", "running")}},
+            "alpha": spec.analysis.alpha, "correction": "Holm across the claims with an estimate",
+            "claims": claims}
+
+
+def write_summary(outdir, res: StudyResults | None = None) -> dict:
+    """Write OUTDIR/summary.json atomically; returns the summary."""
+    res = res or load(outdir)
+    summary = summarize(res)
+    try:
+        with atomic_file(Path(outdir) / SUMMARY) as tmp:
+            tmp.write_text(json.dumps(summary, indent=1))
+    except OSError as e:
+        raise FracturelabError(f"{outdir}: cannot write {SUMMARY} ({e.strerror})") from None
+    return summary
+
+
+def _num(x):
+    return None if x is None or not isinstance(x, (int, float)) or not math.isfinite(x) else round(float(x), 6)
+
+
+def _clean(d):
+    if isinstance(d, dict):
+        return {str(k): _clean(v) for k, v in d.items()}
+    if isinstance(d, (list, tuple)):
+        return [_clean(v) for v in d]
+    if isinstance(d, float):
+        return _num(d)
+    return d
