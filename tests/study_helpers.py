@@ -2,12 +2,11 @@
 effects are planted, so the statistics and the report can be checked fast without training anything."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
-
-import numpy as np
 
 TINY = """
 name = "tiny"
@@ -42,59 +41,56 @@ def cli(*args, **kw) -> subprocess.CompletedProcess:
                           env=ENV, timeout=kw.pop("timeout", 300), **kw)
 
 
-def synthetic_store(outdir: Path, planted: float = 1.0, seeds=range(6)):
-    """A finished study without training: task cells whose OOD accuracy falls with a planted fracture metric
-    ("crosstalk.spread") by `planted` (0 = no link), per-example rows whose correctness falls with novelty only,
-    and CPPN cells whose replicas have more novel maps than their reference."""
-    from fracturelab.study.runner import STORE
-    from fracturelab.study.spec import parse_spec
-    from fracturelab.study.store import Store
-
-    spec = parse_spec(f"""
+SYNTHETIC_SPEC = """
 name = "synthetic"
-seeds = {list(seeds)}
+seeds = {seeds}
 regimes = ["scratch", "pretrain"]
 [[tasks]]
 name = "leave_square_out"
 models = ["mlp", "cppn"]
+[[tasks]]
+name = "factors"
+models = ["mlp"]
+[[tasks]]
+name = "knowledge_graph"
+models = ["transformer"]
 [cppn]
-references = ["face", "target"]
-replicas = 4
+references = ["face", "target", "sunset"]
+replicas = 3
 [analysis]
-fracture_metrics = ["crosstalk.spread", "-factorization.dci_c"]
 n_boot = 200
-""")
+"""
+
+
+def synthetic_store(outdir: Path, effect: dict | None = None, seeds: int = 6, rng: int = 0, learned: bool = True):
+    """A finished study without training, through the real SQLite store: every cell's metrics and examples come from
+    synthetic_study.synthetic (the planted `effect` per claim id), matched to the spec's cells by their fields."""
+    from fracturelab.study.cell import cell_from_params
+    from fracturelab.study.spec import parse_spec
+    from fracturelab.study.store import Store
+    from fracturelab.study.verdicts import STORE
+    from synthetic_study import synthetic
+
+    spec = parse_spec(SYNTHETIC_SPEC.format(seeds=list(range(seeds))))
     cells = spec.cells(available_probes=())
-    rng = np.random.default_rng(0)
+    rows, examples = synthetic(seeds=seeds, effect=effect, rng=rng, refs=3, learned=learned)
+    refs = {f"ref{i}": n for i, n in enumerate(("face", "target", "sunset"))}
+    by = {(r["task"], r["model"], r["regime"], r["seed"]) if r["kind"] == "task" else
+          (refs[r["reference"]], r["regime"], r["seed"]): r for r in rows}
     outdir.mkdir(parents=True, exist_ok=True)
     with Store(outdir / STORE) as st:
-        sid = st.add_study(spec.name, spec.digest(), spec.to_dict(), {"keys": [c["key"] for c in cells],
+        sid = st.add_study(spec.name, spec.digest(), spec.to_dict(), {"keys": [c.key for c in cells],
                                                                       "picbreeder": None})
-        st.register_cells(sid, cells)
+        st.register_cells(sid, [c.params() for c in cells])
         for c in cells:
-            if c["kind"] == "task":
-                spread = rng.normal() + (2.0 if c["regime"] == "scratch" else 0.0)
-                idacc = float(np.clip(0.95 + 0.02 * rng.normal(), 0, 1))
-                ood = float(np.clip(0.5 - 0.15 * planted * spread + 0.05 * rng.normal(), 0, 1))
-                m = {"train.id_acc": idacc, "train.ood_acc": ood, "train.gap": idacc - ood, "train.train_acc": 1.0,
-                     "crosstalk.spread": spread, "factorization.dci_c": -0.5 * spread + 0.3 * rng.normal()}
-                nov = rng.uniform(0, 1, 300)
-                depth = rng.integers(1, 5, 300).astype(float)
-                correct = (rng.uniform(0, 1, 300) < 1 / (1 + np.exp(-(3 - 6 * nov)))).astype(int)
-                ex = [{"split": "test_ood", "idx": i, "correct": int(correct[i]), "nn_dist": float(nov[i]),
-                       "seen_frac": float(nov[i] < 0.5), "depth": float(depth[i]), "width": 1.0, "length": None,
-                       "meta_json": "{}"} for i in range(300)]
-                res = {"metrics": m, "examples": ex, "notes": {"model": c["model"]}}
-            else:
-                ref = c["regime"] == "reference"
-                res = {"metrics": {"cppn.fit_mse": 0.0 if ref else 1e-3, "cppn.novel_maps": 14.0 if ref else
-                                   40.0 + rng.integers(0, 20), "cppn.roughness": 0.1 + 0.01 * rng.normal(),
-                                   "cppn.effective_dim_ratio_mean": 0.2 if ref else 0.6 + 0.05 * rng.normal(),
-                                   "cppn.symmetric_fraction": 1.0 if ref else 0.0,
-                                   "cppn.extrapolation_mse": 0.0 if ref else 0.01 * rng.uniform(),
-                                   "cppn.in_window_mse": 0.0 if ref else 1e-3},
-                       "examples": [], "notes": {"reference": c["reference"]}}
-            st.finish(c["key"], {"ok": True, "result": res, "seconds": 0.1})
+            c = cell_from_params(c.params())
+            r = by[(c.task, c.model, c.regime, c.seed) if c.kind == "task" else (c.reference, c.regime, c.seed)]
+            m = {k: float(v) for k, v in r.items() if "." in k and isinstance(v, float)}
+            ex = [{"split": e["split"], "idx": i, "correct": e["correct"], "nn_dist": None,
+                   "seen_frac": e["seen_frac"], "depth": e["depth"], "width": None, "length": None,
+                   "meta_json": json.dumps(e["meta"])} for i, e in enumerate(examples.get(r["key"], []))]
+            notes = {"model": c.model} if c.kind == "task" else {"reference": c.reference}
+            st.finish(c.key, {"ok": True, "result": {"metrics": m, "examples": ex, "notes": notes}, "seconds": 0.1})
     return spec
 
 

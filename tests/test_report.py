@@ -1,4 +1,4 @@
-"""The study report and the claims' statistics, on synthetic stores with planted effects (no training)."""
+"""The study report renders summary.json's verdicts, on synthetic stores with planted effects (no training)."""
 from __future__ import annotations
 
 import json
@@ -7,8 +7,11 @@ import re
 from study_helpers import synthetic_store
 
 from fracturelab.report.study_page import SECTIONS, build_report
-from fracturelab.study.analysis import partial_spearman, spearman
 from fracturelab.study.claims import CLAIMS
+from fracturelab.study.stats import VERDICTS
+
+FIELDS = {"id", "claim", "verdict", "reason", "effect", "ci", "p", "p_holm", "n", "unit", "sesoi", "level", "alpha",
+          "breakdown", "control", "caveats", "measure"}
 
 
 def _claims(out):
@@ -23,47 +26,36 @@ def test_report_has_every_section_and_claim(tmp_path):
         assert f'<section id="{s}">' in html
     table = html[html.index('id="claims-table"'):]
     table = table[:table.index("</table>")]
-    assert len(re.findall(r"<tr class=\"(supported|contradicted|inconclusive)\">", table)) == len(CLAIMS)
+    rows = re.findall(r'<tr class="(supported|contradicted|inconclusive|no-effect)" id="claim-(\d+)">', table)
+    assert [int(i) for _, i in rows] == sorted(CLAIMS)
+    assert table.count('class="sesoi"') == len(CLAIMS)       # the smallest effect of interest beside each verdict
+    assert "leave_square_out:" in table and "knowledge_graph:" in table   # the per-task breakdown
     assert "http://" not in html and "https://" not in html  # self-contained: nothing fetched
     assert html.count("data:image/png;base64,") >= 8
     summary = json.loads(res["summary"].read_text())
-    assert [c["id"] for c in summary["claims"]] == list(CLAIMS)
+    assert [c["id"] for c in summary["claims"]] == sorted(CLAIMS)
     for c in summary["claims"]:
-        assert {"id", "claim", "verdict", "effect", "ci", "n"} <= set(c)
-        assert c["verdict"] in ("supported", "contradicted", "inconclusive")
+        assert FIELDS <= set(c), FIELDS - set(c)
+        assert c["verdict"] in VERDICTS and c["unit"] and c["sesoi"] > 0 and 0.9 < c["level"] < 1
 
 
-def test_planted_effects_are_found(tmp_path):
-    synthetic_store(tmp_path / "a", planted=1.0)
+def test_planted_effects_are_found_through_the_store(tmp_path):
+    strong = {1: 2.0, 2: 0.9, 3: 0.4, 4: 0.4, 5: 0.2, 6: 0.06, 7: 0.06, 8: 2.0}
+    synthetic_store(tmp_path / "a", effect=strong, seeds=8)
     build_report(tmp_path / "a")
     c = _claims(tmp_path / "a")
-    assert c[2]["verdict"] == "supported" and c[2]["ci"][0] > 0      # fracture -> OOD failure, given ID acc
-    assert c[1]["verdict"] == "supported"                             # replicas: more maps, same image
-    assert c[3]["verdict"] == "supported"                             # seen_frac = 1 examples more often right
-    assert c[4]["verdict"] == "supported"                             # novelty, not depth, drives errors
-    assert c[8]["verdict"] == "supported"                             # spread planted by regime, not by model
-    for i in (5, 6, 7):                                               # no probe data for these: said so
-        assert c[i]["verdict"] == "inconclusive" and c[i]["n"] == 0 and c[i]["reason"]
+    for i in CLAIMS:  # claim 1 has 3 references here (the built-ins): too few units to decide, but the sign holds
+        assert c[i]["verdict"] == "supported" or (i == 1 and c[i]["effect"] > 0), (i, c[i]["reason"], c[i]["ci"])
+    assert set(c[1]["breakdown"]["reference"]) == {"face", "target", "sunset"}
+    assert c[1]["control"]["untrained_same_arch"] > c[1]["effect"]   # untrained nets are further from the reference
 
 
-def test_no_effect_is_not_supported(tmp_path):
-    synthetic_store(tmp_path / "b", planted=0.0)
+def test_no_effect_and_untrained_through_the_store(tmp_path):
+    synthetic_store(tmp_path / "b", seeds=8, rng=5)
     build_report(tmp_path / "b")
-    assert _claims(tmp_path / "b")[2]["verdict"] != "supported"
-
-
-def test_too_few_seeds_is_inconclusive(tmp_path):
-    synthetic_store(tmp_path / "c", planted=1.0, seeds=range(1))
+    assert all(c["verdict"] in ("no effect", "inconclusive") for c in _claims(tmp_path / "b").values())
+    synthetic_store(tmp_path / "c", effect={i: 1.0 for i in CLAIMS}, seeds=4, learned=False)
     build_report(tmp_path / "c")
     c = _claims(tmp_path / "c")
-    assert c[2]["verdict"] == "inconclusive" and c[2]["n"] < 6
-
-
-def test_partial_correlation_removes_the_shared_cause():
-    import numpy as np
-
-    rng = np.random.default_rng(0)
-    z = rng.normal(size=200)
-    x, y = z + 0.3 * rng.normal(size=200), z + 0.3 * rng.normal(size=200)
-    assert spearman(x, y) > 0.7
-    assert abs(partial_spearman(x, y, z)) < 0.2
+    for i in (2, 3, 4, 5, 6, 7, 8):
+        assert c[i]["verdict"] == "inconclusive" and c[i]["n"] == 0 and "learned" in c[i]["reason"], c[i]

@@ -22,10 +22,27 @@ def _digest(p):
 def test_profiles_parse_and_plan(name):
     spec = profile(name)
     cells = spec.cells(available_probes=())
-    keys = [c["key"] for c in cells]
+    keys = [c.key for c in cells]
     assert len(keys) == len(set(keys)) > 0
-    assert {c["kind"] for c in cells} == {"task", "cppn"}
+    assert {c.kind for c in cells} == {"task", "cppn"}
     assert spec.cells(available_probes=()) == cells  # stable: the same keys every time
+
+
+def test_cells_are_typed_records_that_round_trip():
+    from fracturelab.study.cell import CppnCell, TaskCell, cell_from_params
+
+    cells = profile("quick").cells(available_probes=())
+    assert all(isinstance(c, (TaskCell, CppnCell)) for c in cells)
+    assert [cell_from_params(c.params()) for c in cells] == cells
+    assert {c.regime for c in cells if c.kind == "cppn"} == {"reference", "sgd", "init"}
+
+
+def test_analysis_settings_checked():
+    with pytest.raises(FracturelabError, match="sesoi"):
+        parse_spec(TINY + '\n[analysis]\nsesoi = { "99" = 0.1 }\n')
+    with pytest.raises(FracturelabError, match="alpha"):
+        parse_spec(TINY + '\n[analysis]\nalpha = 0.7\n')
+    assert parse_spec(TINY + '\n[analysis]\nsesoi = { "2" = 0.2 }\n').analysis.sesoi == {"2": 0.2}
 
 
 def test_spec_errors_name_the_key():
@@ -98,10 +115,10 @@ def test_store_one_transaction_per_cell(tmp_path):
     spec = parse_spec(TINY)
     cells = spec.cells(available_probes=())
     with Store(tmp_path / "r.sqlite") as st:
-        sid = st.add_study("t", "d", spec.to_dict(), {"keys": [c["key"] for c in cells]})
-        st.register_cells(sid, cells)
-        st.register_cells(sid, cells)  # idempotent
-        key = cells[0]["key"]
+        sid = st.add_study("t", "d", spec.to_dict(), {"keys": [c.key for c in cells]})
+        st.register_cells(sid, [c.params() for c in cells])
+        st.register_cells(sid, [c.params() for c in cells])  # idempotent
+        key = cells[0].key
         outcome = {"ok": True, "seconds": 1.0, "result": {"metrics": {"a": 1.0, "b": 2.0}, "examples": [
             {"split": "test_id", "idx": 0, "correct": 1, "meta_json": "{}"}]}}
         st.finish(key, outcome)
@@ -114,7 +131,7 @@ def test_store_one_transaction_per_cell(tmp_path):
         st.con.create_function("boom", 1, boom)
         with pytest.raises(sqlite3.Error):
             with st.tx():
-                st.con.execute("INSERT INTO metrics VALUES (?, 'c', 3.0)", (cells[1]["key"],))
+                st.con.execute("INSERT INTO metrics VALUES (?, 'c', 3.0)", (cells[1].key,))
                 st.con.execute("SELECT boom(1)")
         assert st.counts()["metrics"] == 2  # the half-written cell rolled back
 

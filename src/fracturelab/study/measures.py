@@ -278,7 +278,7 @@ def paired_regimes(rows, metric, s, a="scratch", b="pretrain"):
 def claim5(rows, examples, s) -> Estimate:
     pairs, caveats = paired_regimes(rows, "reuse.iou", s)
     if len(pairs) < 2:
-        return missing("fewer than 2 seeds with reuse.iou under both scratch and pretrain", "seed pair")
+        return missing("fewer than 2 seeds that learned under both scratch and pretrain, with reuse.iou", "seed pair")
     caveats.append("both regimes start from the same weights for a seed, so the difference at initialization is 0")
     return _mean_over_runs([p[0] for p in pairs], [p[1] for p in pairs], s, caveats, unit="seed pair")
 
