@@ -16,7 +16,8 @@ from collections import defaultdict
 import numpy as np
 
 from .cell import cell_from_params
-from .measures import TASK_COMPOSITE, learned, novelty
+from .measures import TASK_COMPOSITE, dummies, r2, learned, novelty
+from .stats import codes
 
 FACTORS = ("regime", "model", "scale", "task")
 
@@ -39,19 +40,9 @@ def rows_of(cells: list[dict], metrics: dict) -> list[dict]:
     return out
 
 
-def _r2(y: np.ndarray, X: np.ndarray) -> float:
-    A = np.c_[np.ones(len(y)), X]
-    res = y - A @ np.linalg.lstsq(A, y, rcond=None)[0]
-    tot = ((y - y.mean()) ** 2).sum()
-    return float(1 - (res ** 2).sum() / tot) if tot > 0 else math.nan
-
-
-def _dummies(rows, factors):
-    cols = []
-    for f in factors:
-        levels = sorted({str(r[f]) for r in rows})
-        cols += [[float(str(r[f]) == lv) for r in rows] for lv in levels[1:]]
-    return np.array(cols, float).T if cols else np.zeros((len(rows), 0))
+def _design(rows, factors) -> np.ndarray:
+    """Intercept and the dummies of every factor's levels (the first level dropped)."""
+    return np.hstack([np.ones((len(rows), 1))] + [dummies(codes([r[f] for r in rows])) for f in factors])
 
 
 def variance(rows: list[dict], s) -> dict:
@@ -64,10 +55,10 @@ def variance(rows: list[dict], s) -> dict:
             continue
         y = np.array([r[name] - r["init." + name] for r in have])
         varying = [f for f in FACTORS if len({str(r[f]) for r in have}) > 1]
-        full = _r2(y, _dummies(have, varying))
+        full = r2(y, _design(have, varying))
         if not math.isfinite(full):
             continue
-        shares = {f: (max(0.0, full - _r2(y, _dummies(have, [g for g in varying if g != f]))) if f in varying
+        shares = {f: (max(0.0, full - r2(y, _design(have, [g for g in varying if g != f]))) if f in varying
                       else 0.0) for f in FACTORS}
         out[name] = shares | {"residual": 1 - full, "n": len(have)}
     return out

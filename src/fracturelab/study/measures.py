@@ -312,22 +312,22 @@ def claim7(rows, examples, s) -> Estimate:
 
 # -- claim 8: what decides fracture --------------------------------------------------------------------------------
 
-def _r2(y: np.ndarray, A: np.ndarray) -> float:
+def r2(y: np.ndarray, A: np.ndarray) -> float:
     res = y - A @ np.linalg.lstsq(A, y, rcond=None)[0]
     tot = ((y - y.mean()) ** 2).sum()
     return 1 - (res ** 2).sum() / tot if tot > 0 else math.nan
 
 
-def _dummies(c: np.ndarray) -> np.ndarray:
+def dummies(c: np.ndarray) -> np.ndarray:
     levels = np.unique(c)
     return (c[:, None] == levels[None, 1:]).astype(float)
 
 
 def _shares(y: np.ndarray, regime: np.ndarray, model: np.ndarray) -> float:
     """Unique R^2 of regime minus that of model in a two-way main-effects fit of y (codes as int arrays)."""
-    one, dr, dm = np.ones((len(y), 1)), _dummies(regime), _dummies(model)
-    full = _r2(y, np.hstack([one, dr, dm]))
-    return (full - _r2(y, np.hstack([one, dm]))) - (full - _r2(y, np.hstack([one, dr])))
+    one, dr, dm = np.ones((len(y), 1)), dummies(regime), dummies(model)
+    full = r2(y, np.hstack([one, dr, dm]))
+    return (full - r2(y, np.hstack([one, dm]))) - (full - r2(y, np.hstack([one, dr])))
 
 
 def claim8(rows, examples, s) -> Estimate:
