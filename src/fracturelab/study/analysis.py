@@ -16,7 +16,7 @@ from collections import defaultdict
 import numpy as np
 
 from .cell import cell_from_params
-from .measures import TASK_COMPOSITE, dummies, r2, learned, novelty
+from .measures import TASK_COMPOSITE, dummies, init_value, learned, novelty, r2
 from .stats import codes
 
 FACTORS = ("regime", "model", "scale", "task")
@@ -50,10 +50,10 @@ def variance(rows: list[dict], s) -> dict:
     rs, _ = learned(rows, s)
     out = {}
     for name, _, _ in TASK_COMPOSITE:
-        have = [r for r in rs if r.get(name) is not None and r.get("init." + name) is not None]
+        have = [r for r in rs if r.get(name) is not None and init_value(r, name) is not None]
         if len(have) < 4:
             continue
-        y = np.array([r[name] - r["init." + name] for r in have])
+        y = np.array([r[name] - init_value(r, name) for r in have])
         varying = [f for f in FACTORS if len({str(r[f]) for r in have}) > 1]
         full = r2(y, _design(have, varying))
         if not math.isfinite(full):

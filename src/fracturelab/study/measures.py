@@ -40,6 +40,16 @@ TASK_COMPOSITE = (
 """Claim 2's and claim 8's fracture components on task models (sign: + = more fractured). reuse.iou is left out: more
 sharing between output parts can be entanglement or a reused subroutine, so it has no sign a reason fixes."""
 
+AT_INIT = {"clusterability.ncut_z": 0.0}
+"""Components whose value at initialization is known without measuring it (see cell.INIT_PROBES)."""
+
+
+def init_value(r: dict, name: str):
+    """A component's value at initialization: measured ("init.<name>") or known (AT_INIT)."""
+    v = r.get("init." + name)
+    return AT_INIT.get(name) if v is None and r.get(name) is not None else v
+
+
 NOVELTY_FLAGS = ("heldout_pairs", "heldout_pair")
 """Per-example metadata naming the factor a compositional split manipulates (held-out relation pairs in
 knowledge_graph, the held-out factor pair in factors): > 0 = a novel combination."""
@@ -135,18 +145,19 @@ def claim1(rows, examples, s) -> Estimate:
 
 # -- claim 2: fracture and failure -------------------------------------------------------------------------------
 
-def composite(rows: list[dict], prefix: str = "") -> list[float | None]:
-    """Per row: mean over TASK_COMPOSITE's components present of the signed value, z-scored within the row's task
-    (components are on different scales and apply to different tasks)."""
+def composite(rows: list[dict], at_init: bool = False) -> list[float | None]:
+    """Per row: mean over TASK_COMPOSITE's components present of the signed value (after training, or at
+    initialization), z-scored within the row's task (components are on different scales and apply to different
+    tasks)."""
     z = [[] for _ in rows]
     for name, sign, _ in TASK_COMPOSITE:
-        key = prefix + name
+        val = [init_value(r, name) if at_init else r.get(name) for r in rows]
         by_task = defaultdict(list)
         for i, r in enumerate(rows):
-            if r.get(key) is not None:
+            if val[i] is not None:
                 by_task[r["task"]].append(i)
         for idx in by_task.values():
-            v = np.array([sign * rows[i][key] for i in idx])
+            v = np.array([sign * val[i] for i in idx])
             sd = v.std()
             for i, x in zip(idx, v):
                 z[i].append((x - v.mean()) / sd if sd > 0 else 0.0)
@@ -156,7 +167,7 @@ def composite(rows: list[dict], prefix: str = "") -> list[float | None]:
 def claim2(rows, examples, s) -> Estimate:
     rs, caveats = learned(rows, s)
     rs = [r for r in rs if "train.ood_acc" in r]
-    f, f0 = composite(rs), composite(rs, "init.")
+    f, f0 = composite(rs), composite(rs, at_init=True)
     keep = [i for i in range(len(rs)) if f[i] is not None]
     rs = [rs[i] for i in keep]
     f, f0 = [f[i] for i in keep], [f0[i] for i in keep]
@@ -335,12 +346,11 @@ def claim8(rows, examples, s) -> Estimate:
     tasks = [t for t in sorted({r["task"] for r in rs})
              if len({r["model"] for r in rs if r["task"] == t}) > 1 and len({r["regime"] for r in rs if r["task"] == t}) > 1]
     rs = [r for r in rs if r["task"] in tasks]
-    names = [m for m, _, _ in TASK_COMPOSITE
-             if any(r.get(m) is not None and r.get("init." + m) is not None for r in rs)]
+    names = [m for m, _, _ in TASK_COMPOSITE if any(r.get(m) is not None and init_value(r, m) is not None for r in rs)]
     if not tasks or not names:
         return missing("no task on which 2+ architectures and 2+ regimes learned, with fracture probes at "
                        "initialization and after training")
-    part = np.array([[(r[m] - r["init." + m]) if r.get(m) is not None and r.get("init." + m) is not None
+    part = np.array([[(r[m] - init_value(r, m)) if r.get(m) is not None and init_value(r, m) is not None
                       else np.nan for m in names] for r in rs])            # (runs, components): the learned part
     task, regime, model = (codes([r[f] for r in rs]) for f in ("task", "regime", "model"))
     task_names = sorted(tasks)
