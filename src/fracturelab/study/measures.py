@@ -70,6 +70,12 @@ def learned(rows: list[dict], s) -> tuple[list[dict], list[str]]:
                  "(they did not learn the task)"] if left else [])
 
 
+def _missing(caveats: list, why: str, unit: str = "training run") -> Estimate:
+    est = missing(why, unit)
+    est.caveats = list(caveats)
+    return est
+
+
 def _by_task(rows, values) -> dict:
     per = defaultdict(list)
     for r, v in zip(rows, values):
@@ -79,7 +85,7 @@ def _by_task(rows, values) -> dict:
 
 def _mean_over_runs(rows: list[dict], values: list[float], s, caveats, unit="training run") -> Estimate:
     if len(rows) < 2:
-        return missing(f"{len(rows)} {unit}(s) with the data this claim needs", unit)
+        return _missing(caveats, f"{len(rows)} {unit}(s) with the data this claim needs", unit)
     strata = [config(r) for r in rows]
     est = estimate(len(rows), stratum_mean(values, strata), strata, s.n_boot, s.seed, vectorized=True, unit=unit)
     est.breakdown = {"task": _by_task(rows, values)}
@@ -123,16 +129,16 @@ def claim1(rows, examples, s) -> Estimate:
         if a is not None:
             alt.append(a)
     unit = "reference network"
+    left = [f"{n_unmatched} replicas left out: render MSE above {s.match_mse:g}"] if n_unmatched else []
     if len(units) < 2:
-        return missing(f"{len(units)} reference network(s) with an SGD replica matching its output "
-                       f"(render MSE <= {s.match_mse:g})", unit)
+        return _missing(left, f"{len(units)} reference network(s) with an SGD replica matching its output "
+                        f"(render MSE <= {s.match_mse:g})", unit)
     est = estimate(len(units), lambda idx: np.asarray(units)[idx].mean(-1), None, s.n_boot, s.seed,
                    vectorized=True, unit=unit)
     est.breakdown = {"reference": per}
     est.control = {"untrained_same_arch": float(np.mean(control)) if control else None,
                    "replica_other_arch": float(np.mean(alt)) if alt else None}
-    if n_unmatched:
-        est.caveats.append(f"{n_unmatched} replicas left out: render MSE above {s.match_mse:g}")
+    est.caveats += left
     if control:
         est.caveats.append(f"untrained nets of the same architectures score {np.mean(control):.2f} on the same "
                            "scale: the metrics separate the evolved reference from generic weights, and the replicas "
@@ -172,7 +178,7 @@ def claim2(rows, examples, s) -> Estimate:
     rs = [rs[i] for i in keep]
     f, f0 = [f[i] for i in keep], [f0[i] for i in keep]
     if len(rs) < 6:
-        return missing(f"{len(rs)} learned runs with fracture probes (claim 2 needs 6 at least)")
+        return _missing(caveats, f"{len(rs)} learned runs with fracture probes (claim 2 needs 6 at least)")
     strata = [config(r) for r in rs]
     cfg, regimes = codes(strata), codes([r["regime"] for r in rs])
     err = np.array([1 - r["train.ood_acc"] for r in rs])
@@ -225,7 +231,8 @@ def claim3(rows, examples, s) -> Estimate:
     pairs = [(r, coverage_contrast(examples.get(r["key"], []))) for r in rs]
     pairs = [(r, v) for r, v in pairs if v is not None]
     if len(pairs) < 2:
-        return missing("no learned run whose non-ID test examples differ in subgraph coverage at one depth")
+        return _missing(caveats, "no learned run whose non-ID test examples differ in subgraph coverage at one "
+                        "depth")
     return _mean_over_runs([p[0] for p in pairs], [p[1] for p in pairs], s, caveats)
 
 
@@ -265,7 +272,7 @@ def claim4(rows, examples, s) -> Estimate:
     found = [(r, novelty_vs_complexity(examples.get(r["key"], []))) for r in rs]
     found = [(r, v) for r, v in found if v is not None]
     if len(found) < 2:
-        return missing("no learned run whose test examples vary in both the split's novelty and depth")
+        return _missing(caveats, "no learned run whose test examples vary in both the split's novelty and depth")
     est = _mean_over_runs([r for r, _ in found], [a - b for _, (a, b) in found], s, caveats)
     est.control = {"novelty_effect": float(np.mean([a for _, (a, _) in found])),
                    "complexity_effect_per_step": float(np.mean([b for _, (_, b) in found]))}
@@ -289,7 +296,8 @@ def paired_regimes(rows, metric, s, a="scratch", b="pretrain"):
 def claim5(rows, examples, s) -> Estimate:
     pairs, caveats = paired_regimes(rows, "reuse.iou", s)
     if len(pairs) < 2:
-        return missing("fewer than 2 seeds that learned under both scratch and pretrain, with reuse.iou", "seed pair")
+        return _missing(caveats, "fewer than 2 seeds that learned under both scratch and pretrain, with reuse.iou",
+                        "seed pair")
     caveats.append("both regimes start from the same weights for a seed, so the difference at initialization is 0")
     return _mean_over_runs([p[0] for p in pairs], [p[1] for p in pairs], s, caveats, unit="seed pair")
 
@@ -306,7 +314,7 @@ def claim6(rows, examples, s) -> Estimate:
     rs, caveats = learned(rows, s)
     rs = [r for r in rs if "sparsity.hoyer_gap_final" in r and "sparsity.hoyer_gap_init" in r]
     if len(rs) < 2:
-        return missing("no learned run with the sparsity gap at initialization and after training")
+        return _missing(caveats, "no learned run with the sparsity gap at initialization and after training")
     est = _mean_over_runs(rs, [r["sparsity.hoyer_gap_final"] - r["sparsity.hoyer_gap_init"] for r in rs], s, caveats)
     est.control = {"gap_at_init": float(np.mean([r["sparsity.hoyer_gap_init"] for r in rs])),
                    "gap_trained": float(np.mean([r["sparsity.hoyer_gap_final"] for r in rs]))}
@@ -317,7 +325,7 @@ def claim7(rows, examples, s) -> Estimate:
     rs, caveats = learned(rows, s)
     rs = [r for r in rs if "sparsity.hoyer_gap_final" in r and _first_ckpt(r) is not None]
     if len(rs) < 2:
-        return missing("no learned run with a sparsity checkpoint during training (spec checkpoints)")
+        return _missing(caveats, "no learned run with a sparsity checkpoint during training (spec checkpoints)")
     return _mean_over_runs(rs, [r["sparsity.hoyer_gap_final"] - _first_ckpt(r) for r in rs], s, caveats)
 
 
@@ -343,12 +351,13 @@ def _shares(y: np.ndarray, regime: np.ndarray, model: np.ndarray) -> float:
 
 def claim8(rows, examples, s) -> Estimate:
     rs, caveats = learned(rows, s)
-    tasks = [t for t in sorted({r["task"] for r in rs})
-             if len({r["model"] for r in rs if r["task"] == t}) > 1 and len({r["regime"] for r in rs if r["task"] == t}) > 1]
+    def levels(t, f):
+        return len({r[f] for r in rs if r["task"] == t})
+    tasks = [t for t in sorted({r["task"] for r in rs}) if levels(t, "model") > 1 and levels(t, "regime") > 1]
     rs = [r for r in rs if r["task"] in tasks]
     names = [m for m, _, _ in TASK_COMPOSITE if any(r.get(m) is not None and init_value(r, m) is not None for r in rs)]
     if not tasks or not names:
-        return missing("no task on which 2+ architectures and 2+ regimes learned, with fracture probes at "
+        return _missing(caveats, "no task on which 2+ architectures and 2+ regimes learned, with fracture probes at "
                        "initialization and after training")
     part = np.array([[(r[m] - init_value(r, m)) if r.get(m) is not None and init_value(r, m) is not None
                       else np.nan for m in names] for r in rs])            # (runs, components): the learned part
