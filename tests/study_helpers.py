@@ -44,7 +44,7 @@ def cli(*args, **kw) -> subprocess.CompletedProcess:
 SYNTHETIC_SPEC = """
 name = "synthetic"
 seeds = {seeds}
-regimes = ["scratch", "pretrain"]
+regimes = ["scratch", "pretrain", "bimt"]
 [[tasks]]
 name = "leave_square_out"
 models = ["mlp", "cppn"]

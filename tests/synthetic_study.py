@@ -1,10 +1,10 @@
 """Synthetic studies shaped like real ones, with a planted effect per claim (0 = none), for the calibration and power
 checks. Rows and examples have the fields study/measures.py reads from a real store: four configurations
-(leave_square_out mlp and cppn, factors mlp, knowledge_graph transformer) x scratch/pretrain x seeds, with offsets
+(leave_square_out mlp and cppn, factors mlp, knowledge_graph transformer) x scratch/pretrain/bimt x seeds, with offsets
 between configurations (so a method that pools across them without care would be fooled), plus reference CPPNs with
 replicas and untrained controls.
 
-    rows, examples = synthetic(seeds=3, effect={2: 0.5}, rng=0)
+    rows, examples = synthetic(seeds=3, effect={2: 0.5}, rng=0)   # claim id -> planted effect
 """
 from __future__ import annotations
 
@@ -41,17 +41,17 @@ def _examples(rng, task, eff3, eff4):
 
 
 def synthetic(seeds: int = 3, effect: dict | None = None, rng: int = 0, refs: int = 6, learned: bool = True):
-    eff = {k: 0.0 for k in range(1, 9)} | (effect or {})
+    eff = {k: 0.0 for k in range(1, 10)} | (effect or {})
     g = np.random.default_rng(rng)
     rows, examples = [], {}
     for t, m in CONFIGS:
         off = {n: g.normal(0, 2) for n, _, _ in TASK_COMPOSITE}      # configurations differ in every metric
         base_ood, base_iou, base_gap = g.uniform(0.2, 0.8), g.uniform(0.2, 0.6), g.normal(0, 0.05)
-        for regime in ("scratch", "pretrain"):
+        for regime in ("scratch", "pretrain", "bimt"):
             for seed in range(seeds):
                 key = f"{t}-{m}-{regime}-{seed}"
                 r = {"key": key, "kind": "task", "task": t, "model": m, "scale": "base", "regime": regime,
-                     "seed": seed, "train.id_acc": g.uniform(0.9, 1.0) if learned else g.uniform(0.0, 0.2),
+                     "seed": seed, "train.id_acc": g.uniform(0.97, 1.0) if learned else g.uniform(0.0, 0.2),
                      "train.n_params": 1000.0}
                 latent = g.normal()
                 for n, sign, _ in TASK_COMPOSITE:
@@ -59,9 +59,10 @@ def synthetic(seeds: int = 3, effect: dict | None = None, rng: int = 0, refs: in
                     # claim 8: the learned part moves with regime by eff[8] more than with architecture
                     learned_part = eff[8] * (regime == "pretrain") + g.normal(0, 1)
                     r["init." + n] = init
-                    r[n] = init + learned_part + sign * latent
+                    # claim 9's intervention lowers fracture by one sd (its manipulation check passes)
+                    r[n] = init + learned_part + sign * (latent - (regime == "bimt"))
                 ood_err = eff[2] * latent + np.sqrt(max(0.0, 1 - eff[2] ** 2)) * g.normal()
-                r["train.ood_acc"] = float(np.clip(base_ood - 0.15 * ood_err, 0, 1))
+                r["train.ood_acc"] = float(np.clip(base_ood - 0.15 * ood_err + eff[9] * (regime == "bimt"), 0, 1))
                 r["reuse.iou"] = base_iou + g.normal(0, 0.05) - eff[5] * (regime == "pretrain")
                 init_gap = base_gap + g.normal(0, 0.02)
                 r["sparsity.hoyer_gap_init"] = init_gap

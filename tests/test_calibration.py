@@ -18,7 +18,7 @@ REPS = 200
 ALPHA = 0.05
 # one-sided 99 % Monte Carlo bound on a binomial rate of ALPHA over REPS replicates
 BOUND = ALPHA + 2.33 * math.sqrt(ALPHA * (1 - ALPHA) / REPS)
-STRONG = {1: 2.0, 2: 0.8, 3: 0.4, 4: 0.4, 5: 0.15, 6: 0.05, 7: 0.05, 8: 2.0}
+STRONG = {1: 2.0, 2: 0.8, 3: 0.4, 4: 0.4, 5: 0.15, 6: 0.05, 7: 0.05, 8: 2.0, 9: 0.1}
 
 
 @pytest.fixture(scope="module")
@@ -74,5 +74,5 @@ def test_null_effects_give_no_effect_when_precise():
 def test_untrained_runs_enter_no_claim():
     """Runs below the learned threshold are left out: every task claim is inconclusive with that reason."""
     rows, ex = synthetic(seeds=3, effect=STRONG, rng=3, learned=False)
-    for c in decide(rows, ex, AnalysisSettings(n_boot=50), ids=[2, 3, 4, 5, 6, 7, 8]):
+    for c in decide(rows, ex, AnalysisSettings(n_boot=50), ids=[2, 3, 4, 5, 6, 7, 8, 9]):
         assert c["verdict"] == "inconclusive", c

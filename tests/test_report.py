@@ -40,7 +40,7 @@ def test_report_has_every_section_and_claim(tmp_path):
 
 
 def test_planted_effects_are_found_through_the_store(tmp_path):
-    strong = {1: 2.0, 2: 0.9, 3: 0.4, 4: 0.4, 5: 0.2, 6: 0.06, 7: 0.06, 8: 2.0}
+    strong = {1: 2.0, 2: 0.9, 3: 0.4, 4: 0.4, 5: 0.2, 6: 0.06, 7: 0.06, 8: 2.0, 9: 0.1}
     synthetic_store(tmp_path / "a", effect=strong, seeds=8)
     build_report(tmp_path / "a")
     c = _claims(tmp_path / "a")
@@ -57,5 +57,5 @@ def test_no_effect_and_untrained_through_the_store(tmp_path):
     synthetic_store(tmp_path / "c", effect={i: 1.0 for i in CLAIMS}, seeds=4, learned=False)
     build_report(tmp_path / "c")
     c = _claims(tmp_path / "c")
-    for i in (2, 3, 4, 5, 6, 7, 8):
+    for i in (2, 3, 4, 5, 6, 7, 8, 9):
         assert c[i]["verdict"] == "inconclusive" and c[i]["n"] == 0 and "learned" in c[i]["reason"], c[i]

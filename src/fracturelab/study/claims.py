@@ -113,6 +113,15 @@ CLAIMS: dict[int, Claim] = {c.id: c for c in (
           "if architecture decided fracture, its share would exceed regime's: < 0",
           0.1, "fig-variance", M.claim8,
           "'and exposure' dropped: the study varies regime and architecture; exposure enters claim 7"),
+    Claim(9, "lowering fracture by training raises accuracy on novel compositions at matched in-distribution accuracy",
+          "the causal test of the open question (intervention: BIMT's connection cost, Liu, Gan, Tegmark 2023)",
+          "OOD accuracy, intervention regime minus scratch, same task, model, scale and seed, pairs whose test_id "
+          "accuracies are within match_id_acc",
+          "seed pair (scratch and intervention runs of one seed)",
+          "a manipulation check: the intervention must lower the fracture composite (one-sided, alpha), else the claim "
+          "is inconclusive with that reason",
+          "if fracture did not cause failure, lowering it would leave OOD accuracy where it was: 0",
+          0.03, "fig-claims", M.claim9),
 )}
 
 

@@ -88,6 +88,10 @@ class AnalysisSettings:
     """A task run counts as trained only at this test_id accuracy or above; the others enter no claim."""
     match_mse: float = 5e-3
     """A CPPN replica whose render is within this MSE of its reference's counts as having the same output."""
+    intervention: str = "bimt"
+    """Claim 9's regime that lowers fracture on purpose (compared with scratch, seed by seed)."""
+    match_id_acc: float = 0.05
+    """Claim 9 compares OOD accuracy only in seed pairs whose test_id accuracies differ by at most this."""
     n_boot: int = 1000
     """Bootstrap resamples of the units (runs, seed pairs or reference networks)."""
     seed: int = 0
