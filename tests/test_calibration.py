@@ -18,7 +18,7 @@ REPS = 200
 ALPHA = 0.05
 # one-sided 99 % Monte Carlo bound on a binomial rate of ALPHA over REPS replicates
 BOUND = ALPHA + 2.33 * math.sqrt(ALPHA * (1 - ALPHA) / REPS)
-STRONG = {1: 2.0, 2: 0.8, 3: 0.4, 4: 0.4, 5: 0.15, 6: 0.05, 7: 0.05, 8: 2.0, 9: 0.1}
+STRONG = {1: 2.0, 2: 0.8, 3: 0.4, 4: 0.4, 5: 0.15, 6: 0.05, 7: 0.05, 8: 2.0, 9: 0.2}
 
 
 @pytest.fixture(scope="module")

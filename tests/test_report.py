@@ -40,7 +40,7 @@ def test_report_has_every_section_and_claim(tmp_path):
 
 
 def test_planted_effects_are_found_through_the_store(tmp_path):
-    strong = {1: 2.0, 2: 0.9, 3: 0.4, 4: 0.4, 5: 0.2, 6: 0.06, 7: 0.06, 8: 2.0, 9: 0.1}
+    strong = {1: 2.0, 2: 0.9, 3: 0.4, 4: 0.4, 5: 0.2, 6: 0.06, 7: 0.06, 8: 2.0, 9: 0.2}
     synthetic_store(tmp_path / "a", effect=strong, seeds=8)
     build_report(tmp_path / "a")
     c = _claims(tmp_path / "a")
