@@ -1,4 +1,4 @@
-"""CLI commands on CPPNs: genome, render, builtins, replicate, fer, labels."""
+"""CLI commands on CPPNs: genome, render, builtins, replicate, fer, labels, explore."""
 from __future__ import annotations
 
 import json
@@ -104,6 +104,13 @@ def _cmd_labels(a):
     print(format_table(rows))
 
 
+def _cmd_explore(a):
+    from ..report.explorer import ExploreSettings, write_explorer
+
+    settings = ExploreSettings(sweep_res=a.sweep_res, sweep_max=a.sweep_max, seed=a.seed, res=a.res)
+    print(write_explorer(a.paths, a.out, settings))
+
+
 def register(sub) -> None:
     s = sub.add_parser("genome", help="summarize a genome, net folder or built-in CPPN")
     s.add_argument("path")
@@ -148,3 +155,13 @@ def register(sub) -> None:
     s.add_argument("--n-perm", type=int, default=1000)
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(fn=_cmd_labels)
+
+    s = sub.add_parser("explore", help="one self-contained HTML page to sweep CPPN weights live in the browser")
+    s.add_argument("paths", nargs="+", metavar="PATH", help="genome file, net folder or built-in name (repeat)")
+    s.add_argument("-o", "--out", required=True, help="output .html")
+    s.add_argument("--sweep-res", type=int, default=32, help="resolution of the sweeps behind the effect column "
+                   "(0: no sweeps)")
+    s.add_argument("--sweep-max", type=int, default=200, help="weights swept per net without a genome (SGD nets)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--res", type=int, default=128, help="image resolution the page opens with")
+    s.set_defaults(fn=_cmd_explore)
