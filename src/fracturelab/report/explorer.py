@@ -24,8 +24,9 @@ import numpy as np
 from ..errors import FracturelabError
 from ..io import atomic_file, prepare_output_dir
 
-# The page's scripts, in load order: the engine (forward pass, colour, novel maps) has no DOM code, the UI has.
-SCRIPTS = ("explorer_engine.js", "explorer_ui.js", "explorer_controls.js")
+# The page's scripts, in load order: the engines (typed arrays: forward pass, colour, novel maps; WebGL2, measured
+# against it) have no page code, the UI and controls have.
+SCRIPTS = ("explorer_engine.js", "explorer_gl.js", "explorer_ui.js", "explorer_controls.js")
 
 
 @dataclass(frozen=True)

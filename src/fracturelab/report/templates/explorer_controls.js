@@ -182,8 +182,8 @@ function applyAll(before) {
 }
 
 // For tests and benchmarks: the canvases' pixels as base64, the novel count, and frame timing.
-function canvasB64(id) {
-  const c = $(id), d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+function canvasB64(id) { const c = $(id); return bytesB64(c.getContext("2d").getImageData(0, 0, c.width, c.height).data); }
+function bytesB64(d) {
   let s = "";
   for (let i = 0; i < d.length; i += 0x8000) s += String.fromCharCode.apply(null, d.subarray(i, i + 0x8000));
   return btoa(s);
@@ -196,9 +196,23 @@ window.explorer = {
   bench(n) {  // n frames sweeping the current perturbation over [-range, range]: median image and full-frame ms
     const img = [], all = [];
     for (let k = 0; k < n; k++) { S.dw = S.range * (2 * (k + 1) / (n + 1) - 1); frame(); img.push(timing.image); all.push(timing.total); }
-    const med = (a) => a.sort((x, y) => x - y)[a.length >> 1];
-    return { image_ms: med(img), frame_ms: med(all) };
+    return { image_ms: median(img), frame_ms: median(all) };
+  },
+  // the WebGL2 engine on the current state: "dense" or "sparse" shader; the image as base64 RGBA, or median ms
+  glImage(mode) { return bytesB64(webgl().render(NETS[S.net], perturbation(), S.dw, S.res, S.win, mode)); },
+  benchGL(mode, n) {
+    const gl = webgl(), ms = [], pert = perturbation();
+    gl.render(NETS[S.net], pert, 0, S.res, S.win, mode);  // compile outside the timing, as the page would once
+    for (let k = 0; k < n; k++) {
+      const dw = S.range * (2 * (k + 1) / (n + 1) - 1), t = performance.now();
+      gl.render(NETS[S.net], pert, dw, S.res, S.win, mode);
+      ms.push(performance.now() - t);
+    }
+    return median(ms);
   },
 };
+function median(a) { return a.slice().sort((x, y) => x - y)[a.length >> 1]; }
+let GL = null;
+function webgl() { GL = GL || makeGL(document.createElement("canvas")); if (!GL) throw new Error("no WebGL2"); return GL; }
 
 buildNets(); bind(); readHash(); syncControls(); drawGraphBase(); drawThumbs(); drawList(); partnerFrame(); frame();
