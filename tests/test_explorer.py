@@ -114,3 +114,30 @@ def test_bad_path_is_refused_like_render(tmp_path, bad, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert err == render_err and len(err.strip().splitlines()) == 1 and bad in err
     assert not (tmp_path / "out").exists()
+
+
+def test_study_report_links_an_explorer_of_references_and_replicas(tmp_path):
+    import json
+    import sqlite3
+
+    from study_helpers import synthetic_store
+
+    from fracturelab.cppn.builtins import builtin_net
+    from fracturelab.report.study_page import build_report
+    from fracturelab.study.cppn_part import npy_bytes
+
+    synthetic_store(tmp_path)
+    face = builtin_net("face")
+    con = sqlite3.connect(tmp_path / "results.sqlite")  # one replica cell as cppn_part now stores it
+    key = next(k for k, p in con.execute("SELECT key, params_json FROM cells")
+               if json.loads(p).get("reference") == "face" and json.loads(p).get("regime") == "sgd")
+    con.execute("INSERT INTO blobs VALUES (?, ?, ?)", (key, "arch.txt", str(face.arch).encode()))
+    con.execute("INSERT INTO blobs VALUES (?, ?, ?)", (key, "params.npy", npy_bytes(face.params * 0.5)))
+    con.commit()
+    con.close()
+    report = build_report(tmp_path)["report"].read_text()
+    assert 'href="explorer.html"' in report[report.index('id="cppn"'):]
+    page = (tmp_path / "explorer.html").read_text()
+    names = [n["name"] for n in json.loads(page[page.index('type="application/json">') + 24:page.index("</script>")])["nets"]]
+    print(names)
+    assert names[0] == "face" and names[1].startswith("face sgd seed") and names[2:] == ["target"]

@@ -77,8 +77,8 @@ def net_record(net, settings: ExploreSettings = ExploreSettings()) -> dict:
     if net.genome is not None:  # the weight list is the genome's links; units are named by the node they hold
         lz = layerize(net.genome)
         rec["links"] = list(dict.fromkeys(i for i in lz.link_weight_ids if i is not None))
-        names = {k: (n.label or n.activation) for k, n in net.genome.nodes.items()}
-        rec["units"] = [[names.get(k, "") if k else "" for k in layer] for layer in lz.layers]
+        names = {k: (n.label or k) for k, n in net.genome.nodes.items()}  # inputs, outputs by name; others by key
+        rec["units"] = [[names.get(k, "") if k else "" for k in layer] for layer in lz.layers]  # hidden 1..L
     return rec
 
 
@@ -116,3 +116,55 @@ def write_explorer(paths, out, settings: ExploreSettings = ExploreSettings(), ne
     with atomic_file(out) as tmp:
         tmp.write_text(page, encoding="utf-8")
     return out
+
+
+STUDY_EXPLORER = "explorer.html"
+
+
+def write_study_explorer(outdir, settings: ExploreSettings = ExploreSettings(sweep_max=0)) -> Path | None:
+    """The explorer of a study's CPPN part: its reference networks, each followed by its other nets (replicas,
+    initializations; cells store them as arch.txt and params.npy since the explorer exists; older stores give
+    references only). Written to
+    OUTDIR/explorer.html; None when the study has no finished CPPN cell. Replicas have no genome, so by default only
+    the references' links are swept (sweep_max=0)."""
+    import io
+
+    from ..cppn.arch import Arch
+    from ..cppn.nets import Net, load_cppn
+    from ..study.store import Store
+    from ..study.verdicts import STORE
+
+    out = Path(outdir)
+    with Store(out / STORE, create=False) as store:
+        study = store.latest_study()
+        keys = study["options"]["keys"] if study else None
+        cells = [c for c in store.cells(keys) if c["params"].get("kind") == "cppn" and c["status"] == "done"]
+        blobs = {c["key"]: (store.blob(c["key"], "arch.txt"), store.blob(c["key"], "params.npy")) for c in cells}
+    refs: dict[str, list] = {}
+    for c in sorted(cells, key=lambda c: (c["params"]["reference"], c["params"]["regime"] != "reference",
+                                          c["params"].get("seed", 0))):
+        p, ref_list = c["params"], refs.setdefault(c["params"]["reference"], [])
+        if p["regime"] == "reference":
+            try:
+                ref_list.insert(0, load_cppn(p["reference"]))
+            except FracturelabError:  # the reference's file moved since the study ran: show its replicas alone
+                pass
+        elif None not in blobs[c["key"]]:
+            arch, params = Arch.parse(blobs[c["key"]][0].decode()), np.load(io.BytesIO(blobs[c["key"]][1]))
+            name = f"{c['notes'].get('reference', Path(p['reference']).stem)} {p['regime']} seed {p.get('seed', 0)}"
+            if params.shape == (arch.n_params,) and np.isfinite(params).all():
+                ref_list.append(Net(name, arch, params.astype(np.float32), source=p["regime"]))
+    nets = [n for group in refs.values() for n in group]
+    if not nets:
+        return None
+    return write_explorer([], out / STUDY_EXPLORER, settings, nets=nets)
+
+
+def study_explorer_link(outdir) -> str | None:
+    """The report's hook: write the study's explorer beside report.html and return its file name (None if the study
+    has no CPPN cells, or the explorer cannot be written; the report goes on without it)."""
+    try:
+        page = write_study_explorer(outdir)
+    except (FracturelabError, OSError):
+        return None
+    return page.name if page else None

@@ -47,7 +47,7 @@ def _cppn_gallery(res: StudyResults) -> list[dict]:
     return [{"name": k, "nets": v} for k, v in by_ref.items()]
 
 
-def render_html(res: StudyResults, summary: dict) -> str:
+def render_html(res: StudyResults, summary: dict, explorer: str | None = None) -> str:
     spec, rows, s = res.spec, res.rows, res.spec.analysis
     claims = summary["claims"]
     by_id = {c["id"]: c for c in claims}
@@ -79,7 +79,8 @@ def render_html(res: StudyResults, summary: dict) -> str:
         status=status, counts=res.counts, sections=SECTIONS, components=[m for m, _, _ in TASK_COMPOSITE],
         composite=TASK_COMPOSITE, cppn_composite=CPPN_COMPOSITE, layers=A.per_layer_sparsity(rows, s),
         grid=A.accuracy_grid(rows, res.examples, s), failed=A.failed(res.cells),
-        picbreeder=res.study["options"].get("picbreeder"), seconds=sum(c["seconds"] or 0 for c in res.cells))
+        picbreeder=res.study["options"].get("picbreeder"), seconds=sum(c["seconds"] or 0 for c in res.cells),
+        explorer=explorer)
 
 
 def build_report(outdir, progress: bool = False, summary: dict | None = None) -> dict:
@@ -87,7 +88,8 @@ def build_report(outdir, progress: bool = False, summary: dict | None = None) ->
     out = Path(outdir)
     res = load(out)
     summary = summary or write_summary(out, res)
-    html = render_html(res, summary)
+    from .explorer import study_explorer_link  # the CPPN section links to the live explorer (issue 15)
+    html = render_html(res, summary, study_explorer_link(out))
     try:
         with atomic_file(out / "report.html") as tmp:
             tmp.write_text(html)

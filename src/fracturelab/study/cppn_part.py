@@ -7,7 +7,8 @@ the same maps plus the costs of fracture (fer.costs): extrapolation beyond the t
 hidden half (a second fit, same seed, with the right half hidden), and adaptation toward the reference's most
 effective one-weight sweep. Claim 1's controls: an "init" cell measures the maps of an untrained net of the
 reference's arch (the replica's own initialization, seeded), a "sgd_arch" cell a replica of another arch (the cell's
-alt_arch). Metric names are "cppn.<name>". Each cell also returns a small PNG of its render.
+alt_arch). Metric names are "cppn.<name>". Each cell also returns a small PNG of its render, and its net's arch and
+weights (arch.txt, params.npy) for the report's explorer.
 """
 from __future__ import annotations
 
@@ -24,6 +25,13 @@ def png_bytes(rgb: np.ndarray) -> bytes:
 
     buf = io.BytesIO()
     save_png(buf, rgb)
+    return buf.getvalue()
+
+
+def npy_bytes(params) -> bytes:
+    """Flat float32 weights as a .npy file (report/explorer.py rebuilds the study's nets from it)."""
+    buf = io.BytesIO()
+    np.save(buf, np.asarray(params, dtype=np.float32), allow_pickle=False)
     return buf.getvalue()
 
 
@@ -76,4 +84,5 @@ def cppn_cell(p) -> dict:
         metrics["cppn.adapt_wid"] = float(wid)
     metrics = {k: v for k, v in metrics.items() if v is not None and math.isfinite(v)}
     return {"metrics": metrics, "examples": [], "notes": {"reference": ref.name, "arch": str(ref.arch)},
-            "blobs": {"render.png": png_bytes(net.render(max(64, res)))}}
+            "blobs": {"render.png": png_bytes(net.render(max(64, res))), "arch.txt": str(net.arch).encode(),
+                      "params.npy": npy_bytes(net.params)}}

@@ -177,7 +177,7 @@ function drawUnit() {
   const c = $("unit-map"), ctx = c.getContext("2d"), img = ctx.createImageData(MAP_RES, MAP_RES);
   for (let k = 0; k < N; k++) { img.data[4 * k] = img.data[4 * k + 1] = img.data[4 * k + 2] = g(k); img.data[4 * k + 3] = 255; }
   ctx.putImageData(img, 0, 0);
-  const names = net.rec.units, name = l === 0 ? ["x", "y", "d", "bias"][u] : (names && names[l] ? names[l][u] : "");
+  const names = net.rec.units, name = l === 0 ? ["x", "y", "d", "bias"][u] : (names && names[l - 1] ? names[l - 1][u] : "");
   let flat = u;
   for (let k = 0; k < l; k++) flat += lastMaps[k].length;
   $("unit-title").textContent = `layer ${l} unit ${u}` + (l ? ` (${arch.actOf[u]})` : "") + (name ? `, node ${name}` : "") +
