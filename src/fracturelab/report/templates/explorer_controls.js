@@ -114,7 +114,8 @@ function saveCanvas(canvas, name) {  // a download link: works from file:// with
 }
 
 function bind() {
-  $("dw").oninput = (e) => { S.dw = +e.target.value; frame(); };
+  $("dw").oninput = (e) => { S.dw = +e.target.value; frame(timing.total > 100); };
+  $("dw").onchange = (e) => { S.dw = +e.target.value; frame(); };
   $("range").onchange = (e) => { if (+e.target.value > 0) { S.range = +e.target.value; S.dw = Math.max(-S.range, Math.min(S.range, S.dw)); syncControls(); frame(); } };
   $("zero").onclick = () => { S.dw = 0; syncControls(); frame(); };
   $("random").onclick = () => { pickRandomDirection(); syncControls(); drawList(); frame(); };

@@ -95,22 +95,27 @@ function paint(canvas, raw, res) {
 
 // ------------------------------------------------------------------------------------------------ the frame
 let gridGeom = null, lastMaps = null, lastNovel = null;
-function frame() {
-  const t0 = performance.now(), net = NETS[S.net], pert = perturbation();
-  const im = run(S.net, S.res, pert, S.dw);
-  paint($("image"), im.run.raw, S.res);
+// preview: while the slider is dragged on a net whose full frame is slow, draw the image at <= 64x64 and leave the
+// maps as they were; the full frame follows when the slider is let go.
+function frame(preview = false) {
+  const t0 = performance.now(), net = NETS[S.net], pert = perturbation(), res = preview ? Math.min(S.res, 64) : S.res;
+  const im = run(S.net, res, pert, S.dw);
+  paint($("image"), im.run.raw, res);
   const t1 = performance.now();
-  const mp = run(S.net, MAP_RES, pert, S.dw);
-  lastMaps = mp.run.acts.slice(0, net.arch.L + 1);
-  lastNovel = novelMaps(lastMaps.flat(), MAP_RES * MAP_RES);
-  novelCount = lastNovel.reduce((s, v) => s + v, 0);
-  drawGrid();
+  if (!preview || !lastMaps) {
+    const mp = run(S.net, MAP_RES, pert, S.dw);
+    lastMaps = mp.run.acts.slice(0, net.arch.L + 1);
+    lastNovel = novelMaps(lastMaps.flat(), MAP_RES * MAP_RES);
+    novelCount = lastNovel.reduce((s, v) => s + v, 0);
+    drawGrid();
+  }
   const t2 = performance.now();
-  timing.image = t1 - t0; timing.maps = t2 - t1; timing.total = t2 - t0;
+  if (!preview) { timing.image = t1 - t0; timing.maps = t2 - t1; timing.total = t2 - t0; }
   $("novel-count").textContent = novelCount;
   $("dw-out").textContent = (S.dw >= 0 ? "+" : "") + S.dw.toFixed(3);
   $("swept").textContent = pert ? pert.text : "Pick a weight in the list, type its ID, or draw a random direction.";
-  $("status").textContent = `${S.res}×${S.res} image ${timing.image.toFixed(1)} ms, maps + novel ${timing.maps.toFixed(1)} ms`;
+  $("status").textContent = preview ? `preview at ${res}×${res} while dragging (${(t1 - t0).toFixed(1)} ms); ` +
+    "the full frame follows on release" : `${S.res}×${S.res} image ${timing.image.toFixed(1)} ms, maps + novel ${timing.maps.toFixed(1)} ms`;
   drawUnit();
   drawGraphOverlay(pert);
   writeHash();
