@@ -32,10 +32,10 @@ function readHash() {
   S.sort = q.get("sort") || "effect";
   S.desc = q.get("desc") !== "0";
   S.w = q.has("w") ? num("w", null) : null;
-  if (S.w !== null && !(S.w >= 0 && S.w < NETS[S.net].arch.nParams)) S.w = null;
+  if (S.w !== null && !(Number.isInteger(S.w) && S.w >= 0 && S.w < NETS[S.net].arch.nParams)) S.w = null;
   const dir = nums("dir"), u = nums("unit");
-  S.dir = dir.length === 3 ? dir : null;
-  S.unit = u.length === 2 ? u : null;
+  S.dir = dir.length === 3 && dir.every(Number.isInteger) ? dir : null;
+  S.unit = u.length === 2 && u.every(Number.isInteger) ? u : null;
 }
 function defaultPartner(i) {  // another net of the same arch (a replica beside its reference), else none
   const j = NETS.findIndex((n, k) => k !== i && n.arch.text === NETS[i].arch.text);
