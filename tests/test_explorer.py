@@ -139,5 +139,6 @@ def test_study_report_links_an_explorer_of_references_and_replicas(tmp_path):
     assert 'href="explorer.html"' in report[report.index('id="cppn"'):]
     page = (tmp_path / "explorer.html").read_text()
     names = [n["name"] for n in json.loads(page[page.index('type="application/json">') + 24:page.index("</script>")])["nets"]]
-    print(names)
-    assert names[0] == "face" and names[1].startswith("face sgd seed") and names[2:] == ["target"]
+    refs = sorted({json.loads(p)["reference"] for (p,) in sqlite3.connect(tmp_path / "results.sqlite").execute(
+        "SELECT params_json FROM cells") if json.loads(p)["kind"] == "cppn"})
+    assert refs[0] == "face" and names == ["face", names[1], *refs[1:]] and names[1].startswith("face sgd seed")
