@@ -56,7 +56,8 @@ def main() -> None:
         frames = 3 if big else a.frames  # the SGD apple takes seconds a frame
         d.execute_script(f"explorer.bench({1 if big else 3})")  # warm the JIT and the base runs
         js = d.execute_script(f"return explorer.bench({frames})")
-        row = {"net": Path(name).name, "js_image_ms": js["image_ms"], "js_frame_ms": js["frame_ms"]}
+        row = {"net": Path(name).name, "js_image_ms": js["image_ms"], "js_frame_ms": js["frame_ms"],
+               "drag_preview_res": d.execute_script("return explorer.preview()")}
         n_params, n_nonzero = d.execute_script("const n = NETS[explorer.state.net]; "
                                                "return [n.arch.nParams, n.params.filter((v) => v !== 0).length]")
         for mode in ("sparse", "dense"):

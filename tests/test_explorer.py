@@ -86,8 +86,27 @@ def test_page_renders_sweeps_and_counts_like_python(picbreeder_dir, browser, tmp
     got = _page_image(browser, 0, "&w=4371&dw=1")
     state = browser.execute_script("return [explorer.state.w, explorer.state.dw, location.hash]")
     assert state[:2] == [4371, 1] and "w=4371" in state[2]
+    _keyboard(browser)
     assert float(((got - sweep) ** 2).mean()) < 1e-4
     assert float(((got - _page_image(browser, 0)) ** 2).mean()) > 1e-3  # and the sweep did change the image
+
+
+def _keyboard(browser):
+    """The page's keys move Δw, step through the weight list and draw a random direction; the hash follows."""
+    from selenium.webdriver.common.by import By
+
+    body = browser.find_element(By.TAG_NAME, "body")
+    state = "return [explorer.state.w, explorer.state.dw, explorer.state.dir, location.hash]"
+    body.send_keys("[")
+    w, dw, _, h = browser.execute_script(state)
+    assert w == 4371 and dw == pytest.approx(0.95) and "dw=0.95" in h
+    body.send_keys("0")
+    body.send_keys("n")
+    w, dw, _, h = browser.execute_script(state)
+    assert w is not None and w != 4371 and dw == 0 and f"w={w}" in h
+    body.send_keys("r")
+    w, _, direction, h = browser.execute_script(state)
+    assert w is None and len(direction) == 3 and "dir=" in h
 
 
 def test_page_embeds_nets_labels_and_sweeps(picbreeder_dir):

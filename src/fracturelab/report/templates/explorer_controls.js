@@ -194,6 +194,7 @@ window.explorer = {
   go(hash) { location.hash = hash; const before = ""; readHash(); applyAll(before); return { novel: novelCount, timing: { ...timing } }; },
   image: () => canvasB64("image"),
   novel: () => novelCount,
+  preview() { frame(true); return $("image").width; },  // what a slider drag draws now: its resolution
   bench(n) {  // n frames sweeping the current perturbation over [-range, range]: median image and full-frame ms
     const img = [], all = [];
     for (let k = 0; k < n; k++) { S.dw = S.range * (2 * (k + 1) / (n + 1) - 1); frame(); img.push(timing.image); all.push(timing.total); }

@@ -7,7 +7,7 @@ const MAP_RES = 64;  // fer/maps.py's resolution: the grid's novel count is comp
 const $ = (id) => document.getElementById(id);
 const S = { net: 0, partner: -1, w: null, dir: null, dw: 0, range: 1, res: DATA.res || 128, win: [-1, 1, -1, 1],
             unit: null, sort: "effect", desc: true, filter: "" };
-const timing = { image: 0, maps: 0, total: 0 };
+const timing = { image: 0, maps: 0, total: 0, res: 1 };
 let novelCount = 0, listRows = [];
 
 // ------------------------------------------------------------------------------------------------ state <-> hash
@@ -95,10 +95,15 @@ function paint(canvas, raw, res) {
 
 // ------------------------------------------------------------------------------------------------ the frame
 let gridGeom = null, lastMaps = null, lastNovel = null;
-// preview: while the slider is dragged on a net whose full frame is slow, draw the image at <= 64x64 and leave the
-// maps as they were; the full frame follows when the slider is let go.
+// preview: while the slider is dragged on a net whose full frame is slow, draw the image at the resolution the last
+// full frame's cost per pixel allows in ~50 ms (16 to 64 pixels a side) and leave the maps as they were; the full
+// frame follows when the slider is let go.
+function previewRes() {
+  const perPixel = timing.image / (timing.res * timing.res);
+  return Math.max(16, Math.min(S.res, 64, Math.floor(Math.sqrt(50 / Math.max(perPixel, 1e-9)))));
+}
 function frame(preview = false) {
-  const t0 = performance.now(), net = NETS[S.net], pert = perturbation(), res = preview ? Math.min(S.res, 64) : S.res;
+  const t0 = performance.now(), net = NETS[S.net], pert = perturbation(), res = preview ? previewRes() : S.res;
   const im = run(S.net, res, pert, S.dw);
   paint($("image"), im.run.raw, res);
   const t1 = performance.now();
@@ -110,7 +115,7 @@ function frame(preview = false) {
     drawGrid();
   }
   const t2 = performance.now();
-  if (!preview) { timing.image = t1 - t0; timing.maps = t2 - t1; timing.total = t2 - t0; }
+  if (!preview) { timing.image = t1 - t0; timing.maps = t2 - t1; timing.total = t2 - t0; timing.res = S.res; }
   $("novel-count").textContent = novelCount;
   $("dw-out").textContent = (S.dw >= 0 ? "+" : "") + S.dw.toFixed(3);
   $("swept").textContent = pert ? pert.text : "Pick a weight in the list, type its ID, or draw a random direction.";
