@@ -191,7 +191,10 @@ function bytesB64(d) {
 }
 window.explorer = {
   state: S, nets: NETS.map((n) => n.rec.name), frame, timing,
-  go(hash) { location.hash = hash; const before = ""; readHash(); applyAll(before); return { novel: novelCount, timing: { ...timing } }; },
+  go(hash) {  // replaceState, not location.hash: no hashchange event, so no second frame
+    history.replaceState(null, "", "#" + hash); readHash(); applyAll("");
+    return { novel: novelCount, timing: { ...timing } };
+  },
   image: () => canvasB64("image"),
   novel: () => novelCount,
   preview() { frame(true); return $("image").width; },  // what a slider drag draws now: its resolution
