@@ -42,7 +42,7 @@ def test_registry_and_list():
     (lambda: make_task("lookup", split="nope"), "unknown split"),
     (lambda: make_task("lookup", bogus=1), "unknown option"),
     (lambda: make_task("lookup", n_train="many"), "not a valid value"),
-    (lambda: make_task("lookup", n_test=2.5), "should be like"),
+    (lambda: make_task("lookup", n_test=2.5), "n_test=2.5: expected int"),
     (lambda: make_task("lookup", n_test=10**6), "in-distribution examples"),
     (lambda: make_task("lookup", split="longer", ood_lengths=(3,)), "longer"),
     (lambda: make_task("leave_square_out", p=11, side=11), "side"),

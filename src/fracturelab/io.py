@@ -1,8 +1,10 @@
 """Output files and folders that appear whole or not at all."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import stat
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,26 +20,56 @@ def prepare_output_dir(outdir) -> Path:
     parent = out if out.exists() else out.parent
     while not parent.exists():
         parent = parent.parent
-    if not os.access(parent, os.W_OK):
-        raise FracturelabError(f"{out}: not writable")
+    if not parent.is_dir():
+        raise FracturelabError(f"{out}: {parent} is not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise FracturelabError(f"{out}: not writable (read-only for this user)")
     return out
+
+
+def check_new_dir(outdir, force: bool = False) -> Path:
+    """prepare_output_dir, and refuse an existing non-empty OUTDIR unless force (--force): call it before the work,
+    so nothing is computed that could not be written, and nothing a user had there is replaced by accident."""
+    out = prepare_output_dir(outdir)
+    if not force and out.exists():
+        try:
+            full = any(out.iterdir())
+        except OSError as e:
+            raise FracturelabError(f"{out}: cannot list ({e.strerror})") from None
+        if full:
+            raise FracturelabError(f"{out}: exists and is not empty; choose a new folder or pass --force to replace it")
+    return out
+
+
+def _write_error(out: Path, e: OSError) -> FracturelabError:
+    where = f" ({e.filename})" if e.filename and Path(str(e.filename)).name != out.name else ""
+    return FracturelabError(f"{out}: cannot write ({e.strerror or e}){where}; nothing was written")
 
 
 @contextmanager
 def staged_dir(outdir, replace: bool = False):
     """Yield a temporary folder beside OUTDIR; on success it becomes OUTDIR, on any failure it is removed.
     replace=False: OUTDIR must not exist yet, or be empty, so nothing a user had there is ever touched.
-    replace=True: an existing OUTDIR is replaced at the end (the caller has decided it may be)."""
-    out = prepare_output_dir(outdir)
-    if not replace and out.exists() and any(out.iterdir()):
-        raise FracturelabError(f"{out}: exists and is not empty; choose a new folder")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    replace=True: an existing OUTDIR is replaced at the end (the caller has decided it may be: --force).
+    An OSError on the way (a full disk, a permission) becomes one FracturelabError naming OUTDIR."""
+    out = check_new_dir(outdir, force=replace)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    except OSError as e:
+        raise _write_error(out, e) from None
     try:
         yield tmp
         if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
+            old = out.with_name(f".{out.name}.old.{os.getpid()}")
+            out.rename(old)  # moved aside, not deleted, until the new folder is in place
+            tmp.rename(out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(out)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise _write_error(out, e) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -47,16 +79,116 @@ def staged_dir(outdir, replace: bool = False):
 def atomic_file(path):
     """Yield a temporary path beside PATH (same suffix, so writers that go by it still work); on success it replaces
     PATH, with the permissions a new file gets under the umask; on any failure it is removed. PATH is never
-    half-written."""
+    half-written; an OSError (a full disk) becomes one FracturelabError naming PATH."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+        os.close(fd)
+    except OSError as e:
+        raise _write_error(path, e) from None
     try:
         yield Path(tmp)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes files private; outputs are meant to be shared like any file
         os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise _write_error(path, e) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+# -- reading: every input file goes through these, so OS and parse errors become one line naming the file --------
+def input_file(path, what: str = "file") -> Path:
+    """PATH checked before it is opened: it exists, is a regular file (a device, pipe or socket is refused: reading
+    one may never end) and is within the max_file_bytes limit."""
+    from .limits import check_size
+
+    p = Path(path)
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        raise FracturelabError(f"{p}: no such {what}") from None
+    except OSError as e:
+        raise FracturelabError(f"{p}: cannot read ({e.strerror})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise FracturelabError(f"{p}: is a folder, not a {what}")
+    if not stat.S_ISREG(st.st_mode):
+        raise FracturelabError(f"{p}: not a regular file (a device, pipe or socket); refused")
+    check_size(st.st_size, "max_file_bytes", f"{p}: size in bytes")
+    return p
+
+
+def read_bytes(path, what: str = "file") -> bytes:
+    p = input_file(path, what)
+    try:
+        return p.read_bytes()
+    except OSError as e:
+        raise FracturelabError(f"{p}: cannot read ({e.strerror})") from None
+
+
+def read_text(path, what: str = "file") -> str:
+    try:
+        return read_bytes(path, what).decode("utf-8")
+    except UnicodeDecodeError:
+        raise FracturelabError(f"{path}: not UTF-8 text") from None
+
+
+def read_json(path, what: str = "JSON file"):
+    try:
+        return json.loads(read_text(path, what))
+    except (json.JSONDecodeError, RecursionError) as e:
+        raise FracturelabError(f"{path}: not valid JSON ({str(e).splitlines()[0]})") from None
+
+
+def read_npy(path, max_items: int | None = None):
+    """A numeric .npy array; its header (dtype, shape) is checked before the data is read."""
+    import numpy as np
+
+    p = input_file(path, ".npy file")
+    try:
+        with open(p, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)
+            shape, _, dtype = read_header(f)
+            if dtype.kind not in "biuf" or dtype.hasobject:
+                raise FracturelabError(f"{p}: holds {dtype} values, expected numbers")
+            if max_items is not None and int(np.prod(shape)) > max_items:
+                raise FracturelabError(f"{p}: {int(np.prod(shape)):,} values, expected at most {max_items:,}")
+            f.seek(0)
+            return np.load(f, allow_pickle=False)
+    except OSError as e:
+        raise FracturelabError(f"{p}: cannot read ({e.strerror})") from None
+    except (ValueError, EOFError, TypeError) as e:
+        raise FracturelabError(f"{p}: not a readable .npy file ({str(e).splitlines()[0]})") from None
+
+
+def read_torch(path):
+    """A torch state dict saved with torch.save, loaded with weights_only=True (no code runs)."""
+    import pickle
+
+    import torch
+
+    p = input_file(path, "weights file")
+    try:
+        return torch.load(p, weights_only=True)
+    except OSError as e:
+        raise FracturelabError(f"{p}: cannot read ({e.strerror or e})") from None
+    except (RuntimeError, pickle.UnpicklingError, EOFError, ValueError, KeyError, AttributeError, IndexError) as e:
+        raise FracturelabError(f"{p}: not a readable torch weights file ({str(e).splitlines()[0][:200]})") from None
+
+
+def write_torch(obj, path) -> None:
+    """torch.save, serialized in memory first: torch's own file writer reports a full disk as a RuntimeError from
+    C++, this way it is the OSError every other write gives."""
+    import io as _io
+
+    import torch
+
+    buf = _io.BytesIO()
+    torch.save(obj, buf)
+    with open(path, "wb") as f:
+        f.write(buf.getbuffer())

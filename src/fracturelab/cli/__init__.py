@@ -28,12 +28,23 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _one_line(e: Exception) -> str:
+    return " ".join(str(e).split())  # messages quote user text, which may hold newlines: keep the promise of one line
+
+
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     try:
         args.fn(args)
     except FracturelabError as e:
-        print(f"fracturelab: error: {e}", file=sys.stderr)
+        print(f"fracturelab: error: {_one_line(e)}", file=sys.stderr)
+        return 2
+    except OSError as e:  # the last net under every read and write: a full disk, a permission, a vanished file
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"fracturelab: error: {where}{e.strerror or e}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("fracturelab: error: out of memory (ask for less: see the FRACTURELAB_MAX_* limits)", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("fracturelab: interrupted", file=sys.stderr)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 from ..errors import FracturelabError
+from .args import add_force, finite, int_at_least, positive, seed
 
 
 def _cmd_genome(a):
@@ -15,12 +16,21 @@ def _cmd_genome(a):
 
 
 def _cmd_render(a):
-    from ..cppn.nets import load_cppn, write_png
+    from pathlib import Path
 
-    net = load_cppn(a.path)
+    from ..cppn.nets import load_cppn, write_png
+    from ..io import prepare_output_dir
+
+    from ..limits import check_size
+
+    check_size(a.res * a.res, "max_pixels", f"--res {a.res}: pixels")
     window = tuple(a.window) if a.window else None
-    if a.res < 1:
-        raise FracturelabError(f"--res must be at least 1, got {a.res}")
+    if window and not (window[0] < window[1] and window[2] < window[3]):
+        raise FracturelabError(f"--window X0 X1 Y0 Y1 needs X0 < X1 and Y0 < Y1, got {' '.join(map(str, window))}")
+    if Path(a.out).suffix.lower() != ".png":
+        raise FracturelabError(f"{a.out}: output must end in .png")
+    prepare_output_dir(Path(a.out).parent if str(Path(a.out).parent) else ".")
+    net = load_cppn(a.path)
     print(write_png(a.out, net.render(a.res, window)))
 
 
@@ -46,20 +56,22 @@ def load_target(path: str, res: int):
 def _cmd_replicate(a):
     from ..cppn.arch import Arch
     from ..cppn.nets import Net, save_netdir
-    from ..io import prepare_output_dir
-    from ..cppn.replicate import ReplicateSettings, fit, mse
+    from ..cppn.replicate import ReplicateSettings, check_fit_size, fit, mse
+    from ..io import check_new_dir
 
-    prepare_output_dir(a.out)
+    check_new_dir(a.out, a.force)  # before the work: nothing computed that could not be written
     settings = ReplicateSettings(res=a.res, steps=a.steps, lr=a.lr, seed=a.seed, arch=a.arch)
     settings.check()
     if a.path.lower().endswith(".png") and not a.arch:
         raise FracturelabError("a PNG target needs --arch (e.g. '8;cache:8,gaussian:4,sin:4')")
+    if a.arch:
+        check_fit_size(Arch.parse(a.arch), a.res)
     target, own = load_target(a.path, a.res)
     arch = Arch.parse(a.arch) if a.arch else own
     rep = fit(arch, target, settings)
     net = Net(f"sgd_{a.path}", arch, rep.params, {}, "sgd")
     final = mse(arch, rep.params, target)
-    out = save_netdir(a.out, net, rep.losses, {"target": a.path, **vars(settings), "final_mse": final})
+    out = save_netdir(a.out, net, rep.losses, {"target": a.path, **vars(settings), "final_mse": final}, a.force)
     print(f"{out}: MSE {final:.3e} at {a.res}x{a.res} after {a.steps} steps")
 
 
@@ -69,18 +81,22 @@ def _cmd_fer(a):
     from ..cppn.nets import load_cppn, load_netdir
     from ..fer.analyze import FerSettings, analyze
     from ..fer.costs import CostSettings
-    from ..io import staged_dir
+    from ..cppn.replicate import check_fit_size
+    from ..io import check_new_dir, staged_dir
     from ..report.fer_page import write_page
 
     if a.res < 8 or a.replicas < 0:
         raise FracturelabError("--res must be at least 8 and --replicas at least 0")
+    check_new_dir(a.out, a.force)
     reference = load_cppn(a.reference)
     replicas = [load_netdir(p) for p in a.replica]
+    for net in [reference, *replicas]:
+        check_fit_size(net.arch, a.res)
     costs = CostSettings(seeds=tuple(range(a.replicas)) or (0,))
     settings = FerSettings(res=a.res, replicas=a.replicas, costs=costs)
     if a.quick:  # a smoke run: minutes, not the numbers to report
         settings = replace(settings, n_perm=200, costs=replace(costs, steps=1500, adapt_steps=300, seeds=(0,)))
-    with staged_dir(a.out) as tmp:
+    with staged_dir(a.out, replace=a.force) as tmp:
         metrics, arts = analyze(reference, replicas, settings)
         renders = {n: net.render(256) for n, net in [(reference.name, reference)] + [(r.name, r) for r in replicas]}
         write_page(tmp, metrics, arts, renders, settings.costs.wide)
@@ -92,10 +108,11 @@ def _cmd_labels(a):
 
     from ..fer.labels import LabelSettings, format_table, label_table
     from ..fer.sweeps import SweepSettings
-    from ..io import staged_dir
+    from ..io import check_new_dir, staged_dir
 
+    check_new_dir(a.out, a.force)
     rows = label_table(a.dir, LabelSettings(SweepSettings(res=a.res), a.n_perm, a.seed))
-    with staged_dir(a.out) as tmp:
+    with staged_dir(a.out, replace=a.force) as tmp:
         (tmp / "labels.json").write_text(json.dumps(rows, indent=1))
         with open(tmp / "labels.csv", "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=list(rows[-1]), extrasaction="ignore")
@@ -120,8 +137,8 @@ def register(sub) -> None:
     s = sub.add_parser("render", help="render a CPPN to a PNG")
     s.add_argument("path", help="genome file, net folder or built-in name")
     s.add_argument("-o", "--out", required=True, help="output .png")
-    s.add_argument("--res", type=int, default=256)
-    s.add_argument("--window", type=float, nargs=4, metavar=("X0", "X1", "Y0", "Y1"),
+    s.add_argument("--res", type=int_at_least(1), default=256)
+    s.add_argument("--window", type=finite, nargs=4, metavar=("X0", "X1", "Y0", "Y1"),
                    help="coordinate window (default -1 1 -1 1)")
     s.set_defaults(fn=_cmd_render)
 
@@ -132,28 +149,31 @@ def register(sub) -> None:
     s = sub.add_parser("replicate", help="train an SGD replica of a CPPN or image (FER's recipe)")
     s.add_argument("path", help="genome file, net folder, built-in name, or a .png image")
     s.add_argument("-o", "--out", required=True, help="net folder to write")
-    s.add_argument("--res", type=int, default=64)
-    s.add_argument("--steps", type=int, default=6000)
-    s.add_argument("--lr", type=float, default=3e-3)
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--res", type=int_at_least(2), default=64)
+    s.add_argument("--steps", type=int_at_least(1), default=6000)
+    s.add_argument("--lr", type=positive, default=3e-3)
+    s.add_argument("--seed", type=seed, default=0)
     s.add_argument("--arch", default=None, help="replica arch (default: the target's own)")
+    add_force(s)
     s.set_defaults(fn=_cmd_replicate)
 
     s = sub.add_parser("fer", help="FER measurements of a reference CPPN and its replicas")
     s.add_argument("reference", help="genome file, net folder or built-in name")
     s.add_argument("--replica", action="append", default=[], metavar="NETDIR", help="a replica net folder (repeat)")
-    s.add_argument("--replicas", type=int, default=3, help="replicas to train when none are given (default 3)")
+    s.add_argument("--replicas", type=int_at_least(0), default=3, help="replicas to train when none are given (default 3)")
     s.add_argument("-o", "--out", required=True)
-    s.add_argument("--res", type=int, default=64)
+    s.add_argument("--res", type=int_at_least(8), default=64)
+    add_force(s)
     s.add_argument("--quick", action="store_true", help="short training budgets: a smoke run")
     s.set_defaults(fn=_cmd_fer)
 
     s = sub.add_parser("labels", help="agreement of weight sweeps with people's labels, for every genome in DIR")
     s.add_argument("dir")
     s.add_argument("-o", "--out", required=True)
-    s.add_argument("--res", type=int, default=64)
-    s.add_argument("--n-perm", type=int, default=1000)
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--res", type=int_at_least(8), default=64)
+    s.add_argument("--n-perm", type=int_at_least(1), default=1000)
+    s.add_argument("--seed", type=seed, default=0)
+    add_force(s)
     s.set_defaults(fn=_cmd_labels)
 
     s = sub.add_parser("explore", help="one self-contained HTML page to sweep CPPN weights live in the browser")

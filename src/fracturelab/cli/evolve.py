@@ -3,12 +3,14 @@ write a net folder, the format `replicate` writes."""
 from __future__ import annotations
 
 from ..errors import FracturelabError
+from .args import add_force, int_at_least, positive, seed
 
 
 def _cmd_evolve(a):
     from ..cppn.arch import Arch
     from ..cppn.nets import save_netdir
-    from ..io import prepare_output_dir
+    from ..cppn.replicate import check_fit_size
+    from ..io import check_new_dir
     from ..train.evolve.matched import evolve_target
     from ..train.evolve.settings import ESSettings, NEATSettings, NoveltySettings, cma_method
     from ..train.evolve.task_regimes import parse_evolve
@@ -18,10 +20,12 @@ def _cmd_evolve(a):
         raise FracturelabError("--res must be at least 2, --generations at least 1, --population at least 2")
     if a.match_mse is not None and not a.match_mse > 0:
         raise FracturelabError(f"--match-mse must be > 0, got {a.match_mse}")
-    prepare_output_dir(a.out)  # fail before any long work
+    check_new_dir(a.out, a.force)  # fail before any long work
     arch = Arch.parse(a.arch) if a.arch else None
     target, own = load_target(a.target, a.res)
     arch = arch or own
+    if arch is not None:
+        check_fit_size(arch, a.res)
     neat = es = None
     if a.method.startswith("neat"):
         neat = parse_evolve(a.set, NEATSettings, population=a.population, generations=a.generations)
@@ -39,7 +43,7 @@ def _cmd_evolve(a):
                 "final_mse": ev.mse, "generations": ev.generations, "stopped": ev.stopped, "arch": str(ev.net.arch),
                 "history_last": hist[-1] if hist else None}
     losses = [-h["best_fitness"] for h in hist] if not a.method == "neat-novelty" else [h["best_mse"] for h in hist]
-    out = save_netdir(a.out, ev.net, losses, settings)
+    out = save_netdir(a.out, ev.net, losses, settings, a.force)
     print(f"{out}: MSE {ev.mse:.3e} at {a.res}x{a.res} after {ev.generations} generations ({ev.stopped}), "
           f"arch {ev.net.arch}")
 
@@ -49,11 +53,12 @@ def register(sub) -> None:
     s.add_argument("target", help="a PNG image, a genome (.xml/.zip), a net folder or a built-in CPPN's name")
     s.add_argument("-o", "--out", required=True, help="net folder to write (arch.txt, params.npy, img.png, ...)")
     s.add_argument("--method", default="neat", choices=("neat", "neat-novelty", "cmaes", "es"))
-    s.add_argument("--match-mse", type=float, default=None, help="stop once the render MSE is at most this")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--res", type=int, default=32, help="fitness resolution (res x res)")
-    s.add_argument("--generations", type=int, default=300)
-    s.add_argument("--population", type=int, default=100)
+    s.add_argument("--match-mse", type=positive, default=None, help="stop once the render MSE is at most this")
+    s.add_argument("--seed", type=seed, default=0)
+    s.add_argument("--res", type=int_at_least(2), default=32, help="fitness resolution (res x res)")
+    s.add_argument("--generations", type=int_at_least(1), default=300)
+    s.add_argument("--population", type=int_at_least(2), default=100)
+    add_force(s)
     s.add_argument("--arch", default=None, help="cmaes/es: the fixed arch (default: the target net's own)")
     s.add_argument("--set", default="", metavar="K=V,...",
                    help="more NEATSettings or ESSettings fields, e.g. 'node_add_prob=0.3' or 'sigma=0.2'")

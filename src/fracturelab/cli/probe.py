@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import math
 
+from .args import seed
+
 
 def _cmd_probe(a):
     from ..probes import probe_run
@@ -22,5 +24,5 @@ def register(sub) -> None:
     p = sub.add_parser("probe", help="fracture probes on a trained run folder: writes RUNDIR/probes.json and figures")
     p.add_argument("rundir", help="a run folder written by `fracturelab train`")
     p.add_argument("--probes", default=None, help="comma-separated probe names (default: all)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.set_defaults(fn=_cmd_probe)

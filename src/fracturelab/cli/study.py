@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..errors import FracturelabError
+from .args import int_at_least
 
 
 def _finish(res: dict) -> None:
@@ -26,7 +27,7 @@ def _run(spec, a):
     from ..report.study_page import build_report
     from ..study.runner import run_study
 
-    res = run_study(spec, a.out, _exec(a), a.picbreeder, progress=not a.quiet)
+    res = run_study(spec, a.out, _exec(a), a.picbreeder, progress=not a.quiet, force=a.force)
     res |= build_report(a.out, progress=not a.quiet, summary=res["summary_data"])
     _finish(res)
 
@@ -46,7 +47,7 @@ def _cmd_study(a):
 def _cmd_report(a):
     from ..report.study_page import build_report
 
-    res = build_report(a.outdir, progress=not a.quiet)
+    res = build_report(a.outdir, progress=not a.quiet, dest=a.out)
     print(f"wrote {res['report']} and {res['summary']}")
 
 
@@ -58,9 +59,11 @@ def _common(s, out_default=None):
     s.add_argument("--executor", choices=("local", "ray"), default="local",
                    help="local process pool (default) or a Ray cluster")
     s.add_argument("--address", default=None, help="Ray cluster to join (default: start a local one)")
-    s.add_argument("--workers", type=int, default=None, help="worker processes (default: one per core)")
+    s.add_argument("--workers", type=int_at_least(1), default=None, help="worker processes (default: one per core)")
     s.add_argument("--picbreeder", default=None, help="Picbreeder data folder: adds its networks to the CPPN part")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    s.add_argument("--force", action="store_true",
+                   help="write into a non-empty folder that holds no results store (refused otherwise)")
 
 
 def register(sub) -> None:
@@ -77,5 +80,7 @@ def register(sub) -> None:
 
     s = sub.add_parser("report", help="rebuild report.html and summary.json of OUTDIR from its results.sqlite")
     s.add_argument("outdir")
+    s.add_argument("-o", "--out", default=None,
+                   help="write report.html and summary.json here (default OUTDIR; the store is only read)")
     s.add_argument("-q", "--quiet", action="store_true")
     s.set_defaults(fn=_cmd_report)

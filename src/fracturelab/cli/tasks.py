@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 from ..errors import FracturelabError
+from .args import add_force, int_at_least, seed
 
 
 def _options(pairs: list[str]) -> dict:
@@ -59,7 +60,11 @@ def _cmd_train(a):
     options = {k: _literal(v) for k, v in _options(a.set).items()}
     options.setdefault("verbose", a.verbose)
     options.setdefault("progress", not a.quiet)
-    m = train_run(a.task, split=a.split, model=a.model, regime=a.regime, seed=a.seed, outdir=a.out, **options)
+    from ..io import check_new_dir
+
+    check_new_dir(a.out, a.force)
+    m = train_run(a.task, split=a.split, model=a.model, regime=a.regime, seed=a.seed, outdir=a.out,
+                  overwrite=a.force, **options)
     extra = "".join(f", {k[:-4]} {m[k]:.3f}" for k in m if k.endswith("_acc") and k not in
                     ("train_acc", "val_acc", "id_acc", "ood_acc"))
     print(f"{a.out}: {m['task']}/{m['split']} {m['model']} {m['regime']} seed {m['seed']}: train {m['train_acc']:.3f},"
@@ -75,8 +80,8 @@ def register(sub) -> None:
     t = tsub.add_parser("show", help="a task's split sizes (train, test_id, test_ood) and examples")
     t.add_argument("name")
     t.add_argument("--split", default=None, help="default: the task's main systematic split")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--examples", type=int, default=3, help="examples shown per set")
+    t.add_argument("--seed", type=seed, default=0)
+    t.add_argument("--examples", type=int_at_least(0), default=3, help="examples shown per set")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a task option (repeat)")
     t.add_argument("--json", action="store_true")
     t.set_defaults(fn=_cmd_tasks_show)
@@ -86,8 +91,9 @@ def register(sub) -> None:
     s.add_argument("--split", default=None, help="default: the task's main systematic split")
     s.add_argument("--model", default=None, help="default: the task's default model")
     s.add_argument("--regime", default="scratch")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=seed, default=0)
     s.add_argument("-o", "--out", required=True, help="run folder to write (must not exist)")
+    add_force(s)
     s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="a training, model or task option, e.g. max_steps=500 (repeat)")
     s.add_argument("-v", "--verbose", action="store_true", help="print each evaluation as training goes")

@@ -25,6 +25,8 @@ class Arch:
 
     @classmethod
     def parse(cls, text: str) -> "Arch":
+        if not isinstance(text, str) or len(text) > 10_000:
+            raise FracturelabError("bad arch string: expected a short 'L;act:n,act:n,...'")
         try:
             depth, rest = text.strip().split(";")
             groups = tuple((a.strip(), int(n)) for a, n in (g.split(":") for g in rest.split(",")))
@@ -35,6 +37,9 @@ class Arch:
         if bad or arch.n_hidden < 1 or any(n < 1 for _, n in arch.groups) or len({a for a, _ in groups}) < len(groups):
             raise FracturelabError(f"bad arch string {text!r}: depth >= 1, widths >= 1, distinct activations "
                                    f"from {', '.join(ARCH_ACTIVATIONS)}")
+        from ..limits import check_size
+
+        check_size(arch.n_params, "max_params", f"arch {text.strip()!r}: weights")
         return arch
 
     def __str__(self) -> str:

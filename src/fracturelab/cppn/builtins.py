@@ -7,7 +7,7 @@ Picbreeder genome. Coordinates: x runs left to right, y top to bottom, both over
 from __future__ import annotations
 
 from .genome import Genome, Link, Node
-from .nets import Net, net_from_genome
+from .layerize import Net, net_from_genome
 
 INPUTS = ("x", "y", "d", "bias")
 

@@ -6,6 +6,7 @@ per link, the text a person wrote after sweeping that weight (`<color-label id>`
 """
 from __future__ import annotations
 
+import io
 import math
 import re
 import xml.etree.ElementTree as ET
@@ -65,21 +66,31 @@ class Genome:
 
 
 def _read_text(path: Path) -> str:
-    if not path.exists():
-        raise GenomeError(path, "no such file")
-    if path.is_dir():
-        raise GenomeError(path, "is a folder, not a genome file")
-    data = path.read_bytes()
-    if zipfile.is_zipfile(path):
+    from ..errors import FracturelabError
+    from ..io import read_bytes
+    from ..limits import check_size, limits
+
+    try:
+        data = read_bytes(path, "genome file")
+    except FracturelabError as e:  # one line naming the file, as GenomeError
+        raise GenomeError(path, str(e).removeprefix(f"{path}: ")) from None
+    if data[:4] == b"PK\x03\x04" or data[:4] == b"PK\x05\x06":
         try:
-            with zipfile.ZipFile(path) as zf:
+            with zipfile.ZipFile(io.BytesIO(data)) as zf:
                 entries = [i for i in zf.infolist() if not i.is_dir()]
                 if not entries:
                     raise GenomeError(path, "empty zip: no genome entry inside")
                 if len(entries) > 1:
                     raise GenomeError(path, f"zip holds {len(entries)} entries, expected one genome XML")
-                data = zf.read(entries[0])
-        except (zipfile.BadZipFile, OSError, EOFError) as e:
+                try:
+                    check_size(entries[0].file_size, "max_zip_entry_bytes", "zip entry size in bytes")
+                except FracturelabError as e:
+                    raise GenomeError(path, str(e)) from None
+                with zf.open(entries[0]) as f:  # read no more than the limit, whatever the header claims
+                    data = f.read(limits().max_zip_entry_bytes + 1)
+                if len(data) > limits().max_zip_entry_bytes:
+                    raise GenomeError(path, "zip entry larger than its header says")
+        except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError, ValueError) as e:
             raise GenomeError(path, f"broken zip ({e})") from None
     elif data[:2] == b"PK":
         raise GenomeError(path, "truncated or broken zip")

@@ -10,6 +10,8 @@ Rules, each checked against FER's shipped nets (tests/test_layerize.py compares 
   so the last hidden layer holds h, s, v; the output layer selects them with weight 1.0.
 - Width of each activation group is its maximum over layers; groups are `cache` first, then alphabetical.
 Nodes from which no output can be reached do not affect the image and are left out; their links get no weight ID.
+
+`Net` (a layerized CPPN with its name and labels) lives here too, so built-ins and loaders both build on this module.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ import numpy as np
 
 from .arch import Arch
 from .genome import INPUT_LABELS, Genome, Link, Node
+from .module import render
 
 HUE, SAT = "_hue", "_saturation"
 
@@ -134,3 +137,23 @@ def layerize(genome: Genome, outputs: list[str] | None = None) -> Layerized:
         params[arch.weight_id(n_hidden, where[n_hidden][k], col)] = 1.0
     labels = {wid: genome.links[i].label for i, wid in enumerate(link_ids) if wid is not None and genome.links[i].label}
     return Layerized(arch, params.astype(np.float32), link_ids, layers[1:], labels)
+
+
+@dataclass
+class Net:
+    """A layerized CPPN: FER's arch and flat float32 weight vector, plus the weights' human labels where known."""
+
+    name: str
+    arch: Arch
+    params: np.ndarray
+    labels: dict[int, str] = field(default_factory=dict)  # weight ID -> text
+    source: str = ""                                      # path, or "builtin:NAME"
+    genome: Genome | None = None
+
+    def render(self, res: int = 256, window=None) -> np.ndarray:
+        return render(self.arch, self.params, res, window) if window else render(self.arch, self.params, res)
+
+
+def net_from_genome(genome: Genome) -> Net:
+    lz = layerize(genome)
+    return Net(genome.name, lz.arch, lz.params, lz.labels, genome.path, genome)

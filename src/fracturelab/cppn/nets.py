@@ -3,68 +3,53 @@ a genome file, a net folder, or the name of a built-in CPPN."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from ..errors import FracturelabError
-from ..io import atomic_file, prepare_output_dir, staged_dir
+from ..io import atomic_file, check_new_dir, input_file, prepare_output_dir, read_json, read_npy, read_text, staged_dir
+from ..limits import check_size
 from .arch import Arch
-from .genome import Genome, load_genome
-from .layerize import layerize
-from .module import render
+from .builtins import BUILTINS, builtin_net
+from .genome import load_genome
+from .layerize import Net, net_from_genome
 
-
-@dataclass
-class Net:
-    """A layerized CPPN: FER's arch and flat float32 weight vector, plus the weights' human labels where known."""
-
-    name: str
-    arch: Arch
-    params: np.ndarray
-    labels: dict[int, str] = field(default_factory=dict)  # weight ID -> text
-    source: str = ""                                      # path, or "builtin:NAME"
-    genome: Genome | None = None
-
-    def render(self, res: int = 256, window=None) -> np.ndarray:
-        return render(self.arch, self.params, res, window) if window else render(self.arch, self.params, res)
-
-
-def net_from_genome(genome: Genome) -> Net:
-    lz = layerize(genome)
-    return Net(genome.name, lz.arch, lz.params, lz.labels, genome.path, genome)
+__all__ = ["Net", "net_from_genome", "load_cppn", "load_netdir", "save_netdir", "load_png", "save_png", "write_png"]
 
 
 def load_netdir(path) -> Net:
     path = Path(path)
     for f in ("arch.txt", "params.npy"):
-        if not (path / f).is_file():
+        if not (path / f).exists():
             raise FracturelabError(f"{path}: not a net folder (no {f})")
     try:
-        arch = Arch.parse((path / "arch.txt").read_text())
+        arch = Arch.parse(read_text(path / "arch.txt"))
     except FracturelabError as e:
         raise FracturelabError(f"{path / 'arch.txt'}: {e}") from None
-    try:
-        params = np.load(path / "params.npy", allow_pickle=False)
-    except (ValueError, OSError, EOFError) as e:
-        raise FracturelabError(f"{path / 'params.npy'}: unreadable ({e})") from None
+    params = read_npy(path / "params.npy", max_items=arch.n_params)
     if params.ndim != 1 or params.size != arch.n_params:
         raise FracturelabError(f"{path / 'params.npy'}: {params.size} values, arch {arch} needs {arch.n_params}")
     if not np.isfinite(params).all():
         raise FracturelabError(f"{path / 'params.npy'}: holds NaN or infinite weights")
     labels = {}
-    if (path / "labels.json").is_file():
-        labels = {int(k): v for k, v in json.loads((path / "labels.json").read_text()).items()}
+    if (path / "labels.json").exists():
+        raw = read_json(path / "labels.json")
+        try:
+            labels = {int(k): str(v) for k, v in raw.items()}
+        except (AttributeError, TypeError, ValueError):
+            raise FracturelabError(f"{path / 'labels.json'}: expected {{weight ID: label}}") from None
+        if any(not 0 <= k < arch.n_params for k in labels):
+            raise FracturelabError(f"{path / 'labels.json'}: a weight ID outside 0..{arch.n_params - 1}")
     return Net(path.name, arch, params.astype(np.float32), labels, str(path))
 
 
 def load_cppn(spec) -> Net:
     """A genome file (.xml or .zip), a net folder, or a built-in CPPN's name."""
-    from .builtins import BUILTINS, builtin_net  # builtins build on this module
-
     path = Path(str(spec))
+    if str(spec) in BUILTINS and not path.exists():
+        return builtin_net(str(spec))
     if path.is_dir():
         return load_netdir(path)
     if path.exists():
@@ -95,35 +80,46 @@ def write_png(path, rgb: np.ndarray) -> Path:
 
 def load_png(path, res: int | None = None) -> np.ndarray:
     """A PNG as (H, W, 3) floats in [0, 1], resized (bilinear) to res x res if given."""
+    check_size(res * res if res else 0, "max_pixels", f"{path}: target pixels")
+    input_file(path, "image")
     try:
-        img = Image.open(path).convert("RGB")
-    except (OSError, ValueError) as e:
+        with Image.open(path) as im:
+            check_size(im.size[0] * im.size[1], "max_pixels", f"{path}: image pixels")
+            img = im.convert("RGB")
+    except (OSError, ValueError, Image.DecompressionBombError, SyntaxError) as e:
         raise FracturelabError(f"{path}: not a readable image ({e})") from None
     if res and img.size != (res, res):
         img = img.resize((res, res), Image.BILINEAR)
     return np.asarray(img, dtype=np.float32) / 255.0
 
 
+def _json_finite(v):
+    """NaN and infinities -> None: JSON has no such numbers (Python would write `Infinity`, which is not JSON)."""
+    if isinstance(v, float) and not np.isfinite(v):
+        return None
+    if isinstance(v, dict):
+        return {k: _json_finite(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_json_finite(x) for x in v]
+    return v
+
+
 NETDIR_FILES = {"arch.txt", "params.npy", "img.png", "losses.npy", "settings.json", "labels.json", "args.json"}
 
 
-def save_netdir(outdir, net: Net, losses=None, settings: dict | None = None) -> Path:
+def save_netdir(outdir, net: Net, losses=None, settings: dict | None = None, force: bool = False) -> Path:
     """Write FER's net folder (arch.txt, params.npy, img.png at 256x256, losses.npy) plus settings.json and
-    labels.json. Written to a temporary folder first and moved into place, so a failure leaves nothing half-written."""
-    out = prepare_output_dir(outdir)
-    if out.exists():
-        foreign = sorted(p.name for p in out.iterdir() if p.name not in NETDIR_FILES)
-        if foreign:
-            raise FracturelabError(f"{out}: exists and holds other files ({', '.join(foreign[:3])}); "
-                                   "choose a new folder")
-    with staged_dir(out, replace=True) as tmp:
+    labels.json. Written to a temporary folder first and moved into place, so a failure leaves nothing half-written.
+    An existing non-empty folder is refused unless force (then it is replaced whole)."""
+    out = check_new_dir(outdir, force)
+    with staged_dir(out, replace=force) as tmp:
         (tmp / "arch.txt").write_text(str(net.arch))
         np.save(tmp / "params.npy", np.asarray(net.params, dtype=np.float32))
         save_png(tmp / "img.png", net.render(256))
         if losses is not None:
             np.save(tmp / "losses.npy", np.asarray(losses, dtype=np.float32))
         if settings is not None:
-            (tmp / "settings.json").write_text(json.dumps(settings, indent=1))
+            (tmp / "settings.json").write_text(json.dumps(_json_finite(settings), indent=1, allow_nan=False))
         if net.labels:
             (tmp / "labels.json").write_text(json.dumps({str(k): v for k, v in sorted(net.labels.items())}, indent=1))
     return out

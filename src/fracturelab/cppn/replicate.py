@@ -32,8 +32,16 @@ class ReplicateSettings:
     """Stop once the training MSE falls below this (to match output quality across nets); None = run every step."""
 
     def check(self) -> None:
-        if self.res < 2 or self.steps < 1 or not self.lr > 0:
+        if self.res < 2 or self.steps < 1 or not 0 < self.lr < float("inf"):
             raise FracturelabError(f"bad replicate settings: res >= 2, steps >= 1, lr > 0 (got {asdict(self)})")
+
+
+def check_fit_size(arch: Arch, res: int) -> None:
+    """Refuse, before allocating anything, a fit whose activations (pixels x hidden units) exceed the limit."""
+    from ..limits import check_size
+
+    check_size(res * res, "max_pixels", f"resolution {res}: pixels")
+    check_size(res * res * arch.width * arch.n_hidden, "max_fit_cells", f"arch {arch} at {res}x{res}: pixels x units")
 
 
 @dataclass
@@ -50,6 +58,7 @@ def fit(arch: Arch, target: np.ndarray, settings: ReplicateSettings, init: np.nd
     init: start from these weights instead of a fresh LeCun-normal draw (fine-tuning)."""
     settings.check()
     res = settings.res
+    check_fit_size(arch, res)
     if target.shape != (res, res, 3):
         raise FracturelabError(f"target has shape {target.shape}, expected ({res}, {res}, 3)")
     inputs = coord_grid(res, window)

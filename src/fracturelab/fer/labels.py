@@ -198,6 +198,8 @@ def label_table(genome_dir, settings: LabelSettings = LabelSettings()) -> list[d
     """label_agreement for every genome file (*.xml, *.zip) in genome_dir with labels, then a 'pooled' row (pairs
     only within genomes; see the module docstring). Genomes without labels are skipped and named in the pooled
     row's 'skipped' entry."""
+    if not Path(genome_dir).is_dir():
+        raise FracturelabError(f"{genome_dir}: not a folder of genomes")
     files = sorted(p for p in Path(genome_dir).iterdir() if p.suffix in (".xml", ".zip"))
     if not files:
         raise FracturelabError(f"{genome_dir}: no genome files (*.xml, *.zip)")

@@ -14,13 +14,12 @@ predict(batch) -> token tuples, named_activations(batch or examples) -> dict. Re
 """
 from __future__ import annotations
 
-import ast
-import dataclasses
 from dataclasses import dataclass
 
 import torch
 
 from ..errors import FracturelabError
+from ..settings import from_options
 from .cppn import COORDINATES, CPPNClassifier, CPPNSettings
 from .data import DataSpec
 from .mlp import MLP, MLPSettings
@@ -59,28 +58,9 @@ DEFAULT_MODEL: dict[str, str] = {
 
 
 def settings_from(cls: type, options: dict, what: str):
-    """Build a settings dataclass from options: unknown names raise; a string for a non-string field is read as a
-    Python literal (so a command line can pass "3" or "0.5")."""
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    kw = {}
-    for k, v in options.items():
-        if k not in fields:
-            raise FracturelabError(f"unknown option {k!r} for {what} (options: {', '.join(fields)})")
-        default = fields[k].default
-        if isinstance(v, str) and not isinstance(default, str) and default is not None:
-            try:
-                v = ast.literal_eval(v)
-            except (ValueError, SyntaxError):
-                raise FracturelabError(f"option {k}={v!r} for {what} is not a valid value") from None
-        if isinstance(default, float) and isinstance(v, int) and not isinstance(v, bool):
-            v = float(v)
-        if isinstance(default, tuple) and isinstance(v, (int, float)) and not isinstance(v, bool):
-            v = (v,)  # checkpoints=500 on a command line means the one checkpoint 500
-        if default is not None and not isinstance(v, type(default)) and not (isinstance(default, tuple)
-                                                                             and isinstance(v, list)):
-            raise FracturelabError(f"option {k}={v!r} for {what} should be like {default!r}")
-        kw[k] = tuple(v) if isinstance(default, tuple) else v
-    return cls(**kw)
+    """Build a settings dataclass from options (fracturelab.settings.from_options; a string for a non-string field
+    is read as a Python literal, so a command line can pass "3" or "0.5")."""
+    return from_options(cls, options, what, strings=True)
 
 
 def make_model(name: str, spec: DataSpec, seed: int = 0, **options) -> torch.nn.Module:

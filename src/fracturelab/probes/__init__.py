@@ -118,7 +118,9 @@ def run_checkpoints(rundir: Path, config: dict, init: bool = False) -> dict[int,
     if not found and not init:
         return {}
     init = make_model(config["model"], DataSpec(**config["data_spec"]), config["seed"], **config["model_settings"])
-    return {0: init.state_dict(), **{k: torch.load(found[k], weights_only=True) for k in sorted(found)}}
+    from ..io import read_torch
+
+    return {0: init.state_dict(), **{k: read_torch(found[k]) for k in sorted(found)}}
 
 
 def probe_run(rundir, names=None, seed: int = 0) -> dict:

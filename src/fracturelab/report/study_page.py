@@ -83,10 +83,15 @@ def render_html(res: StudyResults, summary: dict, explorer: str | None = None) -
         explorer=explorer)
 
 
-def build_report(outdir, progress: bool = False, summary: dict | None = None) -> dict:
-    """Write OUTDIR/report.html (and summary.json, decided anew unless `summary` is given)."""
-    out = Path(outdir)
-    res = load(out)
+def build_report(outdir, progress: bool = False, summary: dict | None = None, dest=None) -> dict:
+    """Write report.html (and summary.json, decided anew unless `summary` is given) of OUTDIR's store into dest
+    (default OUTDIR; another folder for an archived, read-only study: the store is only read)."""
+    res = load(Path(outdir))
+    out = Path(dest) if dest is not None else Path(outdir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise FracturelabError(f"{out}: cannot create ({e.strerror})") from None
     summary = summary or write_summary(out, res)
     from .explorer import study_explorer_link  # the CPPN section links to the live explorer (issue 15)
     html = render_html(res, summary, study_explorer_link(out))
@@ -97,5 +102,5 @@ def build_report(outdir, progress: bool = False, summary: dict | None = None) ->
         raise FracturelabError(f"{out}: cannot write the report ({e.strerror})") from None
     if progress:
         print(f"fracturelab: report of {len(res.cells)} cells written", file=sys.stderr)
-    return {"report": out / "report.html", "summary": out / "summary.json", "store": out / STORE,
+    return {"report": out / "report.html", "summary": out / "summary.json", "store": Path(outdir) / STORE,
             "claims": summary["claims"]}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+import time
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -44,9 +45,38 @@ def open_outdir(outdir) -> Path:
     return out
 
 
+def _claimed(store: Store, cells: list, progress: bool, how: str = "", poll: float = 2.0):
+    """Yield batches of cells this process has claimed (store.claim: no other process computes them), until every
+    cell is done or failed: first every cell not done, then any whose claiming process died. While another live
+    study in the same folder computes the rest, wait for it, so the report is written over every cell."""
+    keys = [c.key for c in cells]
+    by_key = {c.key: c for c in cells}
+    retry_failed, told = True, False
+    while True:
+        mine = store.claim(keys, retry_failed=retry_failed)
+        retry_failed = False  # a cell that failed in this run stays failed until the next run
+        if progress and (mine or not told):
+            done = sum(s == "done" for s in store.status(keys).values())
+            print(f"fracturelab: study: {len(cells)} cells, {done} already done, {len(mine)} to run here on "
+                  f"{how}", file=sys.stderr)
+        if mine:
+            yield [by_key[k] for k in mine]
+            continue
+        others = store.claimed_elsewhere(keys)
+        if not others:
+            return
+        if progress and not told:
+            pids = sorted({o.split(":")[1] for o in others.values()})
+            print(f"fracturelab: waiting for {len(others)} cells that another study on this folder (pid "
+                  f"{', '.join(pids)}) is computing", file=sys.stderr)
+        told = True
+        time.sleep(poll)
+
+
 def run_study(spec: StudySpec, outdir, execution: ExecSettings | None = None, picbreeder=None,
-              progress: bool = True) -> dict:
-    """Run (or resume) the study into outdir; returns {"cells", "ran", "failed", "summary", "claims"}."""
+              progress: bool = True, force: bool = False) -> dict:
+    """Run (or resume) the study into outdir; returns {"cells", "ran", "failed", "summary", "claims"}. An outdir
+    that holds files but no results store is someone else's: refused unless force."""
     execution = execution or ExecSettings()
     if picbreeder is not None and not Path(picbreeder).is_dir():
         raise FracturelabError(f"{picbreeder}: not a folder (--picbreeder takes the Picbreeder data folder)")
@@ -54,6 +84,11 @@ def run_study(spec: StudySpec, outdir, execution: ExecSettings | None = None, pi
     if store_path.exists():
         from .store import check_store
         check_store(store_path)  # refuse a foreign store before touching anything else in the folder
+    elif not force and Path(outdir).is_dir():  # another program's report.html or summary.json is not ours to replace
+        theirs = sorted(p.name for p in Path(outdir).iterdir() if not p.name.startswith((STORE, f".{STORE}.")))
+        if theirs:
+            raise FracturelabError(f"{outdir}: holds {', '.join(theirs[:3])} but no {STORE}: not a study's folder; "
+                                   "choose another or pass --force")
     out = open_outdir(outdir)
     workers = min(execution.resolved_workers(), 64)
     # threads per worker: the spec's, but never so many that workers x threads oversubscribes the cores
@@ -64,22 +99,18 @@ def run_study(spec: StudySpec, outdir, execution: ExecSettings | None = None, pi
                               {"picbreeder": str(picbreeder) if picbreeder else None, "executor": execution.executor,
                                "workers": workers, "threads": threads, "keys": [c.key for c in cells]})
         store.register_cells(sid, [c.params() for c in cells])
-        status = store.status([c.key for c in cells])
-        todo = [c for c in cells if status[c.key] != "done"]
-        if progress:
-            print(f"fracturelab: study {spec.name!r}: {len(cells)} cells, {len(cells) - len(todo)} already done, "
-                  f"{len(todo)} to run on {execution.executor} with {min(workers, max(1, len(todo)))} workers x "
-                  f"{threads} thread(s)", file=sys.stderr)
-        failed = 0
-        store.mark_running([c.key for c in todo])
-        bar = tqdm(total=len(todo), desc="cells", disable=not progress, file=sys.stderr, smoothing=0)
-        for outcome in run_cells(todo, ExecSettings(execution.executor, workers, execution.address)):
-            store.finish(outcome["key"], outcome)
-            if not outcome["ok"]:
-                failed += 1
-                tqdm.write(f"fracturelab: cell {outcome['key']} failed: {outcome['error']}", file=sys.stderr)
-            bar.update(1)
-        bar.close()
+        failed, ran = 0, 0
+        how = f"{execution.executor} with {workers} workers x {threads} thread(s)"
+        for todo in _claimed(store, cells, progress, how):
+            ran += len(todo)
+            bar = tqdm(total=len(todo), desc="cells", disable=not progress, file=sys.stderr, smoothing=0)
+            for outcome in run_cells(todo, ExecSettings(execution.executor, workers, execution.address)):
+                store.finish(outcome["key"], outcome)
+                if not outcome["ok"]:
+                    failed += 1
+                    tqdm.write(f"fracturelab: cell {outcome['key']} failed: {outcome['error']}", file=sys.stderr)
+                bar.update(1)
+            bar.close()
     summary = write_summary(out)
-    return {"cells": len(cells), "ran": len(todo), "failed": failed, "summary": out / "summary.json",
+    return {"cells": len(cells), "ran": ran, "failed": failed, "summary": out / "summary.json",
             "store": out / STORE, "claims": summary["claims"], "summary_data": summary}

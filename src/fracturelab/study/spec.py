@@ -18,6 +18,7 @@ from importlib import resources
 from pathlib import Path
 
 from ..errors import FracturelabError
+from ..settings import coerce_value, field_types
 
 PROFILES = ("quick", "full")
 CPPN_REGIMES = ("sgd", "init", "sgd_arch")
@@ -115,7 +116,7 @@ class StudySpec:
     scales: tuple[Scale, ...] = (Scale(),)
     """Model sizes."""
     probes: tuple[str, ...] = ()
-    """Probes run on every trained model (fracturelab.probes.PROBES); unavailable ones are dropped with a warning."""
+    """Probes run on every trained model (fracturelab.probes.PROBES); an unknown name is refused at load."""
     checkpoints: tuple[int, ...] = ()
     """Training steps to checkpoint and hand to the probes (e.g. for sparsity before and after training)."""
     threads: int = 1
@@ -196,7 +197,7 @@ def _build(cls, data, where: str):
         elif cls is StudySpec and k == "analysis":
             v = _build(AnalysisSettings, v, here)
         else:
-            v = _typed(f, v, here)
+            v = coerce_value(v, field_types(cls)[k], here, field=f)
         kw[k] = v
     return cls(**kw)
 
@@ -207,37 +208,9 @@ def _list(v, where):
     return v
 
 
-def _typed(f: dataclasses.Field, v, where: str):
-    ann = str(f.type)
-    if v is None and f.default is None:
-        return None
-    if ann.startswith("tuple"):
-        if not isinstance(v, list):
-            raise FracturelabError(f"{where}: expected an array, got {v!r}")
-        inner = int if "int" in ann else str
-        if not all(isinstance(x, inner) and not isinstance(x, bool) for x in v):
-            raise FracturelabError(f"{where}: expected an array of {inner.__name__}, got {v!r}")
-        return tuple(v)
-    if ann == "dict":
-        if not isinstance(v, dict):
-            raise FracturelabError(f"{where}: expected a table, got {v!r}")
-        return v
-    if ann == "bool":
-        ok = isinstance(v, bool)
-    elif ann == "int":
-        ok = isinstance(v, int) and not isinstance(v, bool)
-    elif ann == "float":
-        ok = isinstance(v, (int, float)) and not isinstance(v, bool)
-        v = float(v) if ok else v
-    else:  # str or str | None
-        ok = isinstance(v, str)
-    if not ok:
-        raise FracturelabError(f"{where}: expected {ann}, got {v!r}")
-    return v
-
-
 def check_spec(spec: StudySpec) -> None:
-    """Names that must exist: tasks, models, regimes, probes are checked where they can be (probes at run time)."""
+    """Names that must exist (tasks, models, regimes, splits, probes), every task option's name and type, and the
+    CPPN part's references and sizes: all checked at load, so a bad spec fails before any cell runs."""
     from ..models import MODELS
     from ..tasks import TASKS
     from ..train import REGIMES
@@ -279,6 +252,42 @@ def check_spec(spec: StudySpec) -> None:
     for k, v in a.sesoi.items():
         if not (k.isdigit() and int(k) in CLAIMS) or isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
             raise FracturelabError(f"spec.analysis.sesoi: {k!r} = {v!r} (keys: claim ids {sorted(CLAIMS)}, values > 0)")
+    _check_values(spec)
+
+
+def _check_values(spec: StudySpec) -> None:
+    """What would otherwise fail in every cell at run time, found at load: each task's split and options (names and
+    types, through train.resolve, the check train_run makes) under every model, regime and scale; probe names; the
+    CPPN part's references and sizes."""
+    from ..cppn.builtins import BUILTINS
+    from ..limits import check_size
+    from ..probes import PROBES
+    from ..train.run import resolve
+
+    for p in spec.probes:
+        if p not in PROBES:
+            raise FracturelabError(f"spec.probes: unknown probe {p!r} (probes: {', '.join(PROBES)})")
+    for i, t in enumerate(spec.tasks):
+        for model in t.models or (None,):
+            for regime in spec.regimes:
+                if not applies(t.name, model, regime):
+                    continue
+                for sc in spec.scales:
+                    try:
+                        resolve(t.name, t.split, model, regime, None, sc.model_options.get(model or "") or None,
+                                **t.options)
+                    except FracturelabError as e:
+                        raise FracturelabError(f"spec.tasks[{i}] ({t.name}, model {model or 'default'}, "
+                                               f"scale {sc.name}): {e}") from None
+    if spec.cppn is not None:
+        c = spec.cppn
+        for ref in c.references:
+            if ref not in BUILTINS and not Path(ref).exists():
+                raise FracturelabError(f"spec.cppn.references: {ref!r} is no built-in CPPN ({', '.join(BUILTINS)}) "
+                                       "and no such file or folder")
+        if not c.lr > 0 or not c.wide > 0:
+            raise FracturelabError("spec.cppn: lr > 0 and wide > 0")
+        check_size(c.res * c.res, "max_pixels", "spec.cppn.res: pixels")
 
 
 def parse_spec(text: str, where: str = "spec") -> StudySpec:
@@ -287,17 +296,18 @@ def parse_spec(text: str, where: str = "spec") -> StudySpec:
     except tomllib.TOMLDecodeError as e:
         raise FracturelabError(f"{where}: not valid TOML ({e})") from None
     spec = _build(StudySpec, data, where)
-    check_spec(spec)
+    try:
+        check_spec(spec)
+    except FracturelabError as e:  # name the file, as the errors found while parsing do
+        raise FracturelabError(f"{where}: {e}" if not str(e).startswith(where) else str(e)) from None
     return spec
 
 
 def load_spec(path) -> StudySpec:
+    from ..io import read_text
+
     p = Path(path)
-    try:
-        text = p.read_text()
-    except (OSError, UnicodeDecodeError) as e:
-        raise FracturelabError(f"{p}: cannot read spec ({e.__class__.__name__})") from None
-    return parse_spec(text, str(p))
+    return parse_spec(read_text(p, "spec file"), str(p))
 
 
 def profile(name: str) -> StudySpec:

@@ -7,17 +7,29 @@ example of a task cell, for the per-example regressions), blobs (small files suc
 A cell's rows and its status 'done' are written in ONE transaction, after deleting whatever rows the key had: a
 SIGKILL at any moment leaves either the whole cell or none of it, and never duplicates. Only the parent process
 writes; workers return rows. A file that is not SQLite, or SQLite without this schema, is refused with one line
-before anything is written to it (it is first opened read-only).
+before anything is written to it or created beside it (it is first read as an immutable file: no -wal or -shm).
+
+Creation is atomic: a new store is built under a temporary name and linked into place complete, so a crash or a full
+disk never leaves a half-made store; an empty file (0 bytes, or SQLite with no tables: what older versions left when
+killed at creation) counts as new. Two studies on one folder share it safely: a process claims the cells it will
+compute (status 'running', owner = host:pid:start time) in one transaction, so no cell is claimed twice; a claim whose
+process is gone is taken over. Store(path, create=False) opens read-only (immutable when even the -shm file cannot
+be made, e.g. an archived study in a read-only folder). Every SQLite error (corrupt pages, a full disk, a read-only
+file) becomes one FracturelabError line naming the file.
 """
 from __future__ import annotations
 
+import errno
 import json
+import os
 import sqlite3
+import stat
 import time
 from pathlib import Path
 
 from ..errors import FracturelabError
 from .cell import EXAMPLE_COLUMNS
+from .sqlite_file import Connection, Tx, connect_ro, owner_alive, side_files, this_owner
 
 APP, VERSION = "fracturelab-study", "1"
 SCHEMA = f"""
@@ -25,7 +37,8 @@ CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE studies(id INTEGER PRIMARY KEY, name TEXT NOT NULL, digest TEXT NOT NULL, spec_json TEXT NOT NULL,
                      options_json TEXT NOT NULL, created TEXT NOT NULL);
 CREATE TABLE cells(key TEXT PRIMARY KEY, study_id INTEGER NOT NULL, kind TEXT NOT NULL, params_json TEXT NOT NULL,
-                   status TEXT NOT NULL, started REAL, finished REAL, seconds REAL, error TEXT, notes_json TEXT);
+                   status TEXT NOT NULL, started REAL, finished REAL, seconds REAL, error TEXT, notes_json TEXT,
+                   owner TEXT);
 CREATE TABLE metrics(cell_key TEXT NOT NULL, name TEXT NOT NULL, value REAL NOT NULL, PRIMARY KEY(cell_key, name));
 CREATE TABLE examples(cell_key TEXT NOT NULL, split TEXT NOT NULL, idx INTEGER NOT NULL, correct INTEGER NOT NULL,
                       {", ".join(f"{c} REAL" for c in EXAMPLE_COLUMNS)}, meta_json TEXT,
@@ -36,18 +49,26 @@ TABLES = {"meta", "studies", "cells", "metrics", "examples", "blobs"}
 
 
 def check_store(path) -> str:
-    """Raise FracturelabError (one line) unless `path` is a fracturelab results store ("ok") or an SQLite file with
-    no tables at all ("empty"); never writes to it."""
+    """Raise FracturelabError (one line) unless `path` is a fracturelab results store ("ok") or empty: 0 bytes or an
+    SQLite file with no tables ("empty"). Never writes to it and never creates a file beside it."""
     p = Path(path)
     try:
+        st = os.stat(p)
+        if not stat.S_ISREG(st.st_mode):
+            raise FracturelabError(f"{p}: not a regular file; move it away or choose another output folder")
         with open(p, "rb") as f:
             head = f.read(16)
     except OSError as e:
         raise FracturelabError(f"{p}: cannot read ({e.strerror})") from None
+    if st.st_size == 0 and not p.with_name(p.name + "-wal").exists():
+        return "empty"  # a creation killed before anything was written (or a full disk): nothing in it to lose
     if head != b"SQLite format 3\x00":
         raise FracturelabError(f"{p}: not a SQLite file; move it away or choose another output folder")
+    has_wal = p.with_name(p.name + "-wal").exists()
     try:
-        con = sqlite3.connect(f"{p.resolve().as_uri()}?mode=ro", uri=True)
+        # immutable: no locks, no -wal/-shm created, nothing written. Where a -wal already exists (a study in
+        # flight, or one killed), its pages may hold the schema: read through it then, creating nothing new.
+        con = connect_ro(p, immutable=not has_wal)
         try:
             tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
             meta = dict(con.execute("SELECT key, value FROM meta")) if "meta" in tables else {}
@@ -65,28 +86,106 @@ def check_store(path) -> str:
     return "ok"
 
 
+def _schema(con) -> None:
+    for stmt in SCHEMA.strip().split(";"):
+        if stmt.strip():
+            con.execute(stmt)
+    con.executemany("INSERT INTO meta VALUES (?, ?)", [("app", APP), ("version", VERSION)])
+
+
+def _create(path: Path) -> None:
+    """Build a complete empty store under a temporary name and link it into place; if another process got there
+    first, keep theirs. A failure (a full disk) leaves nothing behind."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.new")
+    try:
+        con = sqlite3.connect(tmp, isolation_level=None)
+        try:
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute("BEGIN IMMEDIATE")
+            _schema(con)
+            con.execute("COMMIT")
+        finally:
+            con.close()  # the last connection checkpoints the WAL into the file and removes it
+        try:
+            os.link(tmp, path)  # atomic, and never replaces: a store another process made meanwhile wins
+        except FileExistsError:
+            pass
+        except OSError as e:
+            if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
+                raise
+            if not path.exists():  # a file system without hard links: a rename, still never half a store
+                os.rename(tmp, path)
+    except (OSError, sqlite3.Error) as e:
+        raise FracturelabError(f"{path}: cannot create the results store ({getattr(e, 'strerror', None) or e}); "
+                               "nothing was written") from None
+    finally:
+        for f in (tmp, *side_files(tmp)):
+            f.unlink(missing_ok=True)
+
+
 class Store:
-    """The results store of one output folder. Use as a context manager."""
+    """The results store of one output folder. Use as a context manager. create=False: open an existing store
+    read-only (never written, nothing created beside it where the folder is read-only)."""
 
     def __init__(self, path, create: bool = True):
         self.path = Path(path)
-        fresh = not self.path.exists()
-        if not fresh:
-            fresh = check_store(self.path) == "empty"
-        elif not create:
+        self.owner = this_owner()
+        exists = self.path.exists()
+        if not exists and not create:
             raise FracturelabError(f"{self.path}: no results store here")
+        kind = check_store(self.path) if exists else "new"
+        if not create:
+            if kind == "empty":
+                raise FracturelabError(f"{self.path}: an empty results store (a study was stopped before it began)")
+            self.con = self._open_ro()
+            return
+        if exists and not (os.access(self.path, os.W_OK) and os.access(self.path.parent, os.W_OK | os.X_OK)):
+            raise FracturelabError(f"{self.path}: read-only; `fracturelab report` can read it, a study cannot add "
+                                   "to it (copy the folder to resume)")
+        if kind == "new":
+            _create(self.path)
+        else:
+            self._check_pages()
         try:
-            self.con = sqlite3.connect(self.path, timeout=30, isolation_level=None)  # explicit transactions only
-            self.con.execute("PRAGMA journal_mode=WAL")
-            self.con.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable at each commit's checkpoint
-            if fresh:
-                with self.tx():
-                    for stmt in SCHEMA.strip().split(";"):
-                        if stmt.strip():
-                            self.con.execute(stmt)
-                    self.con.executemany("INSERT INTO meta VALUES (?, ?)", [("app", APP), ("version", VERSION)])
+            raw = sqlite3.connect(self.path, timeout=60, isolation_level=None)  # explicit transactions only
         except sqlite3.Error as e:
-            raise FracturelabError(f"{self.path}: cannot write the results store ({e})") from None
+            raise FracturelabError(f"{self.path}: cannot open the results store ({e})") from None
+        self.con = Connection(raw, self.path)
+        self.con.execute("PRAGMA journal_mode=WAL")
+        self.con.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable at each commit's checkpoint
+        with self.tx():  # an empty file (0 bytes, or no tables) gets its schema here, once, under the write lock
+            if not self.con.execute("SELECT name FROM sqlite_master WHERE type='table' AND name='meta'").fetchone():
+                _schema(self.con)
+            cols = {r[1] for r in self.con.execute("PRAGMA table_info(cells)")}
+            if "owner" not in cols:  # a store written before claims had owners
+                self.con.execute("ALTER TABLE cells ADD COLUMN owner TEXT")
+
+    def _check_pages(self) -> None:
+        """Refuse a store with corrupt pages before writing to it (PRAGMA quick_check reads every page once)."""
+        con = self._open_ro()
+        try:
+            verdict = con.execute("PRAGMA quick_check(1)").fetchone()
+        finally:
+            con.close()
+        if not verdict or verdict[0] != "ok":
+            raise FracturelabError(f"{self.path}: corrupt results store ({verdict[0] if verdict else 'unreadable'}); "
+                                   "move it away or choose another output folder")
+
+    def _open_ro(self) -> Connection:
+        # no -wal beside it: no study is writing, so read it as an immutable file (no locks, nothing created beside
+        # it, works in a read-only folder); with one, read through it like any reader, immutable as the last resort
+        first = not self.path.with_name(self.path.name + "-wal").exists()
+        for immutable in (first, True):
+            try:
+                raw = connect_ro(self.path, immutable)
+                raw.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+                return Connection(raw, self.path)
+            except sqlite3.OperationalError:
+                if immutable:
+                    raise FracturelabError(f"{self.path}: cannot open read-only") from None
+            except sqlite3.DatabaseError as e:
+                raise FracturelabError(f"{self.path}: corrupt results store ({e})") from None
+        raise AssertionError
 
     def __enter__(self):
         return self
@@ -98,7 +197,7 @@ class Store:
         self.con.close()
 
     def tx(self):
-        return _Tx(self.con)
+        return Tx(self.con)
 
     # -- studies and cells ------------------------------------------------------------------------------------
     def add_study(self, name: str, digest: str, spec: dict, options: dict) -> int:
@@ -128,10 +227,31 @@ class Store:
         out = dict(rows)
         return out if keys is None else {k: out.get(k, "missing") for k in keys}
 
+    def claim(self, keys: list[str], retry_failed: bool = True) -> list[str]:
+        """Atomically claim, for this process, the cells among keys that are pending (or failed, if retry_failed),
+        or running under a claim whose process is gone; they become 'running' with this process as owner. Returns
+        the keys claimed, in the order given. Two processes never claim the same cell."""
+        wanted = set(keys)
+        with self.tx():
+            rows = self.con.execute("SELECT key, status, owner FROM cells").fetchall()
+            free = {k for k, st, owner in rows if k in wanted and (
+                st == "pending" or (st == "failed" and retry_failed) or (st == "running" and owner != self.owner
+                                                                         and not owner_alive(owner)))}
+            now = time.time()
+            self.con.executemany("UPDATE cells SET status='running', started=?, error=NULL, owner=? WHERE key=?",
+                                 [(now, self.owner, k) for k in free])
+        return [k for k in keys if k in free]
+
+    def claimed_elsewhere(self, keys: list[str]) -> dict[str, str]:
+        """{key: owner} of the cells among keys running under another live process's claim."""
+        wanted = set(keys)
+        rows = self.con.execute("SELECT key, owner FROM cells WHERE status='running'").fetchall()
+        return {k: o for k, o in rows if k in wanted and o != self.owner and owner_alive(o)}
+
     def mark_running(self, keys: list[str]) -> None:
         with self.tx():
-            self.con.executemany("UPDATE cells SET status='running', started=?, error=NULL WHERE key=?",
-                                 [(time.time(), key) for key in keys])
+            self.con.executemany("UPDATE cells SET status='running', started=?, error=NULL, owner=? WHERE key=?",
+                                 [(time.time(), self.owner, key) for key in keys])
 
     def finish(self, key: str, outcome: dict) -> None:
         """Record one cell's outcome (from cell.execute): all its rows and its status in one transaction."""
@@ -139,7 +259,8 @@ class Store:
             for table in ("metrics", "examples", "blobs"):
                 self.con.execute(f"DELETE FROM {table} WHERE cell_key=?", (key,))
             if not outcome["ok"]:
-                self.con.execute("UPDATE cells SET status='failed', finished=?, seconds=?, error=? WHERE key=?",
+                self.con.execute("UPDATE cells SET status='failed', finished=?, seconds=?, error=?, owner=NULL "
+                                 "WHERE key=?",
                                  (time.time(), outcome["seconds"], outcome["error"], key))
                 return
             res = outcome["result"]
@@ -151,8 +272,8 @@ class Store:
                                  [(key, *(e.get(c) for c in cols)) for e in res["examples"]])
             self.con.executemany("INSERT INTO blobs VALUES (?, ?, ?)",
                                  [(key, n, b) for n, b in sorted(res.get("blobs", {}).items())])
-            self.con.execute("UPDATE cells SET status='done', finished=?, seconds=?, error=NULL, notes_json=? "
-                             "WHERE key=?", (time.time(), outcome["seconds"], json.dumps(res.get("notes", {}),
+            self.con.execute("UPDATE cells SET status='done', finished=?, seconds=?, error=NULL, owner=NULL, "
+                             "notes_json=? WHERE key=?", (time.time(), outcome["seconds"], json.dumps(res.get("notes", {}),
                                                                                          default=str), key))
 
     # -- reading ----------------------------------------------------------------------------------------------
@@ -189,18 +310,3 @@ class Store:
     def counts(self) -> dict[str, int]:
         return {t: self.con.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
                 for t in ("cells", "metrics", "examples", "blobs")}
-
-
-class _Tx:
-    """BEGIN IMMEDIATE ... COMMIT, rolled back on any error."""
-
-    def __init__(self, con):
-        self.con = con
-
-    def __enter__(self):
-        self.con.execute("BEGIN IMMEDIATE")
-        return self.con
-
-    def __exit__(self, exc_type, *_):
-        self.con.execute("ROLLBACK" if exc_type else "COMMIT")
-        return False

@@ -7,13 +7,13 @@
 """
 from __future__ import annotations
 
-import json
 import math
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Callable, Sequence
 
 from ..errors import FracturelabError
+from ..io import read_json
 from ..tasks import make_task
 from ..tasks.multiplication import ERROR_TYPES, error_types
 from .evaluate import read_csv
@@ -59,7 +59,7 @@ def multiplication_nodes(rundir, data=None) -> list[dict]:
     subgraph coverage, the example's depth and size, and the error type of the model's scratchpad at that node
     (tasks.multiplication.error_types: correct, local, propagation, restoration, missing)."""
     rundir = Path(rundir)
-    config = json.loads((rundir / "config.json").read_text())
+    config = read_json(rundir / "config.json")
     if config["task"] != "multiplication":
         raise FracturelabError(f"{rundir}: a {config['task']} run, not multiplication")
     if not config["task_options"].get("scratchpad", True):

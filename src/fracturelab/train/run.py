@@ -22,7 +22,8 @@ import torch
 
 from .. import __version__
 from ..errors import FracturelabError
-from ..io import staged_dir
+from ..io import read_json, read_torch, staged_dir, write_torch
+from ..settings import check_options
 from ..models import DEFAULT_MODEL, MODELS, DataSpec, make_model, settings_from
 from ..tasks import TASKS, make_task
 from .defaults import RECIPES
@@ -66,9 +67,7 @@ def resolve(task: str, split: str | None, model: str | None, regime: str, task_o
             raise FracturelabError(f"unknown option {k!r} for task {task!r}, model {model!r} "
                                    f"(see TrainSettings, the model's and the task's settings)")
         routed[where][k] = v
-    bad = [k for k in routed["task"] if k not in names["task"]]
-    if bad:
-        raise FracturelabError(f"unknown option {bad[0]!r} for task {task!r} (options: {', '.join(names['task'])})")
+    check_options(TASKS[task].settings_cls, routed["task"], f"task {task!r}", strings=True, skip=("split", "seed"))
     settings_from(MODELS[model].settings_cls, routed["model"], f"model {model!r}").check()  # fail before any work
     train = settings_from(TrainSettings, routed["train"], "training")
     train.check()
@@ -113,8 +112,8 @@ def train_run(task: str, split: str | None = None, model: str | None = None, reg
     return the metrics (train_acc, val_acc, id_acc, ood_acc (exact-match sequence accuracy), <extra>_acc, steps,
     seconds, sizes, phases: what metrics.json holds) plus "curve" (the curve.csv rows). Unknown names or options
     raise FracturelabError."""
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise FracturelabError(f"seed must be an integer, got {seed!r}")
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2 ** 32:
+        raise FracturelabError(f"seed must be an integer in [0, 2^32), got {seed!r}")
     cfg = resolve(task, split, model, regime, task_options, model_options, **options)
     s: TrainSettings = cfg["train"]
     out = Path(outdir) if outdir is not None else None
@@ -137,7 +136,7 @@ def train_run(task: str, split: str | None = None, model: str | None = None, reg
             train, val = [data.train[i] for i in fit_idx], [data.train[i] for i in val_idx]
             ctx = Context(s, seed)
             if tmp is not None:
-                ctx.save_checkpoint = lambda step: torch.save(net.state_dict(), tmp / f"ckpt_{step}.pt")
+                ctx.save_checkpoint = lambda step: write_torch(net.state_dict(), tmp / f"ckpt_{step}.pt")
             phases = REGIMES[regime](net, ctx, data, train, val)
             tests = {k: v for k, v in data.sets().items() if k != "train"}
             # the model's outputs (greedy decoding of the wrong examples) are only needed for results.csv
@@ -168,7 +167,7 @@ def train_run(task: str, split: str | None = None, model: str | None = None, reg
                       "data_spec": spec.to_dict(), "fracturelab_version": __version__,
                       "torch_version": torch.__version__}
             if tmp is not None:
-                torch.save(net.state_dict(), tmp / "model.pt")
+                write_torch(net.state_dict(), tmp / "model.pt")
                 (tmp / "config.json").write_text(json.dumps(config, indent=1, default=list))
                 (tmp / "metrics.json").write_text(json.dumps(metrics, indent=1))
                 write_csv(tmp / "results.csv", result_rows(tests, scores))
@@ -183,15 +182,25 @@ def load_run(rundir, checkpoint: int | None = None):
     """(model in eval mode with the run's kept weights, or those of ckpt_<checkpoint>.pt; the task data
     regenerated from the config; the config dict)."""
     rundir = Path(rundir)
-    if not (rundir / "config.json").is_file():
+    if not (rundir / "config.json").exists():
         raise FracturelabError(f"{rundir}: not a run folder (no config.json)")
-    config = json.loads((rundir / "config.json").read_text())
-    data = make_task(config["task"], split=config["split"], seed=config["seed"], **config["task_options"])
-    spec = DataSpec(**config["data_spec"])
-    net = make_model(config["model"], spec, config["seed"], **config["model_settings"])
+    config = read_json(rundir / "config.json")
+    try:
+        data = make_task(config["task"], split=config["split"], seed=config["seed"], **config["task_options"])
+        spec = DataSpec(**config["data_spec"])
+        net = make_model(config["model"], spec, config["seed"], **config["model_settings"])
+    except (KeyError, TypeError, ValueError, AttributeError) as e:  # a config.json edited or from elsewhere
+        raise FracturelabError(f"{rundir / 'config.json'}: not a fracturelab run config ({e!r})") from None
+    except FracturelabError as e:
+        raise FracturelabError(f"{rundir / 'config.json'}: {e}") from None
     weights = rundir / ("model.pt" if checkpoint is None else f"ckpt_{checkpoint}.pt")
-    if not weights.is_file():
+    if not weights.exists():
         raise FracturelabError(f"{rundir}: no {weights.name}")
-    net.load_state_dict(torch.load(weights, weights_only=True))
+    state = read_torch(weights)
+    try:
+        net.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError) as e:
+        raise FracturelabError(f"{weights}: weights do not fit the model of config.json "
+                               f"({str(e).splitlines()[0][:200]})") from None
     net.eval()
     return net, data, config
