@@ -289,7 +289,7 @@ def test_store_creation_is_atomic_on_a_full_disk(tmp_path, monkeypatch):
 @pytest.fixture
 def study_dir(tmp_path):
     out = tmp_path / "study"
-    synthetic_store(out, seeds=range(3))
+    synthetic_store(out, seeds=3)
     return out
 
 
