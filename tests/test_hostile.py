@@ -287,7 +287,12 @@ def test_store_creation_is_atomic_on_a_full_disk(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def study_dir(tmp_path):
+def study_dir(tmp_path, monkeypatch):
+    """A finished study's folder (synthetic, through the real store), with only the SGD regimes: these tests are
+    about the file, not about any one regime being registered."""
+    import study_helpers
+
+    monkeypatch.setattr(study_helpers, "SYNTHETIC_SPEC", study_helpers.SYNTHETIC_SPEC.replace(', "bimt"', ""))
     out = tmp_path / "study"
     synthetic_store(out, seeds=3)
     return out
