@@ -40,32 +40,47 @@ def cap(examples: Sequence, n: int, seed: int, purpose: int = 0) -> list:
     return [examples[i] for i in pick]
 
 
-def batched(model, examples: Sequence, size: int = 512):
-    """Encoded batches of at most `size` examples."""
-    for s in range(0, len(examples), size):
+def batch_size(model, default: int = 512) -> int:
+    """Examples per forward pass: the model's `batch_size` attribute where it has one (adapters of large models
+    set it), else `default`."""
+    return int(getattr(model, "batch_size", None) or default)
+
+
+def batched(model, examples: Sequence, size: int | None = None):
+    """Encoded batches of at most `size` examples (default: batch_size(model)); a progress bar on stderr where the
+    model asks for one (its `progress` attribute is true)."""
+    size = size or batch_size(model)
+    starts = range(0, len(examples), size)
+    if getattr(model, "progress", False) and len(starts) > 1:
+        from tqdm import tqdm
+        starts = tqdm(starts, desc=f"{len(examples)} prompts", unit="batch", leave=False)
+    for s in starts:
         yield model.encode(list(examples[s : s + size]))
 
 
 def _at_sep(a: torch.Tensor, batch: dict) -> torch.Tensor:
     if a.dim() == 3 and "sep" in batch:
-        return a[torch.arange(len(a)), batch["sep"]]
+        return a[torch.arange(len(a), device=a.device), batch["sep"].to(a.device)]
     return a.reshape(len(a), -1)
 
 
 @torch.no_grad()
-def activations(model, examples: Sequence, size: int = 512, all_positions: bool = False) -> dict[str, np.ndarray]:
-    """{hidden layer: (N, units) float64} per example (at <sep> for sequence models). all_positions=True also adds
-    "<layer>@all": (N, T, units) with NaN at padded positions (sequence models only)."""
+def activations(model, examples: Sequence, size: int | None = None,
+                all_positions: bool = False) -> dict[str, np.ndarray]:
+    """{hidden layer: (N, units) float64} per example (at <sep> — the last prompt token — for sequence models).
+    all_positions=True also adds "<layer>@all": (N, T, units) with NaN at padded positions (sequence models only).
+    Activations may live on any device; they are read back to the CPU."""
     out: dict[str, list] = {}
     for batch in batched(model, examples, size):
         acts = model.named_activations(batch)
         for name, a in acts.items():
             if name in SKIP_LAYERS:
                 continue
-            out.setdefault(name, []).append(_at_sep(a, batch).double().numpy())
+            out.setdefault(name, []).append(_at_sep(a, batch).cpu().double().numpy())
             if all_positions and a.dim() == 3 and "sep" in batch:
-                keep = torch.arange(a.shape[1])[None, :] <= batch["sep"][:, None]  # the prompt, <sep> included
-                full = torch.where(keep[..., None], a, torch.nan).double().numpy()
+                sep = batch["sep"].to(a.device)
+                keep = torch.arange(a.shape[1], device=a.device)[None, :] <= sep[:, None]  # the prompt, <sep> too
+                full = torch.where(keep[..., None], a, torch.nan).cpu().double().numpy()
                 out.setdefault(name + "@all", []).append(full)
     res = {}
     for k, v in out.items():

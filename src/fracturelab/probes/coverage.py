@@ -22,7 +22,7 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from ..train.loop import evaluate
-from .common import cap
+from .common import batch_size, cap
 
 
 @dataclass
@@ -55,7 +55,7 @@ def _min_node_coverage(meta: dict) -> float:
 
 def coverage_table(model, examples) -> dict[str, np.ndarray]:
     """Per-example correct, seen_frac, nn_dist, depth, min_node_coverage (NaN where absent)."""
-    correct = evaluate(model, examples, 512)[0]
+    correct = evaluate(model, examples, batch_size(model))[0]
 
     def col(fn):
         return np.array([fn(e.meta) for e in examples], dtype=np.float64)
