@@ -10,9 +10,9 @@ import os
 import sys
 
 from ..errors import FracturelabError
-from . import cppn, evolve, probe, study, tasks
+from . import cppn, evolve, model, probe, study, tasks
 
-COMMANDS = (cppn, tasks, evolve, probe, study)
+COMMANDS = (cppn, tasks, evolve, probe, model, study)
 
 
 class _Parser(argparse.ArgumentParser):

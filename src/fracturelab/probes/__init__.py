@@ -7,7 +7,8 @@
 Probes (PROBES: name -> ProbeSpec; each module's docstring defines its metrics and cites its paper):
 - subnetworks: structural compositionality, SUB and ABL of mask-found subnetworks (Lepori et al. 2023);
 - reuse: per-part masks, their overlap and the drop when a part's exclusive weights go (Csordás et al. 2021);
-- sparsity: Hoyer, top-k energy, Gini, l0 by split, against novelty and across checkpoints (Jin et al. 2026);
+- sparsity: Jin et al. 2026's metrics exactly (Hoyer, top-k energy, Gini, l0, effective rank, kurtosis,
+  participation ratio) per layer, by split and familiarity level, against novelty and across checkpoints;
 - factorization: DCI, InfoMEC, linear probes against the known factors (Eastwood & Williams 2018; Hsu et al. 2023);
 - clusterability: spectral n-cut of the |W| graph against shuffled controls (Filan et al. 2021);
 - crosstalk: how a weight perturbation's output change spreads over answer parts (after FER, Kumar et al. 2025);
@@ -60,7 +61,8 @@ PROBES: dict[str, ProbeSpec] = {s.name: s for s in (
               "tasks with fixed answers of 2+ parts (factors)"),
     ProbeSpec("reuse", reuse_probe, "Csordás et al.: mask IoU between answer parts and exclusive-weight drop",
               "tasks with fixed answers of 2+ parts (factors)"),
-    ProbeSpec("sparsity", sparsity_probe, "Jin et al.: activation sparsity by split, vs novelty, over checkpoints",
+    ProbeSpec("sparsity", sparsity_probe, "Jin et al.: activation sparsity by split and familiarity, vs novelty, "
+              "over checkpoints",
               "every run"),
     ProbeSpec("factorization", factorization_probe, "DCI, InfoMEC and linear probes against known factors",
               "tasks with ground-truth factors (factors, leave_square_out)"),
@@ -86,9 +88,10 @@ def check_names(names) -> list[str]:
 
 
 def run_probes(model, data, config: dict | None = None, names=None, seed: int = 0, checkpoints=None,
-               timings: dict | None = None) -> dict[str, dict[str, float]]:
+               timings: dict | None = None, settings: dict | None = None) -> dict[str, dict[str, float]]:
     """Run the named probes (all by default): {probe: {metric: float}} or {probe: {"skipped": reason}}. checkpoints:
-    {step: state_dict} for sparsity across training. timings (optional dict) receives seconds per probe."""
+    {step: state_dict} for sparsity across training. timings (optional dict) receives seconds per probe. settings:
+    {probe: its settings dataclass} where not the defaults."""
     out = {}
     model.eval()
     for name in check_names(names):
@@ -96,7 +99,8 @@ def run_probes(model, data, config: dict | None = None, names=None, seed: int = 
         try:
             with torch.random.fork_rng(devices=[]):  # a probe's sampling never shifts another's
                 torch.manual_seed(seed)
-                out[name] = PROBES[name].fn(model, data, config or {}, seed=seed, checkpoints=checkpoints)
+                extra = {"settings": settings[name]} if settings and name in settings else {}
+                out[name] = PROBES[name].fn(model, data, config or {}, seed=seed, checkpoints=checkpoints, **extra)
         except Skip as e:
             out[name] = {"skipped": str(e)}
         if timings is not None:

@@ -1,5 +1,6 @@
-"""Figures of a probe_run: per-layer bar charts of the layer.<name>.<metric> values and the sparsity gap across
-checkpoints. Written with matplotlib's Figure (no pyplot state)."""
+"""Figures of a probe run (probe_run and probe_model alike): per-layer bar charts of the layer.<name>.<metric> values,
+per-layer sparsity for each familiarity level along the residual stream, the ID-OOD sparsity gap by layer, and the
+sparsity gap across checkpoints. Written with matplotlib's Figure (no pyplot state)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,6 +13,53 @@ LAYER_METRICS = {"sparsity": ("hoyer_id", "hoyer_ood"), "geometry": ("eff_rank",
 def _layers(metrics: dict, key: str) -> list[str]:
     return [k[len("layer."):-len(key) - 1] for k in metrics if k.startswith("layer.") and k.endswith("." + key)
             and "@" not in k]
+
+
+SPARSITY_FIGURE_METRICS = ("eff_rank", "top5", "hoyer", "l0")
+"""Jin et al.'s headline metrics, drawn per layer."""
+
+
+def stream_layers(metrics: dict, key: str) -> list[str]:
+    """The residual stream in depth order: embed, block0, block1, ..., ln_f (no sublayers, no @all readings)."""
+    return [L for L in _layers(metrics, key) if "." not in L]
+
+
+def _levels(sp: dict) -> list[str]:
+    return [k[len("level."):-len(".n")] for k in sp if k.startswith("level.") and k.endswith(".n")]
+
+
+def _sparsity_figures(sp: dict, outdir: Path) -> list[Path]:
+    from matplotlib.figure import Figure
+
+    layers, written = stream_layers(sp, "hoyer_id"), []
+    if not layers:
+        return written
+    ms = SPARSITY_FIGURE_METRICS
+    levels = _levels(sp)
+    if levels:
+        fig = Figure(figsize=(3.3 * len(ms), 3.2))
+        for ax, m in zip(fig.subplots(1, len(ms)), ms):
+            for lv in levels:
+                ax.plot(range(len(layers)), [sp.get(f"layer.{L}.{m}@{lv}", float("nan")) for L in layers], "o-",
+                        ms=3, label=lv)
+            ax.set_xticks(range(len(layers)), layers, rotation=60, fontsize=6)
+            ax.set_title(m, fontsize=9)
+        fig.axes[0].legend(fontsize=6, title="familiarity", title_fontsize=6)
+        fig.suptitle("sparsity per layer at the last prompt token, by familiarity level", fontsize=9)
+        fig.tight_layout()
+        written.append(outdir / "sparsity_levels.png")
+        fig.savefig(written[-1], dpi=100)
+    fig = Figure(figsize=(3.3 * len(ms), 3.0))
+    for ax, m in zip(fig.subplots(1, len(ms)), ms):
+        gap = [(sp.get(f"layer.{L}.{m}_ood") or 0) - (sp.get(f"layer.{L}.{m}_id") or 0) for L in layers]
+        ax.bar(range(len(layers)), gap, color=["tab:red" if g > 0 else "tab:blue" for g in gap])
+        ax.axhline(0, color="grey", lw=0.5)
+        ax.set_xticks(range(len(layers)), layers, rotation=60, fontsize=6)
+        ax.set_title(f"{m}: OOD - ID", fontsize=9)
+    fig.tight_layout()
+    written.append(outdir / "sparsity_gap.png")
+    fig.savefig(written[-1], dpi=100)
+    return written
 
 
 def write_figures(results: dict, outdir: Path) -> list[Path]:
@@ -39,6 +87,8 @@ def write_figures(results: dict, outdir: Path) -> list[Path]:
         fig.savefig(path, dpi=100)
         written.append(path)
     sp = results.get("sparsity", {})
+    if sp and "skipped" not in sp:
+        written += _sparsity_figures(sp, outdir)
     steps = sorted(int(k.split(".")[1]) for k in sp if k.startswith("ckpt."))
     if steps:
         fig = Figure(figsize=(4.5, 3.2))

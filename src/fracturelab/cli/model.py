@@ -1,0 +1,87 @@
+"""CLI commands for a user's own model: probe-model MODEL --prompts FILE.jsonl -o OUTDIR, and prompts export."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from ..errors import FracturelabError
+
+
+def _cmd_probe_model(a):
+    from ..probes.probe_model import probe_model
+
+    split = (lambda s: [x for x in s.split(",") if x.strip()] if s else None)
+    results = probe_model(a.model, a.prompts, a.out, layers=split(a.layers), probes=split(a.probes),
+                          batch_size=a.batch_size, device=a.device, seed=a.seed, progress=not a.quiet)
+    for probe, metrics in results.items():
+        if "skipped" in metrics:
+            print(f"{probe}: skipped ({metrics['skipped']})")
+            continue
+        keys = [k for k in metrics if "." not in k and not k.endswith("_level_rho")]
+        print(f"{probe}: " + ", ".join(f"{k} {metrics[k]:.4g}" if math.isfinite(metrics[k]) else f"{k} nan"
+                                       for k in keys[:12]) + (" ..." if len(keys) > 12 else ""))
+    print(f"wrote {a.out}/probes.json, {a.out}/model.json, {a.out}/figures/ and {a.out}/index.html")
+
+
+def _task_data(source: str, split, seed: int, options: list[str]):
+    """A run folder's task data (regenerated from its config) or a text task made from its name."""
+    from ..probes.adapters import is_run_folder
+    from ..probes.prompts import TEXT_TASKS
+    from ..tasks import make_task
+    from .tasks import _options
+
+    path = Path(source)
+    if path.is_dir():
+        if not is_run_folder(path):
+            raise FracturelabError(f"{source}: not a run folder (no config.json with a task, or no model.pt)")
+        if split or options:
+            raise FracturelabError("--split and --set apply to a task name; a run folder has its own")
+        cfg = json.loads((path / "config.json").read_text())
+        return make_task(cfg["task"], split=cfg["split"], seed=cfg["seed"], **cfg["task_options"])
+    if source not in TEXT_TASKS:
+        raise FracturelabError(f"unknown text task or run folder {source!r} (text tasks: {', '.join(TEXT_TASKS)})")
+    return make_task(source, split=split, seed=seed, **_options(options))
+
+
+def _cmd_export(a):
+    from ..probes.prompts import export_rows, write_jsonl
+
+    data = _task_data(a.source, a.split, a.seed, a.set)
+    rows = export_rows(data, [s for s in a.sets.split(",") if s.strip()] if a.sets else None)
+    write_jsonl(rows, a.out)
+    counts: dict = {}
+    for r in rows:
+        counts[r["split"]] = counts.get(r["split"], 0) + 1
+    print(f"wrote {a.out}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+
+
+def register(sub) -> None:
+    p = sub.add_parser("probe-model", help="probe your own model (Hugging Face, TransformerLens, a run folder, "
+                       "FILE.py:FUNCTION) on a JSONL prompt set: writes OUTDIR/probes.json, figures, index.html")
+    p.add_argument("model", help="a Hugging Face model folder (or hub name), lens:NAME, FILE.py:FUNCTION, or a run "
+                   "folder")
+    p.add_argument("--prompts", required=True, help="a JSONL prompt set (see `fracturelab prompts export`)")
+    p.add_argument("-o", "--out", required=True, help="output folder (new or empty)")
+    p.add_argument("--layers", default=None, help="comma-separated layer names or patterns, e.g. 'block*,ln_f' "
+                   "(default: all)")
+    p.add_argument("--probes", default=None, help="comma-separated: sparsity, geometry, factorization, coverage "
+                   "(default: all four)")
+    p.add_argument("--batch-size", type=int, default=None, help="prompts per forward pass (default 16; 512 for a "
+                   "run folder)")
+    p.add_argument("--device", default="auto", help="auto (a GPU when present), cpu, cuda, cuda:N")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(fn=_cmd_probe_model)
+
+    pr = sub.add_parser("prompts", help="prompt sets for probe-model")
+    psub = pr.add_subparsers(dest="prompts_command", required=True, parser_class=type(pr))
+    e = psub.add_parser("export", help="export a text task (knowledge_graph, scan, multiplication, lookup) or a "
+                        "run folder's task data as a JSONL prompt set")
+    e.add_argument("source", help="a text task name or a run folder")
+    e.add_argument("-o", "--out", required=True, help="the .jsonl file to write")
+    e.add_argument("--split", default=None, help="the task's systematic split (default: its default)")
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a task option")
+    e.add_argument("--sets", default=None, help="comma-separated sets to export (default: all, train included)")
+    e.set_defaults(fn=_cmd_export)

@@ -1,0 +1,208 @@
+"""Prompt sets: the JSONL files `fracturelab probe-model` reads, and the export of the testbed's text tasks to them.
+
+One JSON object per line:
+
+    {"prompt": "e74 r3 r2", "answer": " e85", "split": "test_id", "level": 1,
+     "novelty": {"nn_dist": 0.33, "seen_frac": 0.67}, "depth": 2, "factors": {"colour": "red"}}
+
+- prompt (string, required): the text the model reads; activations are read at its last token;
+- answer (string, optional): the text that follows the prompt (with the leading space a tokenizer expects); used to
+  score correctness under teacher forcing (the coverage probe);
+- split (string) and/or level (number): at least one. split: "train", "test_id" (alias "id"), "test_ood" (alias
+  "ood") or any other name (a further test set). level: familiarity, lowest = most familiar (as trained), higher =
+  further from training. A line with a level and no split is test_id at the lowest level of the file and test_ood
+  above it;
+- novelty (object of numbers, optional): nn_dist (distance to the nearest training input), seen_frac (share of the
+  input's sub-computations seen in training) or any other number the probes read from an example's metadata;
+- depth (number, optional): the computation's depth (complexity);
+- factors (object, optional): known ground-truth factors (ints or strings; strings are coded 0, 1, ... in sorted
+  order per factor); every line must then name the same factors;
+- id (optional): ignored, for the user's bookkeeping.
+Any other field, a line that is not a JSON object, a wrong type, an empty file, or a file without test_id and
+test_ood prompts is an error naming the file and the line.
+
+The testbed's text tasks export to this format (export_task): each set of a task (train, test_id, test_ood, extras)
+becomes a split, its position in that order the level (train 0, test_id 1, test_ood 2, extras 3, ...), the prompt its
+input tokens joined by spaces, the answer a space and its output tokens joined by spaces, and nn_dist, seen_frac,
+depth and factors its metadata.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import FracturelabError
+from ..tasks.base import Example
+
+SPLIT_ALIASES = {"id": "test_id", "ood": "test_ood"}
+FIELDS = {"prompt", "answer", "split", "level", "novelty", "depth", "factors", "id"}
+TEXT_TASKS = ("knowledge_graph", "scan", "multiplication", "lookup")
+"""The testbed's tasks whose inputs and outputs are token sequences (exportable as text)."""
+EXPORTED_META = ("nn_dist", "seen_frac")
+
+
+@dataclass
+class PromptData:
+    """A prompt set read from JSONL, shaped like a task's data (train, test_id, test_ood, extra) so every probe reads
+    it the same way. Each example's meta holds "prompt" and "answer" (the raw text), its novelty numbers, depth,
+    factors, "split" and "level"."""
+
+    name: str
+    """The file's stem."""
+    train: list[Example] = field(default_factory=list)
+    """Split "train"."""
+    test_id: list[Example] = field(default_factory=list)
+    """Split "test_id" / "id"."""
+    test_ood: list[Example] = field(default_factory=list)
+    """Split "test_ood" / "ood"."""
+    extra: dict[str, list[Example]] = field(default_factory=dict)
+    """Every other split, in file order."""
+    level_values: dict[str, float] = field(default_factory=dict)
+    """Familiarity level name -> its number (empty when the file has no levels)."""
+
+    def sets(self) -> dict[str, list[Example]]:
+        return {"train": self.train, "test_id": self.test_id, "test_ood": self.test_ood, **self.extra}
+
+    def levels(self) -> dict[str, list[Example]]:
+        """Examples by familiarity level, most familiar first: by `level` where the file gives levels, else by split
+        (the split lists themselves)."""
+        if not self.level_values:
+            return {k: v for k, v in self.sets().items() if v}
+        by = {lv: [] for lv in self.level_values}
+        for e in (e for s in self.sets().values() for e in s):
+            by[e.meta["level_name"]].append(e)
+        return by
+
+    def sizes(self) -> dict[str, int]:
+        return {k: len(v) for k, v in self.sets().items()}
+
+
+def _fail(path, line: int, msg: str):
+    raise FracturelabError(f"{path}: line {line}: {msg}")
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _check_line(path, n: int, obj) -> None:
+    if not isinstance(obj, dict):
+        _fail(path, n, "not a JSON object")
+    unknown = sorted(set(obj) - FIELDS)
+    if unknown:
+        _fail(path, n, f"unknown field {unknown[0]!r} (fields: {', '.join(sorted(FIELDS))})")
+    if not isinstance(obj.get("prompt"), str) or not obj["prompt"].strip():
+        _fail(path, n, "missing field 'prompt' (a non-empty string)" if "prompt" not in obj
+              else "'prompt' must be a non-empty string")
+    if "answer" in obj and not isinstance(obj["answer"], str):
+        _fail(path, n, "'answer' must be a string")
+    if "split" not in obj and "level" not in obj:
+        _fail(path, n, "missing field 'split' or 'level'")
+    if "split" in obj and (not isinstance(obj["split"], str) or not obj["split"].strip() or "@" in obj["split"]):
+        _fail(path, n, "'split' must be a non-empty string without '@'")
+    if "level" in obj and not _number(obj["level"]):
+        _fail(path, n, "'level' must be a finite number")
+    if "depth" in obj and not _number(obj["depth"]):
+        _fail(path, n, "'depth' must be a finite number")
+    nov = obj.get("novelty", {})
+    if not isinstance(nov, dict) or not all(isinstance(k, str) and _number(v) for k, v in nov.items()):
+        _fail(path, n, "'novelty' must be an object of finite numbers")
+    fac = obj.get("factors", {})
+    if not isinstance(fac, dict) or not all(isinstance(v, (int, str)) and not isinstance(v, bool)
+                                            for v in fac.values()):
+        _fail(path, n, "'factors' must be an object of ints or strings")
+
+
+def _level_name(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() else repr(float(v))
+
+
+def read_prompts(path) -> PromptData:
+    """Read and check a JSONL prompt set (see the module docstring); FracturelabError on any problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise FracturelabError(f"{path}: no such prompt file")
+    rows = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise FracturelabError(f"{path}: cannot read ({e.__class__.__name__})") from None
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            _fail(path, n, f"not JSON ({e.msg})")
+        _check_line(path, n, obj)
+        rows.append((n, obj))
+    if not rows:
+        raise FracturelabError(f"{path}: empty prompt set (no JSON lines)")
+    names = [set(o.get("factors", {})) for _, o in rows]
+    for (n, _), got in zip(rows, names):
+        if got != names[0]:
+            _fail(path, n, f"factors {sorted(got)} differ from the first line's {sorted(names[0])}")
+    levels = sorted({float(o["level"]) for _, o in rows if "level" in o})
+    if levels and any("level" not in o for _, o in rows):
+        _fail(path, next(n for n, o in rows if "level" not in o), "missing 'level' (other lines have one)")
+    codes = {k: {v: i for i, v in enumerate(sorted({o["factors"][k] for _, o in rows}, key=str))} for k in names[0]}
+    data = PromptData(path.stem, level_values={_level_name(v): v for v in levels})
+    for n, o in rows:
+        split = SPLIT_ALIASES.get(o.get("split"), o.get("split"))
+        if split is None:
+            split = "test_id" if float(o["level"]) == levels[0] else "test_ood"
+        answer = o.get("answer", "")
+        meta = {**o.get("novelty", {}), "prompt": o["prompt"], "answer": answer, "split": split, "line": n}
+        if "depth" in o:
+            meta["depth"] = o["depth"]
+        if codes:
+            meta["factors"] = {k: codes[k][o["factors"][k]] for k in codes}
+        if "level" in o:
+            meta["level_name"] = _level_name(o["level"])
+        ex = Example(tuple(o["prompt"].split()), tuple(answer.split()), meta)
+        target = {"train": data.train, "test_id": data.test_id, "test_ood": data.test_ood}.get(split)
+        (target if target is not None else data.extra.setdefault(split, [])).append(ex)
+    for need in ("test_id", "test_ood"):
+        if not getattr(data, need):
+            raise FracturelabError(f"{path}: no {need} prompts (split {need!r} or "
+                                   f"{'id' if need == 'test_id' else 'ood'!r}, or levels)")
+    return data
+
+
+def example_row(e: Example, split: str, level: int) -> dict:
+    """One exported line of a task example."""
+    row = {"prompt": " ".join(e.src), "answer": " " + " ".join(e.tgt), "split": split, "level": level}
+    nov = {k: e.meta[k] for k in EXPORTED_META if _number(e.meta.get(k))}
+    if nov:
+        row["novelty"] = nov
+    if _number(e.meta.get("depth")):
+        row["depth"] = e.meta["depth"]
+    if isinstance(e.meta.get("factors"), dict):
+        row["factors"] = e.meta["factors"]
+    return row
+
+
+def export_rows(data, sets=None) -> list[dict]:
+    """Lines of a task's data (all sets, or the named ones), levels by set order (train 0, test_id 1, ...)."""
+    all_sets = data.sets()
+    bad = [s for s in (sets or []) if s not in all_sets]
+    if bad:
+        raise FracturelabError(f"task {data.name!r} has no set {bad[0]!r} (sets: {', '.join(all_sets)})")
+    return [example_row(e, name, lv) for lv, (name, exs) in enumerate(all_sets.items())
+            if sets is None or name in sets for e in exs]
+
+
+def write_jsonl(rows: list[dict], path) -> Path:
+    """Write the lines atomically (the file appears whole or not at all)."""
+    from ..io import atomic_file
+
+    path = Path(path)
+    if path.exists() and path.is_dir():
+        raise FracturelabError(f"{path}: is a folder")
+    if not path.parent.is_dir():
+        raise FracturelabError(f"{path.parent}: no such folder")
+    with atomic_file(path) as tmp:
+        tmp.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
