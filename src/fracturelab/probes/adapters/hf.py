@@ -73,8 +73,11 @@ def load_hf(spec: str, device: str = "cpu", batch_size: int = 16, dtype: str | N
     """AutoModelForCausalLM + AutoTokenizer from a local folder (or a hub name, when online)."""
     try:
         from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging as hf_logging
     except ImportError:
         raise FracturelabError("Hugging Face models need transformers: pip install 'fracturelab[hf]'") from None
+    hf_logging.disable_progress_bar()  # loading is quick next to probing; bad input must stay one line on stderr
+    hf_logging.set_verbosity_error()
     local = Path(spec).is_dir()
     try:
         tok = AutoTokenizer.from_pretrained(spec, local_files_only=local)
