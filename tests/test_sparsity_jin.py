@@ -87,3 +87,12 @@ def test_edge_vectors():
     one_hot = np.eye(8)[2:3]
     assert S.hoyer(one_hot)[0] == pytest.approx(1) and S.participation_ratio(one_hot)[0] == pytest.approx(1 / 8)
     assert S.eff_rank(np.ones((1, 8)))[0] == pytest.approx(1.0, abs=1e-8)
+
+
+def test_metric_table_is_the_functions():
+    """The probe's shared-sort fast path equals the metric functions one by one."""
+    for d in WIDTHS:
+        H = np.concatenate([_vectors(d), np.zeros((1, d))])
+        table = S.metric_table(H)
+        for name, fn in S.METRICS.items():
+            np.testing.assert_allclose(table[name], fn(H), rtol=1e-12, atol=1e-15, err_msg=f"{name} at d={d}")

@@ -125,7 +125,8 @@ def kurtosis(h) -> np.ndarray:
     """Excess kurtosis of |h| per row: m4 / m2^2 - 3 with population central moments; NaN for a constant row."""
     a = _abs2(h)
     c = a - a.mean(-1, keepdims=True)
-    m2, m4 = (c**2).mean(-1), (c**4).mean(-1)
+    c2 = c * c  # products, not float powers: ten times faster on wide layers
+    m2, m4 = c2.mean(-1), (c2 * c2).mean(-1)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(m2 > 0, m4 / np.where(m2 > 0, m2, 1.0) ** 2 - 3, np.nan)
 
@@ -141,6 +142,30 @@ METRICS = {"hoyer": hoyer, "top1": lambda h: top_energy(h, 1), "top5": lambda h:
            "top10": lambda h: top_energy(h, 10), "gini": gini, "l0": l0, "eff_rank": eff_rank,
            "eff_rank_l1": eff_rank_l1, "kurtosis": kurtosis, "participation_ratio": participation_ratio}
 """Jin et al.'s per-vector metrics: name -> fn((N, d)) -> (N,)."""
+
+
+def metric_table(h) -> dict[str, np.ndarray]:
+    """Every metric of METRICS for each row of h (N, d) at once, sharing |h| and one sort (the probe's fast path;
+    tests check it against the functions one by one)."""
+    a = _abs2(h)
+    d = a.shape[-1]
+    asc = np.sort(a, axis=-1)
+    e_asc = asc * asc  # energies, ascending too
+    tot, l1 = e_asc.sum(-1), asc.sum(-1)
+    out = {"hoyer": hoyer(a)}
+    for name, f in (("top1", 0.01), ("top5", 0.05), ("top10", 0.10)):
+        top = e_asc[..., d - max(1, int(d * f)):].sum(-1)
+        out[name] = np.divide(top, tot, out=np.zeros_like(tot), where=tot > 0)
+    g = 2 * (asc * np.arange(1, d + 1)).sum(-1) / np.where(l1 > 0, d * l1, 1.0) - (d + 1) / d
+    out["gini"] = np.where(l1 > 0, g, 0.0)
+    out["l0"] = l0(a)
+    p2 = np.divide(a * a, tot[:, None], out=np.zeros_like(a), where=tot[:, None] > 0)
+    out["eff_rank"] = np.exp(-(p2 * np.log(p2 + 1e-10)).sum(-1)) / d
+    out["eff_rank_l1"] = eff_rank_l1(a)
+    out["kurtosis"] = kurtosis(a)
+    s4 = (e_asc * e_asc).sum(-1)
+    out["participation_ratio"] = np.divide(tot**2, s4 * d, out=np.zeros_like(tot), where=s4 > 0)
+    return out
 
 
 def summary_layer(names) -> str:
@@ -185,8 +210,9 @@ def _split_keys(out: dict, ida: dict, ooda: dict, layer: str) -> None:
             out[f"layer.{name}.hoyer_id"] = _nanmean_rows(hoyer, ida[name])
             out[f"layer.{name}.hoyer_ood"] = _nanmean_rows(hoyer, ooda[name])
             continue
-        for m, fn in METRICS.items():
-            vi, vo = _mean(fn(ida[name])), _mean(fn(ooda[name]))
+        ti, to = metric_table(ida[name]), metric_table(ooda[name])
+        for m in METRICS:
+            vi, vo = _mean(ti[m]), _mean(to[m])
             out[f"layer.{name}.{m}_id"], out[f"layer.{name}.{m}_ood"] = vi, vo
             if name == layer:
                 out[f"{m}_id"], out[f"{m}_ood"], out[f"{m}_gap"] = vi, vo, vo - vi
@@ -205,8 +231,9 @@ def _level_keys(out: dict, model, data, s: SparsitySettings, seed: int, known: d
         for name, a in acts.items():
             if name.endswith("@all"):
                 continue
-            for m, fn in METRICS.items():
-                v = fn(a)
+            table = metric_table(a)
+            for m in METRICS:
+                v = table[m]
                 out[f"layer.{name}.{m}@{lv}"] = _mean(v)
                 if name == layer:
                     out[f"level.{lv}.{m}"] = _mean(v)
