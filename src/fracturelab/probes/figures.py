@@ -52,7 +52,7 @@ def _sparsity_figures(sp: dict, outdir: Path) -> list[Path]:
     fig = Figure(figsize=(3.3 * len(ms), 3.0))
     for ax, m in zip(fig.subplots(1, len(ms)), ms):
         gap = [(sp.get(f"layer.{L}.{m}_ood") or 0) - (sp.get(f"layer.{L}.{m}_id") or 0) for L in layers]
-        ax.bar(range(len(layers)), gap, color=["tab:red" if g > 0 else "tab:blue" for g in gap])
+        ax.bar(range(len(layers)), gap, color="tab:purple")
         ax.axhline(0, color="grey", lw=0.5)
         ax.set_xticks(range(len(layers)), layers, rotation=60, fontsize=6)
         ax.set_title(f"{m}: OOD - ID", fontsize=9)
