@@ -13,7 +13,8 @@ def _cmd_probe_model(a):
 
     split = (lambda s: [x for x in s.split(",") if x.strip()] if s else None)
     results = probe_model(a.model, a.prompts, a.out, layers=split(a.layers), probes=split(a.probes),
-                          batch_size=a.batch_size, device=a.device, seed=a.seed, progress=not a.quiet)
+                          batch_size=a.batch_size, device=a.device, seed=a.seed, progress=not a.quiet,
+                          dtype=a.dtype)
     for probe, metrics in results.items():
         if "skipped" in metrics:
             print(f"{probe}: skipped ({metrics['skipped']})")
@@ -70,6 +71,8 @@ def register(sub) -> None:
     p.add_argument("--batch-size", type=int, default=None, help="prompts per forward pass (default 16; 512 for a "
                    "run folder)")
     p.add_argument("--device", default="auto", help="auto (a GPU when present), cpu, cuda, cuda:N")
+    p.add_argument("--dtype", default=None, help="load a Hugging Face or lens: model in float16, bfloat16, ... "
+                   "(default: as saved)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(fn=_cmd_probe_model)

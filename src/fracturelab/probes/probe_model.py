@@ -93,7 +93,7 @@ Sparsity summary read at layer <b>{html.escape(str(info['summary_layer']))}</b>,
 
 
 def probe_model(model_spec: str, prompt_file, outdir, layers=None, probes=None, batch_size: int | None = None,
-                device: str = "auto", seed: int = 0, progress: bool = True) -> dict:
+                device: str = "auto", seed: int = 0, progress: bool = True, dtype: str | None = None) -> dict:
     """Run the prompt probes on a model and write OUTDIR (see the module docstring); returns the results."""
     from ..io import prepare_output_dir, staged_dir
     from .figures import write_figures
@@ -106,7 +106,7 @@ def probe_model(model_spec: str, prompt_file, outdir, layers=None, probes=None, 
         raise FracturelabError(f"batch size must be at least 1 (got {batch_size})")
     data = read_prompts(prompt_file)
     dev = resolve_device(device)
-    model = Probed(load_model(model_spec, dev, batch_size), layers, batch_size, progress)
+    model = Probed(load_model(model_spec, dev, batch_size, dtype), layers, batch_size, progress)
     _check_encodes(model, data)
     all_layers = _layer_names(model, data)
     model.check_layers(all_layers)
@@ -115,7 +115,7 @@ def probe_model(model_spec: str, prompt_file, outdir, layers=None, probes=None, 
     t0 = time.perf_counter()
     results = run_probes(model, data, {"task": data.name}, names, seed, timings=timings,
                          settings={"sparsity": SparsitySettings(all_positions=False)})
-    info = {"model": model_spec, "prompt_file": str(prompt_file), "device": dev, "layers": read,
+    info = {"model": model_spec, "prompt_file": str(prompt_file), "device": dev, "dtype": dtype, "layers": read,
             "summary_layer": summary_layer(read) if read else None, "prompts": data.sizes(),
             "levels": {lv: len(v) for lv, v in (data.levels()).items()}, "seed": seed,
             "batch_size": model.batch_size or 512, "seconds": round(time.perf_counter() - t0, 2),

@@ -84,12 +84,15 @@ def wrap(obj, device: str = "cpu", batch_size: int | None = None):
                            "named_activations, a HookedTransformer or a (model, tokenizer) pair")
 
 
-def load_model(spec: str, device: str = "cpu", batch_size: int | None = None):
+def load_model(spec: str, device: str = "cpu", batch_size: int | None = None, dtype: str | None = None):
     """A model meeting the contract from a command-line spec:
     - a run folder written by `fracturelab train` (the testbed's model; CPU; prompts are its tokens by spaces);
     - a folder with a Hugging Face config.json (AutoModelForCausalLM + AutoTokenizer), or a hub name when online;
     - lens:NAME, an official TransformerLens model (HookedTransformer.from_pretrained; needs the hub once);
-    - FILE.py:FUNCTION, a Python function that returns a model (see wrap)."""
+    - FILE.py:FUNCTION, a Python function that returns a model (see wrap).
+    dtype (e.g. "bfloat16") applies to Hugging Face and lens: models."""
+    if dtype is not None and not isinstance(getattr(torch, dtype, None), torch.dtype):
+        raise FracturelabError(f"unknown dtype {dtype!r} (float32, float16, bfloat16)")
     path = Path(spec)
     if path.is_dir() and is_run_folder(path):
         from ...train import load_run
@@ -97,18 +100,18 @@ def load_model(spec: str, device: str = "cpu", batch_size: int | None = None):
         return model
     if spec.startswith("lens:"):
         from .lens import load_lens
-        return load_lens(spec[len("lens:"):], device, batch_size or 16)
+        return load_lens(spec[len("lens:"):], device, batch_size or 16, dtype)
     if ".py:" in spec:
         return _load_python(spec, device, batch_size)
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise FracturelabError(f"{spec}: not a model folder (no config.json)")
         from .hf import load_hf
-        return load_hf(spec, device, batch_size or 16)
+        return load_hf(spec, device, batch_size or 16, dtype)
     if path.exists() or spec.startswith((".", "/", "~")) or spec.count("/") > 1 or not spec.strip():
         raise FracturelabError(f"{spec}: no such model folder")
     from .hf import load_hf  # a hub name: transformers fetches it when online
-    return load_hf(spec, device, batch_size or 16)
+    return load_hf(spec, device, batch_size or 16, dtype)
 
 
 __all__ = ["HookAdapter", "Probeable", "Probed", "TokenAdapter", "is_run_folder", "load_model", "prompt_text", "wrap"]

@@ -49,7 +49,7 @@ class LensAdapter(TokenAdapter):
         return logits, acts
 
 
-def load_lens(name: str, device: str = "cpu", batch_size: int = 16) -> LensAdapter:
+def load_lens(name: str, device: str = "cpu", batch_size: int = 16, dtype: str | None = None) -> LensAdapter:
     """HookedTransformer.from_pretrained(name) (an official TransformerLens model name; needs the hub once)."""
     try:
         from transformer_lens import HookedTransformer
@@ -57,7 +57,7 @@ def load_lens(name: str, device: str = "cpu", batch_size: int = 16) -> LensAdapt
         raise FracturelabError("TransformerLens models need transformer-lens<4: pip install 'fracturelab[lens]'") \
             from None
     try:
-        model = HookedTransformer.from_pretrained(name, device=device)
+        model = HookedTransformer.from_pretrained(name, device=device, **({"dtype": dtype} if dtype else {}))
     except Exception as e:
         raise FracturelabError(f"lens:{name}: cannot load ({str(e).splitlines()[0][:160] if str(e) else e!r})") \
             from None
