@@ -56,7 +56,7 @@ def tokenizer_dir(tmp_path_factory):
 
 def _hf_model(kind: str):
     torch.manual_seed(0)
-    common = dict(vocab_size=len(VOCAB), bos_token_id=1, eos_token_id=2, pad_token_id=0)
+    common = {"vocab_size": len(VOCAB), "bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 0}
     if kind == "gpt2":
         return transformers.GPT2LMHeadModel(transformers.GPT2Config(n_layer=2, n_embd=16, n_head=2, n_positions=32,
                                                                    **common))

@@ -16,7 +16,6 @@ import html
 import json
 import math
 import time
-from pathlib import Path
 
 import torch
 

@@ -205,12 +205,12 @@ def _gap(model, data, n: int, seed: int) -> float:
 
 
 def _split_keys(out: dict, ida: dict, ooda: dict, layer: str) -> None:
-    for name in ida:
+    for name, a in ida.items():
         if name.endswith("@all"):  # every position of a sequence layer: Hoyer only
-            out[f"layer.{name}.hoyer_id"] = _nanmean_rows(hoyer, ida[name])
+            out[f"layer.{name}.hoyer_id"] = _nanmean_rows(hoyer, a)
             out[f"layer.{name}.hoyer_ood"] = _nanmean_rows(hoyer, ooda[name])
             continue
-        ti, to = metric_table(ida[name]), metric_table(ooda[name])
+        ti, to = metric_table(a), metric_table(ooda[name])
         for m in METRICS:
             vi, vo = _mean(ti[m]), _mean(to[m])
             out[f"layer.{name}.{m}_id"], out[f"layer.{name}.{m}_ood"] = vi, vo

@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import torch
 
@@ -62,7 +63,7 @@ def _load_python(spec: str, device: str, batch_size: int | None):
     module = importlib.util.module_from_spec(mod_spec)
     try:
         mod_spec.loader.exec_module(module)
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 (a user's file may raise anything: one line, exit 2)
         raise FracturelabError(f"{file}: failed to import ({e.__class__.__name__}: {str(e)[:160]})") from None
     if not callable(getattr(module, fn, None)):
         raise FracturelabError(f"{file}: no function {fn!r}")

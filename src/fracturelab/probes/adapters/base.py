@@ -3,7 +3,7 @@ the wrapper that picks layers. See the package docstring for the contract these 
 from __future__ import annotations
 
 import fnmatch
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F

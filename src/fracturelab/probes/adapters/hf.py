@@ -81,11 +81,11 @@ def load_hf(spec: str, device: str = "cpu", batch_size: int = 16, dtype: str | N
     local = Path(spec).is_dir()
     try:
         tok = AutoTokenizer.from_pretrained(spec, local_files_only=local)
-    except Exception as e:  # transformers raises many kinds (OSError, ValueError, ...): one line for all
+    except Exception as e:  # noqa: BLE001 (transformers raises OSError, ValueError, ...: one line for all)
         raise FracturelabError(f"{spec}: cannot load a tokenizer ({str(e).splitlines()[0][:160]})") from None
     try:
         kw = {"dtype": getattr(torch, dtype)} if dtype else {}
         model = AutoModelForCausalLM.from_pretrained(spec, local_files_only=local, **kw)
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 (as above)
         raise FracturelabError(f"{spec}: cannot load a causal LM ({str(e).splitlines()[0][:160]})") from None
     return HFAdapter(model.to(device), tok, batch_size=batch_size)

@@ -58,7 +58,7 @@ def load_lens(name: str, device: str = "cpu", batch_size: int = 16, dtype: str |
             from None
     try:
         model = HookedTransformer.from_pretrained(name, device=device, **({"dtype": dtype} if dtype else {}))
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 (the hub, a name, a config: one line for all)
         raise FracturelabError(f"lens:{name}: cannot load ({str(e).splitlines()[0][:160] if str(e) else e!r})") \
             from None
     return LensAdapter(model, batch_size=batch_size)
