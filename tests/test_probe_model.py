@@ -242,3 +242,58 @@ def test_bad_input_one_line_exit_2_nothing_written(case, gpt2_dir, prompt_file, 
             "nonempty": "not empty"}[case] in err
     assert (not out.exists()) if case != "nonempty" else [p.name for p in out.iterdir()] == ["keep.txt"]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]  # no staging folder left behind
+
+
+PLAIN_BUILDER = '''
+import torch
+from torch import nn
+from fracturelab.probes.adapters import HookAdapter
+
+WORDS = {words!r}
+
+
+class Net(nn.Module):
+    """No framework: embeddings, two residual MLP blocks, a final norm, a head."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.emb = nn.Embedding(len(WORDS), 12)
+        self.blocks = nn.ModuleList(nn.Sequential(nn.Linear(12, 24), nn.GELU(), nn.Linear(24, 12)) for _ in range(2))
+        self.norm, self.head = nn.LayerNorm(12), nn.Linear(12, len(WORDS))
+
+    def forward(self, x):
+        h = self.emb(x).cumsum(1)  # causal: a position sees itself and those before
+        for b in self.blocks:
+            h = h + b(h)
+        return self.head(self.norm(h))
+
+
+def build():
+    net = Net().eval()
+    return HookAdapter(net, {{"block0.mlp": net.blocks[0], "ln_f": net.norm}},
+                       tokenize=lambda t: [WORDS.index(w) for w in t.split()])
+'''
+
+
+def test_any_module_through_cli(prompt_file, tmp_path):
+    """The contract for any nn.Module: HookAdapter reads named submodules with forward hooks."""
+    builder = tmp_path / "plain.py"
+    builder.write_text(PLAIN_BUILDER.format(words=VOCAB))
+    out = tmp_path / "out"
+    assert main(["probe-model", f"{builder}:build", "--prompts", str(prompt_file), "-o", str(out), "--quiet"]) == 0
+    res = json.loads((out / "probes.json").read_text())
+    assert json.loads((out / "model.json").read_text())["layers"] == ["block0.mlp", "ln_f"]
+    adapter = load_model(f"{builder}:build")
+    net = adapter.module
+    for split, suffix in (("test_id", "id"), ("test_ood", "ood")):
+        rows = []
+        for e in getattr(read_prompts(prompt_file), split):
+            x = torch.tensor([[VOCAB.index(w) for w in e.meta["prompt"].split()]])
+            with torch.no_grad():
+                h = net.emb(x).cumsum(1)
+                for b in net.blocks:
+                    h = h + b(h)
+                rows.append(net.norm(h)[0, -1].double().numpy())
+        for m, fn in METRICS.items():
+            assert res["sparsity"][f"{m}_{suffix}"] == pytest.approx(float(np.mean(fn(np.stack(rows)))), abs=1e-6)
