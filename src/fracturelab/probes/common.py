@@ -3,7 +3,8 @@ and batched evaluation of many weight settings of one model.
 
 Conventions (all probes):
 - A model is any torch.nn.Module with forward(batch) -> logits; the task models also have encode(examples) and
-  named_activations(batch). Logits may be (B, V) (one output), (B, J, V) (J output parts at once, the MLP), or
+  named_activations(batch) (the activation contract; probes.adapters makes Hugging Face, TransformerLens and other
+  models meet it). Logits may be (B, V) (one output), (B, J, V) (J output parts at once, the MLP), or
   (B, T, V) with batch["sep"] (a decoder read under teacher forcing: output part j is read at position sep + j).
 - An *output part* is one target position j (for the factors task: shape, colour, position). Part j's target is
   y[:, j] (IGNORE = -100 where an example has no such position).
