@@ -306,3 +306,9 @@ def test_any_module_through_cli(prompt_file, tmp_path):
                 rows.append(net.norm(h)[0, -1].double().numpy())
         for m, fn in METRICS.items():
             assert res["sparsity"][f"{m}_{suffix}"] == pytest.approx(float(np.mean(fn(np.stack(rows)))), abs=1e-6)
+    # sublayers alone: the summary reads the last one picked, and every probe still runs
+    assert main(["probe-model", f"{builder}:build", "--prompts", str(prompt_file), "-o", str(tmp_path / "mlp"),
+                 "--quiet", "--layers", "*.mlp"]) == 0
+    assert json.loads((tmp_path / "mlp" / "model.json").read_text())["summary_layer"] == "block0.mlp"
+    res = json.loads((tmp_path / "mlp" / "probes.json").read_text())
+    assert not any("skipped" in m for m in res.values()) and (tmp_path / "mlp" / "figures" / "sparsity_gap.png").is_file()

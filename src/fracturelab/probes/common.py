@@ -94,12 +94,14 @@ def activations(model, examples: Sequence, size: int | None = None,
 
 def last_hidden(names: Sequence[str]) -> str:
     """The layer the summaries read: the last hidden layer before any final normalization (ln_f), so a final
-    LayerNorm's gains do not change the reading (Jin et al. 2026's confound)."""
-    cands = [n for n in names if n not in SKIP_LAYERS and n != "ln_f" and not n.endswith("@all")
-             and not n.endswith((".attn", ".mlp"))]
-    if not cands:
-        raise Skip("the model names no hidden layers")
-    return cands[-1]
+    LayerNorm's gains do not change the reading (the sparsity probe reads ln_f itself, as Jin et al. do); where only
+    sublayers (.attn, .mlp) or only ln_f were picked to be read, the last of those."""
+    names = [n for n in names if n not in SKIP_LAYERS and not n.endswith("@all")]
+    stream = [n for n in names if n != "ln_f" and not n.endswith((".attn", ".mlp"))]
+    for pool in (stream, [n for n in names if n != "ln_f"], names):
+        if pool:
+            return pool[-1]
+    raise Skip("the model names no hidden layers")
 
 
 def part_logits(logits: torch.Tensor, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:

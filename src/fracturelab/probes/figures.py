@@ -31,7 +31,7 @@ def _levels(sp: dict) -> list[str]:
 def _sparsity_figures(sp: dict, outdir: Path) -> list[Path]:
     from matplotlib.figure import Figure
 
-    layers, written = stream_layers(sp, "hoyer_id"), []
+    layers, written = stream_layers(sp, "hoyer_id") or _layers(sp, "hoyer_id"), []  # sublayers only, if so picked
     if not layers:
         return written
     ms = SPARSITY_FIGURE_METRICS

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .common import activations, cap, last_hidden
+from .common import Skip, activations, cap, last_hidden
 
 
 @dataclass
@@ -59,6 +59,8 @@ def geometry_probe(model, data, config=None, seed: int = 0, checkpoints=None,
     s = settings or GeometrySettings()
     exs = cap(data.test_id, s.max_examples, seed, 1) + cap(data.test_ood, s.max_examples, seed, 2)
     acts = activations(model, exs)
+    if not acts:
+        raise Skip("the model names no hidden layers")
     out: dict[str, float] = {}
     for name, a in acts.items():
         spec = _spectrum(a)  # one SVD per layer serves both measures

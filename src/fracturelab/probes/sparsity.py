@@ -169,7 +169,7 @@ def metric_table(h) -> dict[str, np.ndarray]:
 
 
 def summary_layer(names) -> str:
-    """The layer the summary keys read: the final normed state where the model names one, else the last hidden."""
+    """The layer the summary keys read: the final normed state where the model names one, else common.last_hidden."""
     names = list(names)
     return FINAL_NORM if FINAL_NORM in names else last_hidden(names)
 
