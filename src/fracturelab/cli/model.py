@@ -39,6 +39,8 @@ def _task_data(source: str, split, seed: int, options: list[str]):
         if split or options:
             raise FracturelabError("--split and --set apply to a task name; a run folder has its own")
         cfg = json.loads((path / "config.json").read_text())
+        if cfg["task"] not in TEXT_TASKS:
+            raise FracturelabError(f"{source}: task {cfg['task']!r} is not a text task ({', '.join(TEXT_TASKS)})")
         return make_task(cfg["task"], split=cfg["split"], seed=cfg["seed"], **cfg["task_options"])
     if source not in TEXT_TASKS:
         raise FracturelabError(f"unknown text task or run folder {source!r} (text tasks: {', '.join(TEXT_TASKS)})")
