@@ -1,14 +1,22 @@
-"""A small decoder-only transformer (nanoGPT-style: pre-LN, learned positions, GELU MLP, tied embeddings).
+"""A small decoder-only transformer (nanoGPT-style: pre-LN, GELU MLP, tied embeddings) with a choice of position
+encoding.
 
 Sequence = src + <sep> + tgt + <eos>; the model reads it shifted by one and the loss is on the tgt and <eos>
 positions only. Evaluation decodes greedily after <sep> with a key/value cache. Exact match under teacher forcing
 (every scored argmax right) is the same event as greedy decoding reproducing the target, so accuracy needs one
 forward pass and only wrong examples need decoding to show what the model wrote.
 
-Shapes: B = batch, T = positions, d = d_model, H = heads, V = joint vocabulary (PAD, EOS, SEP, then the rest).
-Named activations (all (B, T, units), T = the teacher-forced positions; batch["sep"] is each row's <sep> index):
-embed, block{i}.attn (attention output), block{i}.mlp (MLP hidden after GELU, 4d), block{i} (residual stream after
-the block), ln_f (final LayerNorm), logits.
+Position encodings (`pos`, registry POSITIONS): learned absolute embeddings (GPT-2), fixed sinusoids added to the
+input (Vaswani et al. 2017), RoPE (Su et al. 2021: q and k rotated by position before the dot product), ALiBi (Press
+et al. 2022: a fixed per-head linear penalty on distance added to the attention scores) and none (NoPE: only the
+causal mask tells positions apart; Kazemnejad et al. 2023). `pos_shift` is the control for untrained positions:
+while training, each row's positions are shifted by a random offset, so every position up to the longest test
+sequence is trained; RoPE, ALiBi and NoPE only see relative positions, so for them the shift changes nothing.
+
+Shapes: B = batch, T = positions, d = d_model, H = heads, hd = d / H, V = joint vocabulary (PAD, EOS, SEP, then the
+rest). Named activations (all (B, T, units), T = the teacher-forced positions; batch["sep"] is each row's <sep>
+index): embed, block{i}.attn (attention output), block{i}.mlp (MLP hidden after GELU, 4d), block{i} (residual stream
+after the block), ln_f (final LayerNorm), logits.
 """
 from __future__ import annotations
 
@@ -23,6 +31,17 @@ from torch import nn
 from ..errors import FracturelabError
 from ..tasks.base import EOS, PAD, Example
 from .data import IGNORE, SEP, DataSpec, pad_rows, record_activations
+
+POSITIONS: dict[str, str] = {
+    "learned": "learned absolute embeddings added to the input (GPT-2)",
+    "sinusoidal": "fixed sine/cosine embeddings added to the input (Vaswani et al. 2017)",
+    "rope": "rotary: q and k rotated by their positions (Su et al. 2021)",
+    "alibi": "a per-head linear distance penalty on the attention scores (Press et al. 2022)",
+    "none": "no position information but the causal mask (NoPE, Kazemnejad et al. 2023)",
+}
+"""Position encodings: name -> what it is."""
+ABSOLUTE = ("learned", "sinusoidal")
+"""Encodings that read absolute positions (the only ones pos_shift changes)."""
 
 
 @dataclass
@@ -39,23 +58,75 @@ class TransformerSettings:
     """Multiplies d_model (the width knob of scaling sweeps)."""
     dropout: float = 0.0
     """Dropout on attention and MLP outputs (0 keeps training deterministic given the seed)."""
+    pos: str = "learned"
+    """Position encoding (POSITIONS): learned, sinusoidal, rope, alibi or none."""
+    pos_shift: bool = False
+    """While training, shift each row's positions by a random offset in [0, block_size - T] (seeded by the model's
+    seed), so positions beyond the longest training example are trained too: the control separating untrained
+    positions from failures of composition. Evaluation uses positions from 0."""
 
     def check(self) -> None:
         if self.d_model < 1 or self.n_layer < 1 or self.n_head < 1 or not self.scale > 0 or not 0 <= self.dropout < 1:
             raise FracturelabError(f"bad transformer settings: sizes >= 1, scale > 0, dropout in [0, 1) (got {self})")
+        if self.pos not in POSITIONS:
+            raise FracturelabError(f"unknown position encoding pos={self.pos!r} (choose from: {', '.join(POSITIONS)})")
+
+
+def sinusoids(pos: torch.Tensor, d: int) -> torch.Tensor:
+    """Vaswani et al.'s table at integer positions pos (B, T) -> (B, T, d): channel 2i is sin(p / 10000^(2i/d)),
+    channel 2i + 1 its cosine."""
+    inv = 10000.0 ** (-torch.arange(0, d, 2, dtype=torch.float32) / d)  # (ceil(d/2),)
+    ang = pos[..., None].float() * inv  # (B, T, ceil(d/2))
+    return torch.stack([ang.sin(), ang.cos()], -1).flatten(-2)[..., :d]
+
+
+def rope_angles(pos: torch.Tensor, hd: int) -> torch.Tensor:
+    """RoPE's rotation angles p * theta_i, theta_i = 10000^(-2i/hd): pos (B, T) -> (B, 1, T, hd/2) (the 1 is heads)."""
+    theta = 10000.0 ** (-torch.arange(0, hd, 2, dtype=torch.float32) / hd)  # (hd/2,)
+    return (pos[..., None].float() * theta)[:, None]
+
+
+def rotate(x: torch.Tensor, ang: torch.Tensor) -> torch.Tensor:
+    """Rotate each channel pair (2i, 2i+1) of x (B, H, T, hd) by ang (B, 1, T, hd/2), as in Su et al. (eq. 34)."""
+    x1, x2 = x.unflatten(-1, (-1, 2)).unbind(-1)  # (B, H, T, hd/2) each
+    cos, sin = ang.cos(), ang.sin()
+    return torch.stack([x1 * cos - x2 * sin, x1 * sin + x2 * cos], -1).flatten(-2)
+
+
+def alibi_slopes(n_head: int) -> torch.Tensor:
+    """Press et al.'s head slopes: 2^(-8/n), 2^(-16/n), ... for n a power of two; otherwise those of the power of two
+    below, then every other slope of the power of two above (their reference code). (H,)"""
+    def geometric(n):
+        return [2.0 ** (-8.0 * (i + 1) / n) for i in range(n)]
+    low = 2 ** int(math.floor(math.log2(n_head)))
+    slopes = geometric(low) + geometric(2 * low)[0::2][: n_head - low]
+    return torch.tensor(slopes)
+
+
+def alibi_bias(slopes: torch.Tensor, T: int, S: int) -> torch.Tensor:
+    """Additive attention mask of T queries at positions S-T..S-1 over S keys at 0..S-1: -slope * (query - key) where
+    the key is not in the future, -inf where it is. (H, T, S)"""
+    q = torch.arange(S - T, S)[:, None]  # (T, 1)
+    k = torch.arange(S)[None, :]  # (1, S)
+    dist = (k - q).float()  # (T, S), <= 0 for visible keys
+    return (slopes[:, None, None] * dist).masked_fill(k > q, float("-inf"))
 
 
 class CausalSelfAttention(nn.Module):
-    def __init__(self, d: int, n_head: int, dropout: float):
+    def __init__(self, d: int, n_head: int, dropout: float, pos: str):
         super().__init__()
-        self.n_head, self.dropout = n_head, dropout
+        self.n_head, self.dropout, self.pos = n_head, dropout, pos
         self.c_attn = nn.Linear(d, 3 * d)
         self.c_proj = nn.Linear(d, d)
+        if pos == "alibi":  # fixed, not learned: a buffer outside the state_dict
+            self.register_buffer("slopes", alibi_slopes(n_head), persistent=False)
 
-    def forward(self, x: torch.Tensor, cache: dict | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cache: dict | None = None, rope: torch.Tensor | None = None) -> torch.Tensor:
         B, T, d = x.shape
         q, k, v = self.c_attn(x).split(d, dim=2)
         q, k, v = (z.view(B, T, self.n_head, d // self.n_head).transpose(1, 2) for z in (q, k, v))  # (B, H, T, hd)
+        if rope is not None:  # before caching: cached keys keep the rotation of their own positions
+            q, k = rotate(q, rope), rotate(k, rope)
         causal = True  # the prompt (or a whole sequence): each position sees itself and the ones before
         if cache is not None:  # decoding: keys and values of earlier positions come from the cache
             if "k" in cache:  # one new position, which may see every cached one
@@ -63,21 +134,24 @@ class CausalSelfAttention(nn.Module):
                 k, v = torch.cat([cache["k"], k], 2), torch.cat([cache["v"], v], 2)
                 causal = False
             cache["k"], cache["v"] = k, v
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=causal,
+        mask = None
+        if self.pos == "alibi":  # the causal mask travels inside the float bias (SDPA takes one or the other)
+            mask, causal = alibi_bias(self.slopes, T, k.shape[2]).to(q.dtype), False  # (H, T, S)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal,
                                            dropout_p=self.dropout if self.training else 0.0)  # (B, H, T, hd)
         return self.c_proj(y.transpose(1, 2).reshape(B, T, d))
 
 
 class Block(nn.Module):
-    def __init__(self, d: int, n_head: int, dropout: float):
+    def __init__(self, d: int, n_head: int, dropout: float, pos: str):
         super().__init__()
         self.ln_1, self.ln_2 = nn.LayerNorm(d), nn.LayerNorm(d)
-        self.attn = CausalSelfAttention(d, n_head, dropout)
+        self.attn = CausalSelfAttention(d, n_head, dropout, pos)
         self.c_fc, self.c_proj = nn.Linear(d, 4 * d), nn.Linear(4 * d, d)
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x, cache=None, acts=None, name=""):
-        a = self.attn(self.ln_1(x), cache)  # (B, T, d)
+    def forward(self, x, cache=None, acts=None, name="", rope=None):
+        a = self.attn(self.ln_1(x), cache, rope)  # (B, T, d)
         x = x + self.drop(a)
         h = F.gelu(self.c_fc(self.ln_2(x)))  # (B, T, 4d)
         x = x + self.drop(self.c_proj(h))
@@ -96,10 +170,14 @@ class Transformer(nn.Module):
         self.vocab = [PAD, EOS, SEP] + sorted((set(spec.src_vocab) | set(spec.tgt_vocab)) - {PAD, EOS, SEP})
         self.ids = {t: i for i, t in enumerate(self.vocab)}
         self.block_size = spec.max_src + 1 + spec.max_tgt  # longest input: src, sep, tgt (eos is only predicted)
+        if settings.pos == "rope" and (d // H) % 2:
+            raise FracturelabError(f"pos='rope' rotates channel pairs: the head width d_model/n_head = {d // H} must "
+                                   f"be even")
         self.wte = nn.Embedding(len(self.vocab), d)
-        self.wpe = nn.Embedding(self.block_size, d)
+        if settings.pos == "learned":  # the only encoding with parameters
+            self.wpe = nn.Embedding(self.block_size, d)
         self.drop = nn.Dropout(settings.dropout)
-        self.blocks = nn.ModuleList(Block(d, H, settings.dropout) for _ in range(settings.n_layer))
+        self.blocks = nn.ModuleList(Block(d, H, settings.dropout, settings.pos) for _ in range(settings.n_layer))
         self.ln_f = nn.LayerNorm(d)
         self.lm_head = nn.Linear(d, len(self.vocab), bias=False)
         self.lm_head.weight = self.wte.weight  # tied, as in GPT-2
@@ -109,6 +187,9 @@ class Transformer(nn.Module):
                 nn.init.normal_(p, 0.0, std)
             elif name.endswith("bias"):
                 nn.init.zeros_(p)
+        # pos_shift's offsets: a generator of their own, seeded from the model's seed after every weight is drawn
+        # (so the weights are those of the same model without it)
+        self.shift_rng = torch.Generator().manual_seed(int(torch.randint(0, 2**62, ())))
 
     # --- data -------------------------------------------------------------------------------------------------------
     def encode(self, examples: Sequence[Example]) -> dict:
@@ -127,16 +208,30 @@ class Transformer(nn.Module):
         """batch["x"] (B, T) -> logits (B, T, V)."""
         return self._run(batch["x"], acts=acts)
 
+    def positions(self, B: int, T: int, pos0: int = 0) -> torch.Tensor:
+        """Position indices (B, T): pos0, pos0 + 1, ... for every row; while training with pos_shift, each row shifted
+        by its own random offset in [0, block_size - T]."""
+        pos = torch.arange(pos0, pos0 + T).expand(B, T)
+        if self.training and self.settings.pos_shift and self.settings.pos in ABSOLUTE:
+            pos = pos + torch.randint(0, self.block_size - pos0 - T + 1, (B, 1), generator=self.shift_rng)
+        return pos
+
     def _run(self, idx, cache: list | None = None, pos0: int = 0, acts: dict | None = None) -> torch.Tensor:
-        T = idx.shape[1]
+        B, T = idx.shape
         if pos0 + T > self.block_size:
             raise FracturelabError(f"sequence of {pos0 + T} tokens is longer than the model's {self.block_size}")
-        pos = torch.arange(pos0, pos0 + T)
-        x = self.drop(self.wte(idx) + self.wpe(pos))  # (B, T, d)
+        pos, kind = self.positions(B, T, pos0), self.settings.pos  # (B, T)
+        x = self.wte(idx)  # (B, T, d)
+        if kind == "learned":
+            x = x + self.wpe(pos)
+        elif kind == "sinusoidal":  # scaled to the learned table's init (entries of RMS 0.02), not to swamp tokens
+            x = x + sinusoids(pos, x.shape[-1]) * (0.02 * math.sqrt(2))
+        rope = rope_angles(pos, x.shape[-1] // self.settings.n_head) if kind == "rope" else None  # (B, 1, T, hd/2)
+        x = self.drop(x)
         if acts is not None:
             acts["embed"] = x
         for i, block in enumerate(self.blocks):
-            x = block(x, None if cache is None else cache[i], acts, f"block{i}")
+            x = block(x, None if cache is None else cache[i], acts, f"block{i}", rope)
         x = self.ln_f(x)
         logits = self.lm_head(x)  # (B, T, V)
         if acts is not None:
