@@ -7,6 +7,9 @@ run appended as it finishes (rerunning skips the runs already there).
     python examples/positions_table.py OUTDIR                  # the README's table (reduced budgets, see BUDGETS)
     python examples/positions_table.py OUTDIR --quick          # a few steps per run: checks the script
     python examples/positions_table.py OUTDIR --tasks knowledge_graph --seeds 0
+    python examples/positions_table.py OUTDIR --table          # only the table of the runs done so far
+
+Several processes may share OUTDIR if they run different tasks or seeds (each appends whole lines).
 
 pos_shift only moves absolute positions (learned, sinusoidal); RoPE, ALiBi and NoPE see relative positions only, so
 their runs with it are the runs without it (the offsets are never drawn), and the script runs them once.
@@ -29,8 +32,11 @@ from fracturelab.train import train_run  # noqa: E402
 SPLITS = {"knowledge_graph": "depth", "multiplication": "larger", "scan": "length"}
 BUDGETS = {  # reduced from the recipes (fracturelab.train.RECIPES) so the whole table fits in well under an hour of CPU
     "knowledge_graph": {"task_options": {"novelty": False}, "max_steps": 1500},  # recipe: 4000 steps
-    "multiplication": {"task_options": {"n_ood_per_size": 200, "novelty": False}, "n_layer": 2,
-                       "max_steps": 500},  # recipe: 3 layers, 3000 steps, 1000 OOD examples
+    # recipe: train up to 3x1, test 2x2, 3 layers, 3000 steps (500 steps of it left test_id at 1 %); here the same
+    # split one size down: train 1x1 and 2x1, test 3x1 (one more digit of a, the same row procedure)
+    "multiplication": {"task_options": {"train_sizes": ((1, 1), (2, 1)), "ood_sizes": ((3, 1),),
+                                        "n_ood_per_size": 300, "novelty": False},
+                       "n_layer": 2, "max_steps": 800, "lr": 3e-3},
     "scan": {"task_options": {"novelty": False}, "n_layer": 2, "max_steps": 600},  # recipe: 3 layers, 5000 steps
 }
 QUICK = {"max_steps": 30, "eval_every": 10}
@@ -49,8 +55,8 @@ def run_one(task: str, pos: str, shift: bool, seed: int, quick: bool) -> dict:
 
 
 def table(rows: list[dict]) -> str:
-    out = ["| task (split) | pos | control | test_id % (seeds) | test_ood % (seeds) | CPU s per run |",
-           "|---|---|---|---|---|---|"]
+    out = ["| task (split) | pos | control | test_id % (seeds) | test_ood % (seeds) | extra set % | CPU s per run |",
+           "|---|---|---|---|---|---|---|"]
     for task in SPLITS:
         for pos in POSITIONS:
             for shift in (False, True):
@@ -60,9 +66,12 @@ def table(rows: list[dict]) -> str:
                     continue
                 ids = " / ".join(f"{100 * r['id_acc']:.1f}" for r in rs)
                 ood = " / ".join(f"{100 * r['ood_acc']:.1f}" for r in rs)
+                extra = sorted(k for k in rs[0] if k.endswith("_acc") and k not in ("id_acc", "ood_acc", "train_acc",
+                                                                                      "val_acc"))
+                extra = "; ".join(f"{k[:-4]} " + " / ".join(f"{100 * r[k]:.1f}" for r in rs) for k in extra)
                 cpu = f"{min(r['cpu_seconds'] for r in rs):.0f}–{max(r['cpu_seconds'] for r in rs):.0f}"
                 out.append(f"| {task} ({SPLITS[task]}) | {pos} | {'pos_shift' if shift else '—'} | {ids} | {ood} "
-                           f"| {cpu} |")
+                           f"| {extra} | {cpu} |")
     return "\n".join(out)
 
 
@@ -73,6 +82,7 @@ def main(argv=None) -> int:
     ap.add_argument("--pos", nargs="+", default=list(POSITIONS), choices=list(POSITIONS))
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--quick", action="store_true", help="a few steps per run (checks the script, not the claims)")
+    ap.add_argument("--table", action="store_true", help="train nothing: print the table of the runs already done")
     a = ap.parse_args(argv)
     a.outdir.mkdir(parents=True, exist_ok=True)
     log = a.outdir / "results.json"
@@ -80,7 +90,7 @@ def main(argv=None) -> int:
     done = {(r["task"], r["pos"], r["shift"], r["seed"]) for r in rows}
     # seeds innermost-last: every (task, pos, control) gets seed 0 before any gets seed 1, so a cut-short table is
     # still a whole table over fewer seeds
-    for seed in a.seeds:
+    for seed in [] if a.table else a.seeds:
         for task in a.tasks:
             for pos in a.pos:
                 for shift in ((False, True) if pos in ABSOLUTE else (False,)):
