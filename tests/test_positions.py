@@ -186,8 +186,8 @@ model_options = { transformer = { pos = "alibi" } }
 name = "learned-shift"
 model_options = { transformer = { pos_shift = true } }
 """)
-    cells = [c for c in spec.cells() if c["regime"] == "scratch"]
-    assert [(c["scale"], c["model_options"]) for c in cells] == [
+    cells = [c for c in spec.cells() if c.regime == "scratch"]
+    assert [(c.scale, c.model_options) for c in cells] == [
         ("learned", {}), ("alibi", {"pos": "alibi"}), ("learned-shift", {"pos_shift": True})]
     out = tmp_path / "run"
     m = train_run("knowledge_graph", "depth", "transformer", seed=1, outdir=out, task_options=KG,
