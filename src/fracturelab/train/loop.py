@@ -68,6 +68,15 @@ class TrainSettings:
     """torch threads while training (the machine is shared: keep it small)."""
     max_seconds: float = 0.0
     """Wall-clock cap per phase in seconds (0 = none). A cap makes runs depend on machine speed: off by default."""
+    train_frac: float = 1.0
+    """Fraction of the fit examples (train minus the validation split) trained on: a seeded subset, the same for a
+    given seed and fraction (the exposure axis; 1.0 = all)."""
+    init_scale: float = 1.0
+    """Multiplies every weight matrix (parameters of 2 or more dimensions) right after initialization (the rich (< 1)
+    versus lazy (> 1) axis; 1.0 = the model's own init)."""
+    intervention: str = ""
+    """The bimt regime's settings as "key=value,..." (fields of fracturelab.train.intervene.BIMTSettings, e.g.
+    "strength=1e-4,locality=1.0")."""
     progress: bool = False
     """Show a progress bar per phase on stderr (tqdm): steps, running loss, last validation accuracy."""
     verbose: bool = False
@@ -81,10 +90,10 @@ class TrainSettings:
         ok = (self.lr > 0 and self.batch_size >= 1 and self.max_steps >= 1 and self.eval_every >= 1
               and self.patience >= 1 and 0 < self.val_frac < 1 and self.max_val >= 1 and self.threads >= 1
               and self.pretrain_steps >= 1 and self.score_train >= 0 and self.curriculum_steps >= 1
-              and 0 < self.curriculum_start <= 1)
+              and 0 < self.curriculum_start <= 1 and 0 < self.train_frac <= 1 and self.init_scale > 0)
         if not ok:
             raise FracturelabError(f"bad train settings: positive sizes, 0 < val_frac < 1, "
-                                   f"0 < curriculum_start <= 1 (got {self})")
+                                   f"0 < curriculum_start <= 1, 0 < train_frac <= 1, init_scale > 0 (got {self})")
 
 
 @dataclass
@@ -250,10 +259,12 @@ def lr_factor(k: int, total: int, s: TrainSettings) -> float:
 
 
 def fit(model, ctx: Context, name: str, train: Sequence[Example], val: Sequence[Example], max_steps: int,
-        batches: Iterator[np.ndarray], score_from: int = 0) -> Phase:
+        batches: Iterator[np.ndarray], score_from: int = 0, penalty=None) -> Phase:
     """Train until max_steps, stop_val_acc, patience or max_seconds; keep (restore) the weights with the best
     validation score. Validation is scored every eval_every steps; `score_from` (phase steps) delays early stopping
-    (e.g. until a curriculum has brought in every example). `val` may be train itself (pretraining)."""
+    (e.g. until a curriculum has brought in every example). `val` may be train itself (pretraining). penalty
+    (train.intervene.Penalty): strength * penalty.cost(named parameters) is added to the loss that is minimised; the
+    curve's train_loss stays the task loss."""
     s = ctx.settings
     opt = make_optimizer(model, s)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: lr_factor(k, max_steps, s))
@@ -266,7 +277,10 @@ def fit(model, ctx: Context, name: str, train: Sequence[Example], val: Sequence[
         idx = next(batches)
         loss, exact = model.loss(model.encode([train[i] for i in idx]))
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        if penalty is not None and penalty.strength:
+            (loss + penalty.strength * penalty.cost(dict(model.named_parameters()))).backward()
+        else:
+            loss.backward()
         if s.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), s.grad_clip)
         opt.step()

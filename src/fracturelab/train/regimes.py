@@ -5,6 +5,11 @@
   or pretrain_steps pass, then fine-tune on the whole train set with a fresh optimizer.
 - curriculum: the whole train set, ordered simple to composed (CURRICULUM_KEYS), brought in by a competence
   schedule (Platanios et al. 2019); early stopping starts once every example is in play.
+- bimt: scratch plus a connection cost with neuron locality on every linear layer (Liu, Gan, Tegmark 2023), an
+  intervention meant to lower fracture (train/intervene.py; settings in TrainSettings.intervention).
+
+The SGD regimes are plans (PLANS: a list of PhasePlan each), run by `fit` one network at a time (REGIMES) or by
+train.population for many networks at once, so both run exactly the same phases.
 
 Pretraining sets, per task (never containing a test input; `pretrain_set` drops any that would):
 - lookup: every single-function application f(v) (all 2^n_bits x n_funcs, from the task's tables).
@@ -18,13 +23,15 @@ Pretraining sets, per task (never containing a test input; `pretrain_set` drops 
 """
 from __future__ import annotations
 
-from typing import Callable
+from dataclasses import dataclass
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
 from ..errors import FracturelabError
 from ..tasks.base import Example, TaskData
 from ..tasks.leave_square_out import OPS
+from .intervene import ConnectionCost, Penalty
 from .loop import Context, Phase, curriculum_batches, fit, shuffled_batches
 
 
@@ -94,30 +101,68 @@ def _rng(ctx: Context, purpose: int) -> np.random.Generator:
     return np.random.default_rng([ctx.seed, 1000 + purpose])
 
 
-def scratch(model, ctx: Context, data: TaskData, train, val) -> list[Phase]:
+@dataclass
+class PhasePlan:
+    """One phase of an SGD regime, before it runs: what `fit` (one network) or train.population (many) is given."""
+
+    name: str
+    """Phase name (curve rows carry it)."""
+    train: Sequence[Example]
+    """Examples trained on."""
+    val: Sequence[Example]
+    """Examples early stopping is scored on."""
+    max_steps: int
+    """Most optimizer steps."""
+    batches: Iterator[np.ndarray]
+    """Endless seeded index batches into train."""
+    score_from: int = 0
+    """Phase step from which early stopping counts."""
+    penalty: Penalty | None = None
+    """A term added to the training loss (intervention regimes), or None."""
+
+
+def scratch_plan(model, ctx: Context, data: TaskData, train, val) -> list[PhasePlan]:
     s = ctx.settings
-    batches = shuffled_batches(_lengths(train), s.batch_size, _rng(ctx, 1), s.bucket)
-    return [fit(model, ctx, "train", train, val, s.max_steps, batches)]
+    return [PhasePlan("train", train, val, s.max_steps, shuffled_batches(_lengths(train), s.batch_size, _rng(ctx, 1),
+                                                                          s.bucket))]
 
 
-def pretrain(model, ctx: Context, data: TaskData, train, val) -> list[Phase]:
+def pretrain_plan(model, ctx: Context, data: TaskData, train, val) -> list[PhasePlan]:
     s = ctx.settings
     pre = pretrain_set(data)
     batches = shuffled_batches(_lengths(pre), min(s.batch_size, len(pre)), _rng(ctx, 2), s.bucket)
     # the pretraining phase is scored on the pretraining set itself (learned exactly -> move on)
-    first = fit(model, ctx, "pretrain", pre, pre, s.pretrain_steps, batches)
-    return [first] + scratch(model, ctx, data, train, val)
+    return [PhasePlan("pretrain", pre, pre, s.pretrain_steps, batches)] + scratch_plan(model, ctx, data, train, val)
 
 
-def curriculum(model, ctx: Context, data: TaskData, train, val) -> list[Phase]:
+def curriculum_plan(model, ctx: Context, data: TaskData, train, val) -> list[PhasePlan]:
     s = ctx.settings
     key = CURRICULUM_KEYS[data.name]  # run.resolve has refused tasks without an order
     order = np.array(sorted(range(len(train)), key=lambda i: key(train[i])))
     batches = curriculum_batches(order, s.batch_size, _rng(ctx, 3), s.curriculum_steps, s.curriculum_start)
-    return [fit(model, ctx, "curriculum", train, val, s.max_steps, batches, score_from=s.curriculum_steps)]
+    return [PhasePlan("curriculum", train, val, s.max_steps, batches, score_from=s.curriculum_steps)]
+
+
+def bimt_plan(model, ctx: Context, data: TaskData, train, val) -> list[PhasePlan]:
+    plan = scratch_plan(model, ctx, data, train, val)
+    plan[0].penalty = ConnectionCost.of(model, ctx.settings.intervention)
+    return plan
+
+
+PLANS: dict[str, Callable] = {"scratch": scratch_plan, "pretrain": pretrain_plan, "curriculum": curriculum_plan,
+                              "bimt": bimt_plan}
+"""SGD regime name -> plan(model, ctx, task_data, train, val) -> [PhasePlan]: the regimes train.population runs."""
+
+
+def _sgd(plan: Callable) -> Callable:
+    def run(model, ctx: Context, data: TaskData, train, val) -> list[Phase]:
+        return [fit(model, ctx, p.name, p.train, p.val, p.max_steps, p.batches, p.score_from, p.penalty)
+                for p in plan(model, ctx, data, train, val)]
+    run.__name__ = run.__qualname__ = plan.__name__.removesuffix("_plan")
+    return run
 
 
 from .evolve.task_regimes import TASK_REGIMES  # noqa: E402  (es, cmaes, neat, neat-novelty)
 
-REGIMES: dict[str, Callable] = {"scratch": scratch, "pretrain": pretrain, "curriculum": curriculum, **TASK_REGIMES}
+REGIMES: dict[str, Callable] = {**{name: _sgd(plan) for name, plan in PLANS.items()}, **TASK_REGIMES}
 """Regime name -> run(model, ctx, task_data, train, val) -> phases."""

@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,9 +27,11 @@ from ..io import read_json, read_torch, staged_dir, write_torch
 from ..settings import check_options
 from ..models import DEFAULT_MODEL, MODELS, DataSpec, make_model, settings_from
 from ..tasks import TASKS, make_task
+from ..tasks.base import TaskData
 from .defaults import RECIPES
 from .evaluate import result_rows, score_sets, write_csv
 from .loop import Context, TrainSettings
+from .intervene import parse_settings
 from .regimes import CURRICULUM_KEYS, REGIMES, pretrain_set
 
 RUN_FILES = ("config.json", "model.pt", "metrics.json", "results.csv", "curve.csv", "curve.png")
@@ -71,6 +74,8 @@ def resolve(task: str, split: str | None, model: str | None, regime: str, task_o
     settings_from(MODELS[model].settings_cls, routed["model"], f"model {model!r}").check()  # fail before any work
     train = settings_from(TrainSettings, routed["train"], "training")
     train.check()
+    if regime == "bimt":
+        parse_settings(train.intervention)  # fail before any work
     return {"task": task, "split": split or next(f.default for f in dataclasses.fields(TASKS[task].settings_cls)
                                                  if f.name == "split"),
             "model": model, "regime": regime, "task_options": routed["task"], "model_options": routed["model"],
@@ -105,6 +110,107 @@ def _plot_curve(path, curve: list[dict]) -> None:
     fig.savefig(path, dpi=100)
 
 
+@dataclass
+class Prepared:
+    """One run before training: its data, fresh model and context (what `train_run` and train.population share)."""
+
+    cfg: dict
+    """resolve()'s output."""
+    seed: int
+    data: TaskData
+    pre: list
+    """The pretraining set (empty unless regime is pretrain)."""
+    spec: DataSpec
+    net: torch.nn.Module
+    train: list
+    """The examples trained on (the fit part of train, cut to train_frac)."""
+    val: list
+    """The validation split carved from train."""
+    ctx: Context
+    t0: float
+    """perf_counter() when preparation began."""
+
+
+def prepare(cfg: dict, seed: int, tmp: Path | None = None) -> Prepared:
+    """Generate the task, build the model (seeded; init_scale applied), carve validation and the train_frac subset,
+    and make the context (checkpoints written into tmp when given)."""
+    s: TrainSettings = cfg["train"]
+    t0 = time.perf_counter()
+    data = make_task(cfg["task"], split=cfg["split"], seed=seed, **cfg["task_options"])
+    pre = pretrain_set(data) if cfg["regime"] == "pretrain" else []
+    spec = DataSpec.of(cfg["task"], [*data.sets().values(), pre], data.info["settings"])
+    net = make_model(cfg["model"], spec, seed, **cfg["model_options"])
+    if s.init_scale != 1.0:
+        with torch.no_grad():
+            for p in net.parameters():
+                if p.dim() >= 2:
+                    p.mul_(s.init_scale)
+    fit_idx, val_idx = carve_val(len(data.train), s, seed)
+    if s.train_frac < 1.0:
+        n = max(1, round(s.train_frac * len(fit_idx)))
+        fit_idx = np.sort(np.random.default_rng([seed, 9]).choice(fit_idx, n, replace=False))
+    train, val = [data.train[i] for i in fit_idx], [data.train[i] for i in val_idx]
+    ctx = Context(s, seed)
+    if tmp is not None:
+        ctx.save_checkpoint = lambda step: write_torch(net.state_dict(), tmp / f"ckpt_{step}.pt")
+    return Prepared(cfg, seed, data, pre, spec, net, train, val, ctx, t0)
+
+
+def finish(run: Prepared, phases: list, tmp: Path | None) -> dict:
+    """Score every set with the trained model, write the run folder's files into tmp (if given) and return the
+    metrics plus "curve" (train_run's return value)."""
+    cfg, s, seed, data, net, train, val, ctx = (run.cfg, run.cfg["train"], run.seed, run.data, run.net, run.train,
+                                                run.val, run.ctx)
+    tests = {k: v for k, v in data.sets().items() if k != "train"}
+    # the model's outputs (greedy decoding of the wrong examples) are only needed for results.csv
+    scored = train
+    if 0 < s.score_train < len(train):
+        pick = np.random.default_rng([seed, 8]).choice(len(train), s.score_train, replace=False)
+        scored = [train[i] for i in np.sort(pick)]
+    scores = score_sets(net, {"train": scored, "val": val, **tests}, s.eval_batch,
+                        with_outputs=list(tests) if tmp is not None else ())
+    main = phases[-1]
+    task, regime = cfg["task"], cfg["regime"]
+    metrics = {"task": task, "split": cfg["split"], "model": cfg["model"], "regime": regime, "seed": seed,
+               "train_acc": scores["train"]["acc"], "val_acc": scores["val"]["acc"],
+               "id_acc": scores["test_id"]["acc"], "ood_acc": scores["test_ood"]["acc"],
+               **{f"{k}_acc": scores[k]["acc"] for k in data.extra},
+               "steps": ctx.step, "best_step": main.best_step, "stopped": main.stopped,
+               "pretrain_steps": phases[0].steps if regime == "pretrain" else 0,
+               "seconds": round(sum(p.seconds for p in phases), 2),  # training, validation included
+               "total_seconds": round(time.perf_counter() - run.t0, 2),  # plus data generation and scoring
+               "train_examples_per_second": round(sum(p.examples for p in phases)
+                                                  / max(1e-9, sum(p.seconds for p in phases)), 1),
+               "n_params": sum(p.numel() for p in net.parameters()), "threads": s.threads,
+               "sizes": {"train": len(train), "val": len(val), **{k: len(v) for k, v in tests.items()},
+                         "pretrain": len(run.pre)},
+               "phases": [dataclasses.asdict(p) for p in phases]}
+    config = {"task": task, "split": cfg["split"], "model": cfg["model"], "regime": regime, "seed": seed,
+              "task_options": cfg["task_options"],
+              "model_settings": dataclasses.asdict(net.settings), "train_settings": dataclasses.asdict(s),
+              "data_spec": run.spec.to_dict(), "fracturelab_version": __version__,
+              "torch_version": torch.__version__}
+    if tmp is not None:
+        write_torch(net.state_dict(), tmp / "model.pt")
+        (tmp / "config.json").write_text(json.dumps(config, indent=1, default=list))
+        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=1))
+        write_csv(tmp / "results.csv", result_rows(tests, scores))
+        write_csv(tmp / "curve.csv", ctx.curve)
+        _plot_curve(tmp / "curve.png", ctx.curve)
+    return {**metrics, "curve": ctx.curve}
+
+
+def check_outdir(outdir, overwrite: bool, checkpoints) -> Path | None:
+    """outdir as a Path (None stays None), refused before any work if it exists (unless overwrite) or if checkpoints
+    are asked for without one."""
+    out = Path(outdir) if outdir is not None else None
+    if out is None and checkpoints:
+        raise FracturelabError("checkpoints need an outdir to be written to")
+    if out is not None and out.exists() and not overwrite:
+        raise FracturelabError(f"{out}: exists; choose a new folder or pass overwrite=True")
+    return out
+
+
 def train_run(task: str, split: str | None = None, model: str | None = None, regime: str = "scratch",
               seed: int = 0, outdir=None, *, task_options: dict | None = None, model_options: dict | None = None,
               overwrite: bool = False, **options) -> dict:
@@ -112,70 +218,26 @@ def train_run(task: str, split: str | None = None, model: str | None = None, reg
     return the metrics (train_acc, val_acc, id_acc, ood_acc (exact-match sequence accuracy), <extra>_acc, steps,
     seconds, sizes, phases: what metrics.json holds) plus "curve" (the curve.csv rows). Unknown names or options
     raise FracturelabError."""
-    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2 ** 32:
-        raise FracturelabError(f"seed must be an integer in [0, 2^32), got {seed!r}")
+    check_seed(seed)
     cfg = resolve(task, split, model, regime, task_options, model_options, **options)
     s: TrainSettings = cfg["train"]
-    out = Path(outdir) if outdir is not None else None
-    if out is None and s.checkpoints:
-        raise FracturelabError("checkpoints need an outdir to be written to")
-    if out is not None and out.exists() and not overwrite:
-        raise FracturelabError(f"{out}: exists; choose a new folder or pass overwrite=True")
+    out = check_outdir(outdir, overwrite, s.checkpoints)
     # the run folder is staged beside outdir and renamed into place at the end (io.staged_dir)
     stage = staged_dir(out, replace=True) if out is not None else contextlib.nullcontext()
     threads = torch.get_num_threads()
     torch.set_num_threads(s.threads)
     try:
         with stage as tmp:
-            t0 = time.perf_counter()
-            data = make_task(task, split=cfg["split"], seed=seed, **cfg["task_options"])
-            pre = pretrain_set(data) if regime == "pretrain" else []
-            spec = DataSpec.of(task, [*data.sets().values(), pre], data.info["settings"])
-            net = make_model(cfg["model"], spec, seed, **cfg["model_options"])
-            fit_idx, val_idx = carve_val(len(data.train), s, seed)
-            train, val = [data.train[i] for i in fit_idx], [data.train[i] for i in val_idx]
-            ctx = Context(s, seed)
-            if tmp is not None:
-                ctx.save_checkpoint = lambda step: write_torch(net.state_dict(), tmp / f"ckpt_{step}.pt")
-            phases = REGIMES[regime](net, ctx, data, train, val)
-            tests = {k: v for k, v in data.sets().items() if k != "train"}
-            # the model's outputs (greedy decoding of the wrong examples) are only needed for results.csv
-            scored = train
-            if 0 < s.score_train < len(train):
-                pick = np.random.default_rng([seed, 8]).choice(len(train), s.score_train, replace=False)
-                scored = [train[i] for i in np.sort(pick)]
-            scores = score_sets(net, {"train": scored, "val": val, **tests}, s.eval_batch,
-                                with_outputs=list(tests) if out is not None else ())
-            main = phases[-1]
-            metrics = {"task": task, "split": cfg["split"], "model": cfg["model"], "regime": regime, "seed": seed,
-                       "train_acc": scores["train"]["acc"], "val_acc": scores["val"]["acc"],
-                       "id_acc": scores["test_id"]["acc"], "ood_acc": scores["test_ood"]["acc"],
-                       **{f"{k}_acc": scores[k]["acc"] for k in data.extra},
-                       "steps": ctx.step, "best_step": main.best_step, "stopped": main.stopped,
-                       "pretrain_steps": phases[0].steps if regime == "pretrain" else 0,
-                       "seconds": round(sum(p.seconds for p in phases), 2),  # training, validation included
-                       "total_seconds": round(time.perf_counter() - t0, 2),  # plus data generation and scoring
-                       "train_examples_per_second": round(sum(p.examples for p in phases)
-                                                          / max(1e-9, sum(p.seconds for p in phases)), 1),
-                       "n_params": sum(p.numel() for p in net.parameters()), "threads": s.threads,
-                       "sizes": {"train": len(train), "val": len(val), **{k: len(v) for k, v in tests.items()},
-                                 "pretrain": len(pre)},
-                       "phases": [dataclasses.asdict(p) for p in phases]}
-            config = {"task": task, "split": cfg["split"], "model": cfg["model"], "regime": regime, "seed": seed,
-                      "task_options": cfg["task_options"],
-                      "model_settings": dataclasses.asdict(net.settings), "train_settings": dataclasses.asdict(s),
-                      "data_spec": spec.to_dict(), "fracturelab_version": __version__,
-                      "torch_version": torch.__version__}
-            if tmp is not None:
-                write_torch(net.state_dict(), tmp / "model.pt")
-                (tmp / "config.json").write_text(json.dumps(config, indent=1, default=list))
-                (tmp / "metrics.json").write_text(json.dumps(metrics, indent=1))
-                write_csv(tmp / "results.csv", result_rows(tests, scores))
-                write_csv(tmp / "curve.csv", ctx.curve)
-                _plot_curve(tmp / "curve.png", ctx.curve)
-            return {**metrics, "curve": ctx.curve}
+            run = prepare(cfg, seed, tmp)
+            phases = REGIMES[regime](run.net, run.ctx, run.data, run.train, run.val)
+            return finish(run, phases, tmp)
     finally:
         torch.set_num_threads(threads)
+
+
+def check_seed(seed) -> None:
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2 ** 32:
+        raise FracturelabError(f"seed must be an integer in [0, 2^32), got {seed!r}")
 
 
 def load_run(rundir, checkpoint: int | None = None):

@@ -1,0 +1,67 @@
+"""Adam / AdamW over stacked weights: row k of every tensor belongs to network k, and each network has its own
+learning rate, weight decay and gradient-norm clip. One set of elementwise ops updates the whole population.
+
+    opt = StackedAdam([w1, w2], betas=(0.9, 0.98))   # each tensor (K, ...)
+    opt.step(grads, lr=lr_k, weight_decay=[wd_k, zeros], clip=clip_k)   # lr_k etc.: (K,) tensors
+    opt.keep(rows)                                     # drop the networks that stopped
+
+The arithmetic is torch.optim.Adam(W)'s single-tensor path, op for op (decoupled decay p *= 1 - lr * wd; moments by
+lerp and addcmul; step size lr / (1 - b1^t); denominator sqrt(v) / sqrt(1 - b2^t) + eps), so a member follows a run
+of torch's optimizer to float rounding; clipping is torch.nn.utils.clip_grad_norm_'s (coefficient
+max / (norm + 1e-6), clamped at 1) over the member's whole gradient. tests/test_population.py checks both.
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+
+
+def _rows(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """(K,) -> (K, 1, 1, ...) broadcastable against like (K, ...)."""
+    return x.reshape(-1, *([1] * (like.dim() - 1)))
+
+
+def member_norms(grads: Sequence[torch.Tensor]) -> torch.Tensor:
+    """L2 norm of each member's whole gradient: (K,)."""
+    return torch.stack([g.reshape(len(g), -1).pow(2).sum(1) for g in grads]).sum(0).sqrt()
+
+
+class StackedAdam:
+    """Adam (weight decay 0) or AdamW for K networks at once; the step count is shared (members start together)."""
+
+    def __init__(self, params: Sequence[torch.Tensor], betas=(0.9, 0.999), eps: float = 1e-8):
+        self.params, self.betas, self.eps, self.t = list(params), betas, eps, 0
+        self.m = [torch.zeros_like(p) for p in self.params]
+        self.v = [torch.zeros_like(p) for p in self.params]
+
+    @torch.no_grad()
+    def step(self, grads: Sequence[torch.Tensor], lr: torch.Tensor, weight_decay: Sequence[torch.Tensor] | None = None,
+             clip: torch.Tensor | None = None) -> None:
+        """One update. lr (K,); weight_decay: one (K,) tensor per parameter (None: no decay); clip (K,) gradient-norm
+        limits, 0 = no clipping for that member (None: none at all). Gradients are scaled in place when clipped."""
+        b1, b2 = self.betas
+        if clip is not None and bool((clip > 0).any()):
+            coef = (clip / (member_norms(grads) + 1e-6)).clamp(max=1.0)
+            coef = torch.where(clip > 0, coef, torch.ones_like(coef))
+            for g in grads:
+                g.mul_(_rows(coef, g))
+        self.t += 1
+        bc1, bc2_sqrt = 1 - b1 ** self.t, math.sqrt(1 - b2 ** self.t)
+        for i, (p, g, m, v) in enumerate(zip(self.params, grads, self.m, self.v)):
+            lr_p = _rows(lr, p)
+            if weight_decay is not None:
+                p.mul_(1 - lr_p * _rows(weight_decay[i], p))
+            m.lerp_(g, 1 - b1)
+            v.mul_(b2).addcmul_(g, g, value=1 - b2)
+            denom = (v.sqrt() / bc2_sqrt).add_(self.eps)
+            p.sub_(m.div(denom).mul_(lr_p / bc1))  # p -= (lr / bc1) * m / denom
+
+    def keep(self, rows: torch.Tensor) -> list[torch.Tensor]:
+        """Keep only these members (indices into the current rows); returns the new parameter tensors, which replace
+        the old ones (leaves that require grad if the old ones did)."""
+        self.params = [p.detach()[rows].clone().requires_grad_(p.requires_grad) for p in self.params]
+        self.m = [m[rows].clone() for m in self.m]
+        self.v = [v[rows].clone() for v in self.v]
+        return self.params
