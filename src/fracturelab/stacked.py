@@ -24,8 +24,9 @@ def _rows(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 
 def member_norms(grads: Sequence[torch.Tensor]) -> torch.Tensor:
-    """L2 norm of each member's whole gradient: (K,)."""
-    return torch.stack([g.reshape(len(g), -1).pow(2).sum(1) for g in grads]).sum(0).sqrt()
+    """L2 norm of each member's whole gradient: (K,) (as clip_grad_norm_: the norm of the per-tensor norms)."""
+    per = torch.stack([torch.linalg.vector_norm(g.reshape(len(g), -1), 2, dim=1) for g in grads])  # (tensors, K)
+    return torch.linalg.vector_norm(per, 2, dim=0)
 
 
 class StackedAdam:
@@ -40,7 +41,8 @@ class StackedAdam:
     def step(self, grads: Sequence[torch.Tensor], lr: torch.Tensor, weight_decay: Sequence[torch.Tensor] | None = None,
              clip: torch.Tensor | None = None) -> None:
         """One update. lr (K,); weight_decay: one (K,) tensor per parameter (None: no decay); clip (K,) gradient-norm
-        limits, 0 = no clipping for that member (None: none at all). Gradients are scaled in place when clipped."""
+        limits, 0 = no clipping for that member (None: none at all). Gradients are scaled in place when clipped.
+        Scalars are formed in float64 and rounded once, as torch's Python-float hyperparameters are."""
         b1, b2 = self.betas
         if clip is not None and bool((clip > 0).any()):
             coef = (clip / (member_norms(grads) + 1e-6)).clamp(max=1.0)
@@ -49,14 +51,15 @@ class StackedAdam:
                 g.mul_(_rows(coef, g))
         self.t += 1
         bc1, bc2_sqrt = 1 - b1 ** self.t, math.sqrt(1 - b2 ** self.t)
+        lr = lr.to(torch.float64)
+        step_size = (-lr / bc1).to(self.params[0].dtype)
         for i, (p, g, m, v) in enumerate(zip(self.params, grads, self.m, self.v)):
-            lr_p = _rows(lr, p)
             if weight_decay is not None:
-                p.mul_(1 - lr_p * _rows(weight_decay[i], p))
+                p.mul_(_rows((1 - lr * weight_decay[i].to(torch.float64)).to(p.dtype), p))
             m.lerp_(g, 1 - b1)
             v.mul_(b2).addcmul_(g, g, value=1 - b2)
             denom = (v.sqrt() / bc2_sqrt).add_(self.eps)
-            p.sub_(m.div(denom).mul_(lr_p / bc1))  # p -= (lr / bc1) * m / denom
+            p.add_(_rows(step_size, p) * m / denom)  # addcdiv_(m, denom, value=-lr / bc1): (value * m) / denom
 
     def keep(self, rows: torch.Tensor) -> list[torch.Tensor]:
         """Keep only these members (indices into the current rows); returns the new parameter tensors, which replace

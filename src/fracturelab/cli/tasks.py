@@ -63,12 +63,25 @@ def _cmd_train(a):
     from ..io import check_new_dir
 
     check_new_dir(a.out, a.force)
-    m = train_run(a.task, split=a.split, model=a.model, regime=a.regime, seed=a.seed, outdir=a.out,
-                  overwrite=a.force, **options)
-    extra = "".join(f", {k[:-4]} {m[k]:.3f}" for k in m if k.endswith("_acc") and k not in
-                    ("train_acc", "val_acc", "id_acc", "ood_acc"))
-    print(f"{a.out}: {m['task']}/{m['split']} {m['model']} {m['regime']} seed {m['seed']}: train {m['train_acc']:.3f},"
-          f" test_id {m['id_acc']:.3f}, test_ood {m['ood_acc']:.3f}{extra} ({m['steps']} steps, {m['seconds']:.0f} s)")
+    if a.seeds is None:
+        ms = [train_run(a.task, split=a.split, model=a.model, regime=a.regime, seed=a.seed, outdir=a.out,
+                        overwrite=a.force, **options)]
+        outs = [a.out]
+    else:
+        from pathlib import Path
+
+        from ..train.population import parse_seeds, train_population
+
+        seeds = parse_seeds(a.seeds)
+        outs = [str(Path(a.out) / f"seed{s}") for s in seeds]
+        ms = train_population(a.task, split=a.split, model=a.model, regime=a.regime, overwrite=a.force,
+                              members=[{"seed": s, "outdir": o} for s, o in zip(seeds, outs)], **options)
+    for out, m in zip(outs, ms):
+        extra = "".join(f", {k[:-4]} {m[k]:.3f}" for k in m if k.endswith("_acc") and k not in
+                        ("train_acc", "val_acc", "id_acc", "ood_acc"))
+        print(f"{out}: {m['task']}/{m['split']} {m['model']} {m['regime']} seed {m['seed']}: train "
+              f"{m['train_acc']:.3f}, test_id {m['id_acc']:.3f}, test_ood {m['ood_acc']:.3f}{extra} ({m['steps']} "
+              f"steps, {m['seconds']:.0f} s)")
 
 
 def register(sub) -> None:
@@ -92,6 +105,9 @@ def register(sub) -> None:
     s.add_argument("--model", default=None, help="default: the task's default model")
     s.add_argument("--regime", default="scratch")
     s.add_argument("--seed", type=seed, default=0)
+    s.add_argument("--seeds", default=None, metavar="LIST",
+                   help="train one network per seed (e.g. 0-7 or 0,2,5-6) in one vectorised population; each writes "
+                        "the run folder OUT/seed<N>")
     s.add_argument("-o", "--out", required=True, help="run folder to write (must not exist)")
     add_force(s)
     s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
