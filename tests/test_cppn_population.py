@@ -17,6 +17,7 @@ def _check(reps, settings, target, arch, mask=None, rtol=1e-4):
         np.testing.assert_allclose(rep.params, alone.params, rtol=1e-2, atol=1e-3)
 
 
+@pytest.mark.slow
 def test_8_replicas_follow_separate_fits_200_steps():
     # lr 3e-4 / 2e-4: at FER's 3e-3 the recipe itself is chaotic at float rounding (two single fits that differ only
     # in the kernel part ways after ~50 steps; see the next test and the README), so 200 steps are compared here

@@ -1,0 +1,114 @@
+"""Networks trained per CPU-minute: a vectorised population (train.population, cppn.population) against the same
+networks trained one at a time (loop.fit, replicate.fit), with one torch thread.
+
+    python benchmarks/bench_population.py                  # every task's default model, the small mlp, the cppn
+                                                           # classifier, CPPN replicas at 32 and 64 px
+    python benchmarks/bench_population.py --k 8 --steps 20 --only lookup leave_square_out/mlp-64
+
+For each configuration, K networks (seeds 0..K-1, each with its own init and data order; the task data of seed 0 is
+shared, so its generation is not timed) take the same number of timed optimizer steps both ways, with the same
+machinery a real run uses (batches, clipping, AdamW and the schedule, one validation at the end). Times are CPU
+seconds of this process (time.process_time), which a busy machine inflates less than wall clock. networks/CPU-min =
+60 / (CPU seconds per network-step x the recipe's max_steps): training only, at full length, before early stopping.
+`uptime`'s load is printed with the numbers: the machine is shared.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import time
+
+import torch
+
+from fracturelab.cppn import ReplicateSettings, builtin_net
+from fracturelab.cppn.population import fit_population as fit_replicas
+from fracturelab.cppn.replicate import fit as fit_replica
+from fracturelab.models import DEFAULT_MODEL, make_model
+from fracturelab.tasks import TASKS
+from fracturelab.train import RECIPES
+from fracturelab.train.loop import Context, fit
+from fracturelab.train.population import fit_population
+from fracturelab.train.regimes import scratch_plan
+from fracturelab.train.run import prepare, resolve
+
+CONFIGS = {f"{t}/{DEFAULT_MODEL[t]}": (t, DEFAULT_MODEL[t], {}) for t in TASKS}
+CONFIGS |= {"leave_square_out/mlp-64": ("leave_square_out", "mlp", {"hidden": 64}),
+            "leave_square_out/cppn": ("leave_square_out", "cppn", {})}
+REPLICAS = {"cppn replicas 32 px": 32, "cppn replicas 64 px": 64}
+
+
+def _base(task: str, model: str, options: dict, steps: int):
+    """Seed 0's prepared run (its data is shared by every network of the benchmark)."""
+    opts = dict(options, max_steps=steps, eval_every=steps, patience=10**6)
+    if "novelty" in {f.name for f in dataclasses.fields(TASKS[task].settings_cls)}:
+        opts["novelty"] = False  # novelty metadata is not needed to time training
+    return prepare(resolve(task, None, model, "scratch", **opts), 0)
+
+
+def _members(base, k: int):
+    """k fresh networks (seeds 0..k-1: their own init, data order and context) on base's data."""
+    cfg = base.cfg
+    return [dataclasses.replace(base, seed=seed, net=make_model(cfg["model"], base.spec, seed, **cfg["model_options"]),
+                                ctx=Context(cfg["train"], seed)) for seed in range(k)]
+
+
+def _cpu(fn) -> float:
+    t = time.process_time()
+    fn()
+    return time.process_time() - t
+
+
+def bench_task(task: str, model: str, options: dict, k: int, steps: int) -> dict:
+    base = _base(task, model, options, steps)
+    full = RECIPES[task].train.get("max_steps", 3000)
+    runs = _members(base, k)
+
+    def alone():
+        for r in runs:
+            p = scratch_plan(r.net, r.ctx, r.data, r.train, r.val)[0]
+            fit(r.net, r.ctx, p.name, p.train, p.val, p.max_steps, p.batches)
+
+    warm = _members(base, 2)  # first calls (allocations, kernel choice) are not timed
+    fit_population(warm, [scratch_plan(r.net, r.ctx, r.data, r.train, r.val)[0] for r in warm])
+    one = _cpu(alone) / (k * steps)
+    runs = _members(base, k)
+    pop = _cpu(lambda: fit_population(runs, [scratch_plan(r.net, r.ctx, r.data, r.train, r.val)[0]
+                                             for r in runs])) / (k * steps)
+    return {"one": one, "pop": pop, "full": full, "params": sum(p.numel() for p in runs[0].net.parameters())}
+
+
+def bench_replicas(res: int, k: int, steps: int) -> dict:
+    face = builtin_net("face")
+    target = face.render(res)
+    settings = [ReplicateSettings(res=res, steps=steps, seed=s) for s in range(k)]
+    fit_replicas(face.arch, target, settings[:2])  # first calls are not timed
+    fit_replica(face.arch, target, settings[0], progress=False)
+    one = _cpu(lambda: [fit_replica(face.arch, target, s, progress=False) for s in settings]) / (k * steps)
+    pop = _cpu(lambda: fit_replicas(face.arch, target, settings)) / (k * steps)
+    return {"one": one, "pop": pop, "full": 6000, "params": face.arch.n_params}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--k", type=int, default=16, help="networks per population")
+    ap.add_argument("--steps", type=int, default=30, help="timed steps per network")
+    ap.add_argument("--only", nargs="*", default=None, help="configurations to run (default: all)")
+    a = ap.parse_args()
+    torch.set_num_threads(1)
+    names = a.only or [*CONFIGS, *REPLICAS]
+    print(f"torch {torch.__version__}, 1 thread, K = {a.k}, {a.steps} timed steps per network; "
+          f"load before: {os.getloadavg()[0]:.2f}")
+    print("| configuration | params | ms per network-step, one at a time | ms per network-step, population | speed-up |"
+          " networks/CPU-min, one at a time | networks/CPU-min, population | steps (full run) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name in names:
+        r = (bench_replicas(REPLICAS[name], a.k, a.steps) if name in REPLICAS
+             else bench_task(*CONFIGS[name], a.k, a.steps))
+        print(f"| {name} | {r['params']:,} | {1e3 * r['one']:.2f} | {1e3 * r['pop']:.2f} | {r['one'] / r['pop']:.1f}x "
+              f"| {60 / (r['one'] * r['full']):.2f} | {60 / (r['pop'] * r['full']):.2f} | {r['full']} |", flush=True)
+    print(f"load after (1, 5, 15 min): {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+if __name__ == "__main__":
+    main()
