@@ -22,12 +22,12 @@ def _losses(m: dict) -> np.ndarray:
     return np.array([r["train_loss"] for r in m["curve"]])
 
 
-def _follows(task, model, members, shared, tmp_path=None, rtol=1e-4):
+def _follows(task, model, members, shared, tmp_path=None, rtol=1e-4, vectorise=True):
     """Train the population and every member alone; the per-step losses agree within rtol relative, and so do the
     steps taken, the kept step and why each stopped."""
     if tmp_path is not None:
         members = [{**m, "outdir": tmp_path / f"pop{i}"} for i, m in enumerate(members)]
-    pop = train_population(task, model=model, members=members, **shared)
+    pop = train_population(task, model=model, members=members, vectorise=vectorise, **shared)
     for i, m in enumerate(members):
         alone = train_run(task, model=model, **{**shared, **{k: v for k, v in m.items() if k != "outdir"}})
         a, b = _losses(alone), _losses(pop[i])
@@ -102,6 +102,7 @@ def test_cppn_classifier_population_follows_separate_runs():
 
 @pytest.mark.slow
 def test_transformer_population_follows_separate_runs():
+    # vectorised on purpose: by default (VECTORISED) transformer members train one after another
     shared = dict(max_steps=40, eval_every=1, patience=10_000, max_val=16, d_model=16, n_layer=1, n_head=2,
                   n_bits=2, n_funcs=4, train_lengths=(1, 2), ood_lengths=(3,), n_heldout_pairs=2, n_train=300,
                   n_test=50, novelty=False)

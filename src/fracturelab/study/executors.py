@@ -61,7 +61,12 @@ def _local(cells: list, workers: int) -> Iterator[dict]:
 
 
 def _ray_execute(cell) -> dict:
-    return execute(cell)
+    import ray
+
+    out = execute(cell)
+    if out["ok"]:  # which node ran it (the store keeps notes; a multi-node test checks the spread)
+        out["result"]["notes"]["node"] = ray.get_runtime_context().get_node_id()
+    return out
 
 
 def _ray(cells: list, workers: int, address: str | None) -> Iterator[dict]:

@@ -12,7 +12,7 @@ is taken out of the population with its best weights kept. Members may differ in
 options that keep the vocabulary); members whose parameter shapes differ are trained as separate groups. Each member
 writes an ordinary run folder (run.finish: config.json, model.pt, metrics.json, results.csv, curve.csv, curve.png),
 which load_run and the probes read like any other. In a population a phase's `seconds` are the population's wall
-clock, shared by its members.
+clock, shared by its members. Transformer members train one after another by default (VECTORISED says why).
 
 How: the members' weights are stacked (K, ...) per parameter and the model's own loss runs for all members at once
 with torch.func.functional_call under torch.vmap, one batched kernel per layer; one backward pass gives every
@@ -40,17 +40,25 @@ from ..io import staged_dir
 from ..models.data import IGNORE
 from ..stacked import StackedAdam
 from .evolve.batched import _LossOf
-from .loop import EarlyStop, Phase, lr_factor, record
+from .loop import EarlyStop, Phase, fit, lr_factor, record
 from .regimes import PLANS, PhasePlan
 from .run import Prepared, check_outdir, check_seed, finish, prepare, resolve
 
 
+VECTORISED = ("mlp", "cppn")
+"""Models whose members train vectorised by default. The transformer's do not: CPU attention has no vmap batching
+rule, so a vectorised transformer population ran at 0.4-0.8x the speed of one network at a time (README,
+benchmarks/bench_population.py); its members train one after another with loop.fit, exactly as separate runs."""
+
+
 def train_population(task: str, split: str | None = None, model: str | None = None, regime: str = "scratch",
                      members: Sequence[Mapping] = (), *, task_options: dict | None = None,
-                     model_options: dict | None = None, overwrite: bool = False, **options) -> list[dict]:
+                     model_options: dict | None = None, overwrite: bool = False, vectorise: bool | None = None,
+                     **options) -> list[dict]:
     """Train one network per member in vectorised groups and return each member's train_run metrics (with "curve"),
     in order. members: mappings with "seed" (required), "outdir" (optional run folder) and any flat train_run
-    options for that member only; **options apply to every member."""
+    options for that member only; **options apply to every member. vectorise: None = as VECTORISED says for the
+    model; True / False forces it."""
     if regime not in PLANS:
         raise FracturelabError(f"population training runs the SGD regimes ({', '.join(PLANS)}), not {regime!r}")
     if not members:
@@ -79,9 +87,16 @@ def train_population(task: str, split: str | None = None, model: str | None = No
             runs = [prepare(cfg, seed, tmp) for (cfg, seed), tmp in zip(cfgs, tmps)]
             plans = [PLANS[regime](r.net, r.ctx, r.data, r.train, r.val) for r in runs]
             phases: list[list[Phase]] = [[] for _ in runs]
-            for group in _groups(runs):
+            batched = vectorise if vectorise is not None else cfgs[0][0]["model"] in VECTORISED
+            for group in _groups(runs) if batched else [[j] for j in range(len(runs))]:
                 for i in range(len(plans[group[0]])):
-                    for j, ph in zip(group, fit_population([runs[j] for j in group], [plans[j][i] for j in group])):
+                    if len(group) == 1:  # nothing to vectorise: the one-network loop, as train_run
+                        r, p = runs[group[0]], plans[group[0]][i]
+                        found = [fit(r.net, r.ctx, p.name, p.train, p.val, p.max_steps, p.batches, p.score_from,
+                                     p.penalty)]
+                    else:
+                        found = fit_population([runs[j] for j in group], [plans[j][i] for j in group])
+                    for j, ph in zip(group, found):
                         phases[j].append(ph)
             return [finish(r, ph, tmp) for r, ph, tmp in zip(runs, phases, tmps)]
     finally:
@@ -260,4 +275,4 @@ def parse_seeds(text: str) -> list[int]:
     return out
 
 
-__all__ = ["fit_population", "parse_seeds", "train_population"]
+__all__ = ["VECTORISED", "fit_population", "parse_seeds", "train_population"]
