@@ -18,6 +18,9 @@ from typing import Sequence
 import torch
 
 
+_CHUNK = 2 ** 16  # elements per tensor updated at once (p, g, m, v and two temporaries stay in a 2 MB cache)
+
+
 def _rows(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """(K,) -> (K, 1, 1, ...) broadcastable against like (K, ...)."""
     return x.reshape(-1, *([1] * (like.dim() - 1)))
@@ -54,12 +57,17 @@ class StackedAdam:
         lr = lr.to(torch.float64)
         step_size = (-lr / bc1).to(self.params[0].dtype)
         for i, (p, g, m, v) in enumerate(zip(self.params, grads, self.m, self.v)):
-            if weight_decay is not None:
-                p.mul_(_rows((1 - lr * weight_decay[i].to(torch.float64)).to(p.dtype), p))
-            m.lerp_(g, 1 - b1)
-            v.mul_(b2).addcmul_(g, g, value=1 - b2)
-            denom = (v.sqrt() / bc2_sqrt).add_(self.eps)
-            p.add_(_rows(step_size, p) * m / denom)  # addcdiv_(m, denom, value=-lr / bc1): (value * m) / denom
+            decay = None if weight_decay is None else (1 - lr * weight_decay[i].to(torch.float64)).to(p.dtype)
+            # a few members at a time, so the ~10 passes over p, g, m, v run in cache (2x faster for big nets)
+            rows = max(1, _CHUNK // max(1, p[0].numel()))
+            for a in range(0, len(p), rows):
+                b = slice(a, a + rows)
+                if decay is not None:
+                    p[b].mul_(_rows(decay[b], p))
+                m[b].lerp_(g[b], 1 - b1)
+                v[b].mul_(b2).addcmul_(g[b], g[b], value=1 - b2)
+                denom = (v[b].sqrt() / bc2_sqrt).add_(self.eps)
+                p[b].add_(_rows(step_size[b], p) * m[b] / denom)  # addcdiv_(m, denom, value=-lr/bc1): (value*m)/denom
 
     def keep(self, rows: torch.Tensor) -> list[torch.Tensor]:
         """Keep only these members (indices into the current rows); returns the new parameter tensors, which replace
