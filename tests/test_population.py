@@ -123,7 +123,7 @@ def test_bimt_lowers_the_connection_cost_and_weight_l1_against_scratch():
     cost = ConnectionCost.of(nets["scratch"])
     with torch.no_grad():
         c = {r: float(cost.cost(dict(n.named_parameters()))) for r, n in nets.items()}
-    l1 = {r: sum(float(p.abs().sum()) for p in n.parameters() if p.dim() >= 2) for r, n in nets.items()}
+        l1 = {r: sum(float(p.abs().sum()) for p in n.parameters() if p.dim() >= 2) for r, n in nets.items()}
     assert c["bimt"] < 0.7 * c["scratch"], c
     assert l1["bimt"] < 0.7 * l1["scratch"], l1
 
