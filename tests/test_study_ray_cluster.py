@@ -19,7 +19,7 @@ def test_two_node_cluster_uses_both_nodes_and_matches_a_local_run(tmp_path):
     from fracturelab.study.store import Store
 
     spec = parse_spec(TINY)
-    run_study(spec, tmp_path / "local", ExecSettings("local", 2), progress=False, report=False)
+    run_study(spec, tmp_path / "local", ExecSettings("local", 2), progress=False)
     small = {"num_cpus": 1, "object_store_memory": 80 * 2**20}
     cluster = Cluster(initialize_head=True, head_node_args={**small, "include_dashboard": False})
     try:
@@ -27,7 +27,7 @@ def test_two_node_cluster_uses_both_nodes_and_matches_a_local_run(tmp_path):
         cluster.wait_for_nodes()
         nodes = {n.node_id for n in cluster.list_all_nodes()}
         assert len(nodes) == 2
-        run_study(spec, tmp_path / "ray", ExecSettings("ray", 2, cluster.address), progress=False, report=False)
+        run_study(spec, tmp_path / "ray", ExecSettings("ray", 2, cluster.address), progress=False)
     finally:
         if ray.is_initialized():
             ray.shutdown()

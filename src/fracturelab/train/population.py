@@ -12,7 +12,8 @@ is taken out of the population with its best weights kept. Members may differ in
 options that keep the vocabulary); members whose parameter shapes differ are trained as separate groups. Each member
 writes an ordinary run folder (run.finish: config.json, model.pt, metrics.json, results.csv, curve.csv, curve.png),
 which load_run and the probes read like any other. In a population a phase's `seconds` are the population's wall
-clock, shared by its members. Transformer members train one after another by default (VECTORISED says why).
+clock, shared by its members. Transformer members, and those of big networks, train one after another by default
+(VECTORISED and MAX_VECTORISED_PARAMS say why).
 
 How: the members' weights are stacked (K, ...) per parameter and the model's own loss runs for all members at once
 with torch.func.functional_call under torch.vmap, one batched kernel per layer; one backward pass gives every
@@ -46,9 +47,14 @@ from .run import Prepared, check_outdir, check_seed, finish, prepare, resolve
 
 
 VECTORISED = ("mlp", "cppn")
-"""Models whose members train vectorised by default. The transformer's do not: CPU attention has no vmap batching
-rule, so a vectorised transformer population ran at 0.4-0.8x the speed of one network at a time (README,
-benchmarks/bench_population.py); its members train one after another with loop.fit, exactly as separate runs."""
+"""Models whose members train vectorised by default (up to MAX_VECTORISED_PARAMS). The transformer's do not: CPU
+attention has no vmap batching rule, so a vectorised transformer population ran at 0.4-0.8x the speed of one network
+at a time (README, benchmarks/bench_population.py); its members train one after another with loop.fit, exactly as
+separate runs."""
+MAX_VECTORISED_PARAMS = 200_000
+"""Above this many parameters per network, members train one after another by default: the stacked weights and
+optimizer state of many networks leave the cache (1.2x for leave_square_out's 416k-parameter mlp, 0.5x for
+factors' 636k, against 3.4x for a 23k one)."""
 
 
 def train_population(task: str, split: str | None = None, model: str | None = None, regime: str = "scratch",
@@ -57,8 +63,8 @@ def train_population(task: str, split: str | None = None, model: str | None = No
                      **options) -> list[dict]:
     """Train one network per member in vectorised groups and return each member's train_run metrics (with "curve"),
     in order. members: mappings with "seed" (required), "outdir" (optional run folder) and any flat train_run
-    options for that member only; **options apply to every member. vectorise: None = as VECTORISED says for the
-    model; True / False forces it."""
+    options for that member only; **options apply to every member. vectorise: None = as VECTORISED and
+    MAX_VECTORISED_PARAMS say; True / False forces it."""
     if regime not in PLANS:
         raise FracturelabError(f"population training runs the SGD regimes ({', '.join(PLANS)}), not {regime!r}")
     if not members:
@@ -87,7 +93,9 @@ def train_population(task: str, split: str | None = None, model: str | None = No
             runs = [prepare(cfg, seed, tmp) for (cfg, seed), tmp in zip(cfgs, tmps)]
             plans = [PLANS[regime](r.net, r.ctx, r.data, r.train, r.val) for r in runs]
             phases: list[list[Phase]] = [[] for _ in runs]
-            batched = vectorise if vectorise is not None else cfgs[0][0]["model"] in VECTORISED
+            batched = vectorise if vectorise is not None else (
+                cfgs[0][0]["model"] in VECTORISED
+                and sum(p.numel() for p in runs[0].net.parameters()) <= MAX_VECTORISED_PARAMS)
             for group in _groups(runs) if batched else [[j] for j in range(len(runs))]:
                 for i in range(len(plans[group[0]])):
                     if len(group) == 1:  # nothing to vectorise: the one-network loop, as train_run
@@ -275,4 +283,4 @@ def parse_seeds(text: str) -> list[int]:
     return out
 
 
-__all__ = ["VECTORISED", "fit_population", "parse_seeds", "train_population"]
+__all__ = ["MAX_VECTORISED_PARAMS", "VECTORISED", "fit_population", "parse_seeds", "train_population"]
