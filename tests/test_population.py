@@ -153,3 +153,22 @@ def test_population_refuses_bad_input(tmp_path):
     with pytest.raises(FracturelabError):
         parse_seeds("3,3")
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+def test_cli_seeds_writes_one_run_folder_per_seed(tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "pop"
+    args = [sys.executable, "-m", "fracturelab", "train", "--task", "leave_square_out", "--model", "mlp", "-q",
+            "--set", "max_steps=20", "--set", "eval_every=10", *sum((["--set", f"{k}={v}"] for k, v in
+                                                                       SMALL_MLP.items()), [])]
+    r = subprocess.run([*args, "--seeds", "0-1", "-o", str(out)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["seed0", "seed1"]
+    assert json.loads((out / "seed1" / "config.json").read_text())["seed"] == 1
+    r = subprocess.run([*args, "--seeds", "1-x", "-o", str(tmp_path / "bad")], capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "--seeds" in r.stderr
+    assert not (tmp_path / "bad").exists()
