@@ -1,7 +1,7 @@
 """Interventions that lower fracture on purpose: terms added to the training loss (the `bimt` regime).
 
 Connection cost with neuron locality -- BIMT, brain-inspired modular training (Liu, Gan, Tegmark 2023, "Seeing is
-believing: brain-inspired modular training for mechanistic interpretability", Entropy 26(1):41, arXiv 2305.08746).
+believing: brain-inspired modular training for mechanistic interpretability", arXiv 2305.08746).
 BIMT places neurons in a geometric space and adds to the loss a cost proportional to the length of every connection,
 weighted by its strength; the net is pushed toward few, short connections, and the paper shows modules that can be
 seen by eye on symbolic formulas, classification and modular arithmetic. Why this one: it is a published training
