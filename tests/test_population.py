@@ -172,3 +172,23 @@ def test_cli_seeds_writes_one_run_folder_per_seed(tmp_path):
                        timeout=300)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "--seeds" in r.stderr
     assert not (tmp_path / "bad").exists()
+
+
+@pytest.mark.slow
+def test_pretrain_and_curriculum_members_follow_separate_runs():
+    # two phases (pretrain, then a fresh optimizer on train) and a curriculum's batches, vectorised
+    shared = dict(max_steps=30, eval_every=5, patience=10_000, max_val=16, pretrain_steps=20, **SMALL_MLP)
+    pop = train_population("leave_square_out", model="mlp", regime="pretrain", members=[{"seed": 0}, {"seed": 1}],
+                           vectorise=True, **shared)
+    for seed, p in enumerate(pop):
+        a = _losses(train_run("leave_square_out", model="mlp", regime="pretrain", seed=seed, **shared))
+        assert len(a) == len(_losses(p)) and np.max(np.abs(a - _losses(p)) / a) < 1e-4
+        assert [ph["name"] for ph in p["phases"]] == ["pretrain", "train"]
+    shared = dict(max_steps=30, eval_every=5, patience=10_000, max_val=16, curriculum_steps=15, d_model=16,
+                  n_layer=1, n_head=2, n_bits=2, n_funcs=4, train_lengths=(1, 2), ood_lengths=(3,),
+                  n_heldout_pairs=2, n_train=300, n_test=50, novelty=False)
+    pop = train_population("lookup", model="transformer", regime="curriculum", members=[{"seed": 0}, {"seed": 1}],
+                           vectorise=True, **shared)
+    for seed, p in enumerate(pop):
+        a = _losses(train_run("lookup", model="transformer", regime="curriculum", seed=seed, **shared))
+        assert len(a) == len(_losses(p)) and np.max(np.abs(a - _losses(p)) / a) < 1e-4
