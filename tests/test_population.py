@@ -148,7 +148,7 @@ def test_population_refuses_bad_input(tmp_path):
     with pytest.raises(FracturelabError, match="unknown option"):
         train_population("leave_square_out", model="mlp", members=[{"seed": 0, "nope": 1}])
     with pytest.raises(FracturelabError, match="dropout"):
-        train_population("lookup", model="transformer", members=[{"seed": 0, "dropout": 0.1}])
+        train_population("lookup", model="transformer", members=[{"seed": 0, "dropout": 0.1}], vectorise=True)
     assert parse_seeds("0-2,5") == [0, 1, 2, 5]
     with pytest.raises(FracturelabError):
         parse_seeds("3,3")

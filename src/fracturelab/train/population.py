@@ -82,9 +82,12 @@ def train_population(task: str, split: str | None = None, model: str | None = No
     named = [o.resolve() for o in outs if o is not None]
     if len(set(named)) < len(named):
         raise FracturelabError("population members share a run folder; give each its own outdir")
-    if any(cfg["model_options"].get("dropout", 0) for cfg, _ in cfgs):
-        raise FracturelabError("population training needs dropout = 0 (a member's dropout masks could not follow "
-                               "its separate run)")
+    # random draws inside the forward pass (dropout, the transformer's pos_shift) come from one model's generator
+    random_forward = any(cfg["model_options"].get("dropout", 0) or cfg["model_options"].get("pos_shift")
+                         for cfg, _ in cfgs)
+    if random_forward and vectorise:
+        raise FracturelabError("vectorised population training needs dropout = 0 and pos_shift off (their random "
+                               "draws in the forward pass could not follow each member's separate run)")
     threads = torch.get_num_threads()
     torch.set_num_threads(max(cfg["train"].threads for cfg, _ in cfgs))
     try:
@@ -94,7 +97,7 @@ def train_population(task: str, split: str | None = None, model: str | None = No
             plans = [PLANS[regime](r.net, r.ctx, r.data, r.train, r.val) for r in runs]
             phases: list[list[Phase]] = [[] for _ in runs]
             batched = vectorise if vectorise is not None else (
-                cfgs[0][0]["model"] in VECTORISED
+                not random_forward and cfgs[0][0]["model"] in VECTORISED
                 and sum(p.numel() for p in runs[0].net.parameters()) <= MAX_VECTORISED_PARAMS)
             for group in _groups(runs) if batched else [[j] for j in range(len(runs))]:
                 for i in range(len(plans[group[0]])):
