@@ -1,0 +1,182 @@
+"""The fused CPU engine: forward and backward of many CPPNs in one call, a block of pixels at a time through every
+layer (`_fused.cpp`). `module.forward` and `replicate.fit` use it when it is available; the torch code in module.py
+stays the reference, and tests/test_fused.py checks this engine against it (forward and gradients).
+
+The C++ file is compiled once per machine on first use (`c++ -O3 -march=native`, about 2 s of CPU) into a cache
+folder ($FRACTURELAB_CACHE, else $XDG_CACHE_HOME/fracturelab, else ~/.cache/fracturelab), named by a hash of the
+source, the flags and the CPU, and loaded with ctypes; it links nothing but libc, so no torch headers are needed.
+Without a C++ compiler (or with FRACTURELAB_FUSED=0) `available()` is False and callers use the torch path.
+Float32 only, one thread per call.
+"""
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .arch import Arch
+
+SOURCE = Path(__file__).with_name("_fused.cpp")
+FLAGS = ["-O3", "-march=native", "-std=c++17", "-shared", "-fPIC", "-fno-math-errno"]
+KINDS = {"cache": 0, "identity": 0, "sin": 1, "cos": 2, "tanh": 3, "sigmoid": 4, "gaussian": 5, "relu": 6}
+FORWARD_BLOCK = 256     # pixels per block without gradients (two layers of activations in cache)
+BACKWARD_BYTES = 2**19  # cache budget for one block's stored activations and derivatives when differentiating
+
+
+def _cache_dir() -> Path:
+    if os.environ.get("FRACTURELAB_CACHE"):
+        return Path(os.environ["FRACTURELAB_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "fracturelab"
+
+
+def _cpu_id() -> str:
+    """What -march=native depends on: the CPU's feature flags (a cache folder may be shared between machines)."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        return next((ln for ln in lines if ln.startswith(("flags", "Features"))), platform.processor())
+    except OSError:
+        return platform.machine() + platform.processor()
+
+
+@functools.cache
+def _library():
+    if os.environ.get("FRACTURELAB_FUSED", "1") == "0":
+        return None
+    compiler = shutil.which(os.environ.get("CXX", "c++")) or shutil.which("g++") or shutil.which("clang++")
+    if compiler is None:
+        warnings.warn("fracturelab: no C++ compiler found; the CPPN engine falls back to torch (slower)")
+        return None
+    key = hashlib.sha256(SOURCE.read_bytes() + " ".join(FLAGS).encode() + _cpu_id().encode()).hexdigest()[:16]
+    path = _cache_dir() / f"fused-{key}.so"
+    if not path.exists():
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(dir=path.parent) as tmp:  # build aside, then rename: workers may race
+                tmp_so = Path(tmp) / path.name
+                subprocess.run([compiler, *FLAGS, "-o", str(tmp_so), str(SOURCE)], check=True, capture_output=True)
+                os.replace(tmp_so, path)
+        except (OSError, subprocess.CalledProcessError) as e:
+            detail = e.stderr.decode(errors="replace")[-500:] if isinstance(e, subprocess.CalledProcessError) else e
+            warnings.warn(f"fracturelab: building the fused CPPN engine failed, falling back to torch: {detail}")
+            return None
+    lib = ctypes.CDLL(str(path))
+    i, lp, p = ctypes.c_int, ctypes.c_long, ctypes.c_void_p
+    lib.fl_forward.argtypes = [i, i, p, i, p, i, p, lp, p, lp, i, i, p]
+    lib.fl_forward.restype = None
+    lib.fl_backward.argtypes = [i, i, p, i, p, i, p, lp, p, lp, i, p, p, lp, p, p, p]
+    lib.fl_backward.restype = None
+    return lib
+
+
+def available() -> bool:
+    """True when the compiled engine can be used (builds it on the first call)."""
+    return _library() is not None
+
+
+@functools.lru_cache(maxsize=64)
+def _arch_arrays(arch: Arch) -> tuple[np.ndarray, np.ndarray]:
+    off = np.asarray(arch.offsets, dtype=np.int64)
+    groups = np.asarray([(KINDS[a], lo, hi) for a, lo, hi in arch.group_slices()], dtype=np.int32).reshape(-1)
+    return off, groups
+
+
+def _ptr(t) -> int | None:
+    return None if t is None else t.data_ptr() if isinstance(t, torch.Tensor) else t.ctypes.data
+
+
+def _pad(n: int, block: int) -> int:
+    return -(-n // block) * block
+
+
+def _inputs(inputs: torch.Tensor, n_pad: int) -> torch.Tensor:
+    """(N, 4) -> (4, n_pad) units-first, zero-padded (padded pixels are computed and dropped)."""
+    x = torch.zeros(4, n_pad, dtype=torch.float32)
+    x[:, :len(inputs)] = inputs.T
+    return x
+
+
+def _backward_block(arch: Arch, n: int) -> int:
+    per_pixel = 4 * (2 * arch.n_hidden * arch.width + 2 * arch.width + 6)  # activations + derivatives + dh
+    return int(min(max(64, BACKWARD_BYTES // per_pixel // 64 * 64), _pad(n, 64)))
+
+
+def forward(arch: Arch, params: torch.Tensor, inputs: torch.Tensor, rgb: bool = False) -> torch.Tensor:
+    """Raw (h, s, v) of B nets without autograd, or their RGB (color.to_rgb) when rgb: params (B, P), inputs (N, 4),
+    float32 -> (B, 3, N)."""
+    lib, (off, groups) = _library(), _arch_arrays(arch)
+    params = params.detach().contiguous()
+    N, B = len(inputs), len(params)
+    block = min(FORWARD_BLOCK, _pad(N, 16))
+    n_pad = _pad(N, block)
+    x = _inputs(inputs.detach(), n_pad)
+    out = torch.empty(B, 3, n_pad, dtype=torch.float32)
+    lib.fl_forward(arch.n_hidden, arch.width, _ptr(off), len(groups) // 3, _ptr(groups), B, _ptr(params),
+                   arch.n_params, _ptr(x), n_pad, block, int(rgb), _ptr(out))
+    return out[:, :, :N]
+
+
+def _backward(arch, params, inputs, grad_out=None, target=None, tstride=0, weights=None, want_loss=False):
+    lib, (off, groups) = _library(), _arch_arrays(arch)
+    params = params.detach().contiguous()
+    N, B = len(inputs), len(params)
+    block = _backward_block(arch, N)
+    n_pad = _pad(N, block)
+    x = _inputs(inputs.detach(), n_pad)
+    grad = torch.empty(B, arch.n_params, dtype=torch.float32)
+    loss = torch.empty(B, dtype=torch.float32) if want_loss else None
+    lib.fl_backward(arch.n_hidden, arch.width, _ptr(off), len(groups) // 3, _ptr(groups), B, _ptr(params),
+                    arch.n_params, _ptr(x), n_pad, block, _ptr(grad_out), _ptr(target), tstride, _ptr(weights),
+                    _ptr(loss), _ptr(grad))
+    return loss, grad
+
+
+def _padded(t: torch.Tensor, n_pad: int) -> torch.Tensor:
+    """(..., N) -> (..., n_pad) contiguous float32, zero-padded."""
+    out = torch.zeros(*t.shape[:-1], n_pad, dtype=torch.float32)
+    out[..., :t.shape[-1]] = t
+    return out
+
+
+def backward(arch: Arch, params: torch.Tensor, inputs: torch.Tensor, grad_out: torch.Tensor) -> torch.Tensor:
+    """Gradient of sum(grad_out * raw) over params: grad_out (B, 3, N) -> (B, P). Recomputes the forward pass."""
+    n_pad = _pad(len(inputs), _backward_block(arch, len(inputs)))
+    return _backward(arch, params, inputs, grad_out=_padded(grad_out.detach(), n_pad))[1]
+
+
+def rgb_mse(arch: Arch, params: torch.Tensor, inputs: torch.Tensor, target: torch.Tensor,
+            weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """FER's SGD loss and its gradient in one pass: loss[b] = sum_px weights[px] * sum_c (rgb_c - target_c)^2 with
+    rgb = color.to_rgb(raw). params (B, P), target (N, 3) shared or (B, N, 3), weights (N,) -> (loss (B,), grad (B, P)).
+    """
+    n_pad = _pad(len(inputs), _backward_block(arch, len(inputs)))
+    t = _padded(target.detach().transpose(-1, -2), n_pad)  # (3, n_pad) or (B, 3, n_pad)
+    w = _padded(weights.detach().reshape(-1), n_pad)
+    return _backward(arch, params, inputs, target=t, tstride=3 * n_pad if t.dim() == 3 else 0, weights=w,
+                     want_loss=True)
+
+
+class FusedForward(torch.autograd.Function):
+    """forward() through the engine with a fused backward (which recomputes the forward pass block by block, so
+    nothing of size pixels x units is kept between the two). params (B, P) -> raw (B, 3, N)."""
+
+    @staticmethod
+    def forward(ctx, params: torch.Tensor, inputs: torch.Tensor, arch: Arch) -> torch.Tensor:
+        ctx.arch = arch
+        ctx.save_for_backward(params, inputs)
+        return forward(arch, params, inputs)
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor):
+        params, inputs = ctx.saved_tensors
+        return backward(ctx.arch, params, inputs, grad_out).to(params.dtype), None, None
