@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import tempfile
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -79,9 +80,33 @@ def _library():
     return lib
 
 
+_enabled = [True]
+
+
 def available() -> bool:
     """True when the compiled engine can be used (builds it on the first call)."""
     return _library() is not None
+
+
+def active() -> bool:
+    """True when callers should use the engine: available and not switched off by `disabled()`."""
+    return _enabled[-1] and available()
+
+
+@contextmanager
+def disabled():
+    """Inside this block `active()` is False, so module.forward and replicate.fit run the torch reference."""
+    _enabled.append(False)
+    try:
+        yield
+    finally:
+        _enabled.pop()
+
+
+def applies(params: torch.Tensor, inputs: torch.Tensor) -> bool:
+    """Whether module.forward can hand this call to the engine: float32 CPU inputs that need no gradient."""
+    return (inputs.dtype == torch.float32 and inputs.device.type == "cpu" and params.device.type == "cpu"
+            and not inputs.requires_grad and active())
 
 
 @functools.lru_cache(maxsize=64)

@@ -1,5 +1,6 @@
 """SGD replicas of a target image, with FER's recipe: a fresh MLP (LeCun-normal init) fit by full-batch MSE on RGB
-after the differentiable HSV->RGB, Adam, and the gradient scaled to unit L2 norm before each Adam step."""
+after the differentiable HSV->RGB, Adam, and the gradient scaled to unit L2 norm before each Adam step. `fit_many`
+trains R replicas in one batched step."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -11,6 +12,7 @@ from tqdm.auto import tqdm
 from ..errors import FracturelabError
 from .arch import Arch
 from .color import to_rgb
+from . import fused
 from .module import DEFAULT_WINDOW, coord_grid, forward, lecun_normal
 
 
@@ -56,6 +58,25 @@ def fit(arch: Arch, target: np.ndarray, settings: ReplicateSettings, init: np.nd
         mask: np.ndarray | None = None, window=DEFAULT_WINDOW, progress: bool = True) -> Replica:
     """Fit `arch` to target (res, res, 3) in [0, 1]. mask (res, res) in {0, 1} hides pixels from the loss (0 = hidden).
     init: start from these weights instead of a fresh LeCun-normal draw (fine-tuning)."""
+    gen = torch.Generator().manual_seed(settings.seed)
+    start = torch.as_tensor(init, dtype=torch.float32).clone() if init is not None else lecun_normal(arch, gen)
+    return _train(arch, target, settings, start[None], mask, window, progress)[0]
+
+
+def fit_many(arch: Arch, target: np.ndarray, settings: ReplicateSettings, seeds, mask: np.ndarray | None = None,
+             window=DEFAULT_WINDOW, progress: bool = True) -> list[Replica]:
+    """R replicas of one target, one per seed, trained together: each step is one batched forward and backward of
+    all R nets and one Adam step on the (R, P) weights, each replica's gradient scaled to unit norm on its own. Replica
+    r is `fit` with settings.seed = seeds[r] (the same numbers up to float rounding: the batch sums in another order).
+    With stop_mse, a replica that reached it keeps stepping (its best weights are kept) until all have."""
+    starts = torch.stack([lecun_normal(arch, torch.Generator().manual_seed(int(s))) for s in seeds])
+    reps = _train(arch, target, settings, starts, mask, window, progress)
+    return [Replica(r.arch, r.params, r.losses, ReplicateSettings(**{**asdict(settings), "seed": int(s)}))
+            for r, s in zip(reps, seeds)]
+
+
+def _train(arch, target, settings, starts: torch.Tensor, mask, window, progress) -> list[Replica]:
+    """Adam on starts (R, P), FER's recipe; the fused engine's one-pass loss and gradient where it is active."""
     settings.check()
     res = settings.res
     check_fit_size(arch, res)
@@ -66,30 +87,37 @@ def fit(arch: Arch, target: np.ndarray, settings: ReplicateSettings, init: np.nd
     m = torch.ones(res * res, 1) if mask is None else torch.as_tensor(mask, dtype=torch.float32).reshape(-1, 1)
     if m.sum() == 0:
         raise FracturelabError("the mask hides every pixel: nothing to fit")
-    gen = torch.Generator().manual_seed(settings.seed)
-    start = torch.as_tensor(init, dtype=torch.float32).clone() if init is not None else lecun_normal(arch, gen)
-    params = torch.nn.Parameter(start)
+    weights = (m / (m.sum() * 3)).reshape(-1)  # loss = sum_px weights * sum_c err^2 = the masked mean
+    R = len(starts)
+    params = torch.nn.Parameter(starts.clone())
     opt = torch.optim.Adam([params], lr=settings.lr)
-    losses = np.empty(settings.steps, dtype=np.float32)
-    best, best_params = np.inf, start.clone()  # Adam on unit-norm gradients jitters: keep the best weights seen
+    losses = np.empty((settings.steps, R), dtype=np.float32)
+    best, best_params = np.full(R, np.inf), starts.clone()  # Adam on unit-norm gradients jitters: keep the best seen
+    use_fused = fused.active()
     bar = tqdm(range(settings.steps), desc="replicate", disable=not progress, mininterval=1.0)
     for step in bar:
-        opt.zero_grad(set_to_none=True)
-        err = (to_rgb(forward(arch, params, inputs)) - y) ** 2 * m
-        loss = err.sum() / (m.sum() * 3)
-        loss.backward()
+        if use_fused:
+            loss, grad = fused.rgb_mse(arch, params.detach(), inputs, y, weights)
+            params.grad = grad
+        else:
+            opt.zero_grad(set_to_none=True)
+            raw = forward(arch, params[0] if R == 1 else params, inputs).reshape(R, -1, 3)  # one net: _OneNet
+            loss = ((to_rgb(raw) - y) ** 2 * m).sum(dim=(1, 2)) / (m.sum() * 3)
+            loss.sum().backward()
         if settings.normalize_grad:
-            params.grad /= params.grad.norm() + 1e-12
-        losses[step] = loss.item()
-        if losses[step] < best:
-            best, best_params = losses[step], params.detach().clone()
-        if settings.stop_mse is not None and best < settings.stop_mse:
+            params.grad /= params.grad.norm(dim=1, keepdim=True) + 1e-12
+        losses[step] = loss.detach().numpy()
+        better = losses[step] < best
+        if better.any():
+            best[better] = losses[step][better]
+            best_params[torch.as_tensor(better)] = params.detach()[torch.as_tensor(better)]
+        if settings.stop_mse is not None and (best < settings.stop_mse).all():
             losses = losses[:step + 1]
             break
         opt.step()
         if step % 200 == 0:
-            bar.set_postfix(mse=f"{losses[step]:.2e}")
-    return Replica(arch, best_params.numpy().astype(np.float32), losses, settings)
+            bar.set_postfix(mse=f"{losses[step].min():.2e}")
+    return [Replica(arch, best_params[r].numpy().astype(np.float32), losses[:, r].copy(), settings) for r in range(R)]
 
 
 def mse(arch: Arch, params: np.ndarray, target: np.ndarray, window=DEFAULT_WINDOW) -> float:
