@@ -276,8 +276,8 @@ static void activate(const Net& net, float* h, float* d, long hs, int nv, const 
 }
 
 static float* scratch(size_t n_floats, int which) {  // per-thread, grown on demand, 64-byte aligned
-    static thread_local float* buf[3] = {0, 0, 0};
-    static thread_local size_t cap[3] = {0, 0, 0};
+    static thread_local float* buf[4] = {0, 0, 0, 0};
+    static thread_local size_t cap[4] = {0, 0, 0, 0};
     if (cap[which] < n_floats) {
         free(buf[which]);
         size_t bytes = ((n_floats * sizeof(float) + 63) / 64) * 64;
@@ -428,7 +428,8 @@ void fl_backward(int L, int W, const int64_t* off, int ng, const int32_t* groups
     float* raw = D + (long)L * lw;            // 3 rows
     float* dh = scratch(2 * lw + 3L * nb, 2);  // two ping-pong rows of W, and the output gradient
     float* g = dh + 2 * lw;
-    vf* G = (vf*)aligned_alloc(64, P * sizeof(vf));
+    vf* G = (vf*)scratch(P * VL, 3);
+
     for (int b = 0; b < B; b++) {
         const float* p = params + b * P;
         memset(G, 0, P * sizeof(vf));
@@ -513,7 +514,33 @@ void fl_backward(int L, int W, const int64_t* off, int ng, const int32_t* groups
             loss[b] = (float)sum;
         }
     }
-    free(G);
+}
+
+}  // extern "C"
+
+extern "C" {
+
+// One Adam step on R rows of P weights, as torch.optim.Adam (defaults, no weight decay): each row's gradient first
+// scaled to unit L2 norm when normalize (FER's recipe). step_size = lr / (1 - b1^t), bc2_sqrt = sqrt(1 - b2^t).
+void fl_adam(int R, long P, float* p, float* g, float* m, float* v, int normalize, float b1, float b2,
+             float step_size, float bc2_sqrt, float eps) {
+    for (int r = 0; r < R; r++) {
+        float* pr = p + r * P;
+        float* gr = g + r * P;
+        float* mr = m + r * P;
+        float* vr = v + r * P;
+        if (normalize) {
+            double sq = 0.0;
+            for (long i = 0; i < P; i++) sq += (double)gr[i] * gr[i];
+            float scale = 1.0f / ((float)__builtin_sqrt(sq) + 1e-12f);
+            for (long i = 0; i < P; i++) gr[i] *= scale;
+        }
+        for (long i = 0; i < P; i++) {
+            mr[i] += (gr[i] - mr[i]) * (1.0f - b1);
+            vr[i] = vr[i] * b2 + (1.0f - b2) * gr[i] * gr[i];
+            pr[i] -= step_size * mr[i] / (__builtin_sqrtf(vr[i]) / bc2_sqrt + eps);
+        }
+    }
 }
 
 }  // extern "C"

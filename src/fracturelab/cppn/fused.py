@@ -77,6 +77,9 @@ def _library():
     lib.fl_forward.restype = None
     lib.fl_backward.argtypes = [i, i, p, i, p, i, p, lp, p, lp, i, p, p, lp, p, p, p]
     lib.fl_backward.restype = None
+    f = ctypes.c_float
+    lib.fl_adam.argtypes = [i, lp, p, p, p, p, i, f, f, f, f, f]
+    lib.fl_adam.restype = None
     return lib
 
 
@@ -132,8 +135,11 @@ def _inputs(inputs: torch.Tensor, n_pad: int) -> torch.Tensor:
 
 
 def _backward_block(arch: Arch, n: int) -> int:
+    """Pixels per block when differentiating: a multiple of 64 whose stored activations fit BACKWARD_BYTES, the
+    largest of those that pad n the least."""
     per_pixel = 4 * (2 * arch.n_hidden * arch.width + 2 * arch.width + 6)  # activations + derivatives + dh
-    return int(min(max(64, BACKWARD_BYTES // per_pixel // 64 * 64), _pad(n, 64)))
+    top = min(max(64, BACKWARD_BYTES // per_pixel // 64 * 64), _pad(n, 64))
+    return min(range(64, top + 1, 64), key=lambda b: (_pad(n, b), -b))
 
 
 def forward(arch: Arch, params: torch.Tensor, inputs: torch.Tensor, rgb: bool = False) -> torch.Tensor:
@@ -151,21 +157,6 @@ def forward(arch: Arch, params: torch.Tensor, inputs: torch.Tensor, rgb: bool = 
     return out[:, :, :N]
 
 
-def _backward(arch, params, inputs, grad_out=None, target=None, tstride=0, weights=None, want_loss=False):
-    lib, (off, groups) = _library(), _arch_arrays(arch)
-    params = params.detach().contiguous()
-    N, B = len(inputs), len(params)
-    block = _backward_block(arch, N)
-    n_pad = _pad(N, block)
-    x = _inputs(inputs.detach(), n_pad)
-    grad = torch.empty(B, arch.n_params, dtype=torch.float32)
-    loss = torch.empty(B, dtype=torch.float32) if want_loss else None
-    lib.fl_backward(arch.n_hidden, arch.width, _ptr(off), len(groups) // 3, _ptr(groups), B, _ptr(params),
-                    arch.n_params, _ptr(x), n_pad, block, _ptr(grad_out), _ptr(target), tstride, _ptr(weights),
-                    _ptr(loss), _ptr(grad))
-    return loss, grad
-
-
 def _padded(t: torch.Tensor, n_pad: int) -> torch.Tensor:
     """(..., N) -> (..., n_pad) contiguous float32, zero-padded."""
     out = torch.zeros(*t.shape[:-1], n_pad, dtype=torch.float32)
@@ -173,10 +164,24 @@ def _padded(t: torch.Tensor, n_pad: int) -> torch.Tensor:
     return out
 
 
+def _call_backward(arch, params, x, block, gout=None, target=None, tstride=0, weights=None, want_loss=False):
+    """fl_backward on laid-out arrays: x (4, n_pad); gout (B, 3, n_pad), or target (3, n_pad) and weights (n_pad,)."""
+    lib, (off, groups) = _library(), _arch_arrays(arch)
+    params = params.detach().to(torch.float32).contiguous()
+    grad = torch.empty(len(params), arch.n_params, dtype=torch.float32)
+    loss = torch.empty(len(params), dtype=torch.float32) if want_loss else None
+    lib.fl_backward(arch.n_hidden, arch.width, _ptr(off), len(groups) // 3, _ptr(groups), len(params),
+                    _ptr(params), arch.n_params, _ptr(x), x.shape[1], block, _ptr(gout), _ptr(target), tstride,
+                    _ptr(weights), _ptr(loss), _ptr(grad))
+    return loss, grad
+
+
 def backward(arch: Arch, params: torch.Tensor, inputs: torch.Tensor, grad_out: torch.Tensor) -> torch.Tensor:
     """Gradient of sum(grad_out * raw) over params: grad_out (B, 3, N) -> (B, P). Recomputes the forward pass."""
-    n_pad = _pad(len(inputs), _backward_block(arch, len(inputs)))
-    return _backward(arch, params, inputs, grad_out=_padded(grad_out.detach(), n_pad))[1]
+    block = _backward_block(arch, len(inputs))
+    n_pad = _pad(len(inputs), block)
+    return _call_backward(arch, params, _inputs(inputs.detach(), n_pad), block,
+                          gout=_padded(grad_out.detach(), n_pad))[1]
 
 
 def rgb_mse(arch: Arch, params: torch.Tensor, inputs: torch.Tensor, target: torch.Tensor,
@@ -184,11 +189,28 @@ def rgb_mse(arch: Arch, params: torch.Tensor, inputs: torch.Tensor, target: torc
     """FER's SGD loss and its gradient in one pass: loss[b] = sum_px weights[px] * sum_c (rgb_c - target_c)^2 with
     rgb = color.to_rgb(raw). params (B, P), target (N, 3) shared or (B, N, 3), weights (N,) -> (loss (B,), grad (B, P)).
     """
-    n_pad = _pad(len(inputs), _backward_block(arch, len(inputs)))
+    return rgb_mse_fn(arch, inputs, target, weights)(params)
+
+
+def rgb_mse_fn(arch: Arch, inputs: torch.Tensor, target: torch.Tensor, weights: torch.Tensor):
+    """rgb_mse with the inputs, target and weights laid out once: a function params (B, P) -> (loss, grad), for
+    training loops."""
+    block = _backward_block(arch, len(inputs))
+    n_pad = _pad(len(inputs), block)
+    x = _inputs(inputs.detach(), n_pad)
     t = _padded(target.detach().transpose(-1, -2), n_pad)  # (3, n_pad) or (B, 3, n_pad)
     w = _padded(weights.detach().reshape(-1), n_pad)
-    return _backward(arch, params, inputs, target=t, tstride=3 * n_pad if t.dim() == 3 else 0, weights=w,
-                     want_loss=True)
+    tstride = 3 * n_pad if t.dim() == 3 else 0
+    return lambda params: _call_backward(arch, params, x, block, target=t, tstride=tstride, weights=w, want_loss=True)
+
+
+def adam_step(params: torch.Tensor, grad: torch.Tensor, m: torch.Tensor, v: torch.Tensor, step: int, lr: float,
+              normalize: bool, betas=(0.9, 0.999), eps: float = 1e-8) -> None:
+    """In place on contiguous float32 (R, P) tensors: each row's gradient scaled to unit norm (when normalize), then
+    torch.optim.Adam's update (step counts from 1) of params and its moments m, v."""
+    b1, b2 = betas
+    _library().fl_adam(len(params), params.shape[-1], _ptr(params), _ptr(grad), _ptr(m), _ptr(v), int(normalize),
+                       b1, b2, lr / (1 - b1 ** step), (1 - b2 ** step) ** 0.5, eps)
 
 
 class FusedForward(torch.autograd.Function):

@@ -76,7 +76,9 @@ def fit_many(arch: Arch, target: np.ndarray, settings: ReplicateSettings, seeds,
 
 
 def _train(arch, target, settings, starts: torch.Tensor, mask, window, progress) -> list[Replica]:
-    """Adam on starts (R, P), FER's recipe; the fused engine's one-pass loss and gradient where it is active."""
+    """Adam on starts (R, P) with FER's recipe. The fused engine, where active, computes each step's loss and
+    gradient in one pass and does the normalization and Adam in one call; the reference is autograd (one net: the
+    module's hand-written backward) and torch.optim.Adam."""
     settings.check()
     res = settings.res
     check_fit_size(arch, res)
@@ -87,34 +89,47 @@ def _train(arch, target, settings, starts: torch.Tensor, mask, window, progress)
     m = torch.ones(res * res, 1) if mask is None else torch.as_tensor(mask, dtype=torch.float32).reshape(-1, 1)
     if m.sum() == 0:
         raise FracturelabError("the mask hides every pixel: nothing to fit")
-    weights = (m / (m.sum() * 3)).reshape(-1)  # loss = sum_px weights * sum_c err^2 = the masked mean
-    R = len(starts)
-    params = torch.nn.Parameter(starts.clone())
-    opt = torch.optim.Adam([params], lr=settings.lr)
-    losses = np.empty((settings.steps, R), dtype=np.float32)
-    best, best_params = np.full(R, np.inf), starts.clone()  # Adam on unit-norm gradients jitters: keep the best seen
-    use_fused = fused.active()
-    bar = tqdm(range(settings.steps), desc="replicate", disable=not progress, mininterval=1.0)
-    for step in bar:
-        if use_fused:
-            loss, grad = fused.rgb_mse(arch, params.detach(), inputs, y, weights)
-            params.grad = grad
-        else:
+    R, params = len(starts), starts.clone().contiguous()
+    if fused.active():
+        loss_and_grad = fused.rgb_mse_fn(arch, inputs, y, (m / (m.sum() * 3)).reshape(-1))
+        moments, grad = (torch.zeros_like(params), torch.zeros_like(params)), [None]
+
+        def compute() -> torch.Tensor:
+            loss, grad[0] = loss_and_grad(params)
+            return loss
+
+        def update(t: int) -> None:
+            fused.adam_step(params, grad[0], *moments, t, settings.lr, settings.normalize_grad)
+    else:
+        leaf = torch.nn.Parameter(params)  # shares params' storage
+        opt = torch.optim.Adam([leaf], lr=settings.lr)
+
+        def compute() -> torch.Tensor:
             opt.zero_grad(set_to_none=True)
-            raw = forward(arch, params[0] if R == 1 else params, inputs).reshape(R, -1, 3)  # one net: _OneNet
+            raw = forward(arch, leaf[0] if R == 1 else leaf, inputs).reshape(R, -1, 3)  # one net: _OneNet
             loss = ((to_rgb(raw) - y) ** 2 * m).sum(dim=(1, 2)) / (m.sum() * 3)
             loss.sum().backward()
-        if settings.normalize_grad:
-            params.grad /= params.grad.norm(dim=1, keepdim=True) + 1e-12
-        losses[step] = loss.detach().numpy()
-        better = losses[step] < best
-        if better.any():
-            best[better] = losses[step][better]
-            best_params[torch.as_tensor(better)] = params.detach()[torch.as_tensor(better)]
+            if settings.normalize_grad:
+                leaf.grad /= leaf.grad.norm(dim=1, keepdim=True) + 1e-12
+            return loss.detach()
+
+        def update(t: int) -> None:
+            opt.step()
+
+    losses = np.empty((settings.steps, R), dtype=np.float32)
+    best, best_params = np.full(R, np.inf), starts.clone()  # Adam on unit-norm gradients jitters: keep the best seen
+    bar = tqdm(range(settings.steps), desc="replicate", disable=not progress, mininterval=1.0)
+    for step in bar:
+        losses[step] = compute().numpy()
+        better = np.flatnonzero(losses[step] < best)
+        if len(better):
+            best[better] = losses[step, better]
+            rows = torch.from_numpy(better)
+            best_params[rows] = params[rows]
         if settings.stop_mse is not None and (best < settings.stop_mse).all():
             losses = losses[:step + 1]
             break
-        opt.step()
+        update(step + 1)
         if step % 200 == 0:
             bar.set_postfix(mse=f"{losses[step].min():.2e}")
     return [Replica(arch, best_params[r].numpy().astype(np.float32), losses[:, r].copy(), settings) for r in range(R)]
