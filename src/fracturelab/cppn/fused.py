@@ -108,8 +108,9 @@ def disabled():
 
 def applies(params: torch.Tensor, inputs: torch.Tensor) -> bool:
     """Whether module.forward can hand this call to the engine: float32 CPU inputs that need no gradient."""
+    wrapped = getattr(torch._C._functorch, "is_functorch_wrapped_tensor", lambda t: False)  # vmap/grad transforms
     return (inputs.dtype == torch.float32 and inputs.device.type == "cpu" and params.device.type == "cpu"
-            and not inputs.requires_grad and active())
+            and not inputs.requires_grad and not wrapped(params) and not wrapped(inputs) and active())
 
 
 @functools.lru_cache(maxsize=64)
