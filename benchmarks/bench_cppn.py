@@ -57,14 +57,14 @@ REPLICAS = 8
 FRAMEWORKS = ("fracturelab", "jax loop", "jax vmap")
 
 
-def median_time(fn, repeats: int, warm=None) -> float:
-    """Median wall time of fn() over `repeats` calls, after one untimed call of warm (default: fn itself)."""
+def median_time(fn, repeats: int, warm=None, clock=time.perf_counter) -> float:
+    """Median time (wall by default) of fn() over `repeats` calls, after one untimed call of warm (default: fn)."""
     (warm or fn)()
     times = []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0 = clock()
         fn()
-        times.append(time.perf_counter() - t0)
+        times.append(clock() - t0)
     return statistics.median(times)
 
 
@@ -168,21 +168,22 @@ def measure(name: str, cfg) -> list[tuple[str, dict[str, float]]]:
 
 
 def profile(name: str) -> None:
-    """Where fracturelab's time goes: the engine's arithmetic rate, and an SGD step split into the fused pass and the
-    rest (Adam, normalization, bookkeeping)."""
+    """Where fracturelab's time goes, in this process's CPU time (another job's load inflates wall time): the
+    engine's arithmetic rate, and an SGD step split into the fused pass and the rest (Adam, bookkeeping)."""
     genome = load_cppn(FER / "genomes" / f"{name}.zip")
     arch = genome.arch
     macs = 4 * arch.width + (arch.n_hidden - 1) * arch.width ** 2 + 3 * arch.width  # multiply-adds per pixel
     for res in (64, 256):
         x = coord_grid(res)
         batch = torch.as_tensor(weight_batch(genome.params, 8))
-        t_fwd = median_time(lambda: fused.forward(arch, batch, x), 3) / 8
+        cpu = time.process_time
+        t_fwd = median_time(lambda: fused.forward(arch, batch, x), 3, clock=cpu) / 8
         y = torch.as_tensor(image(arch, genome.params, res)).reshape(-1, 3)
         w = torch.full((res * res,), 1 / (3 * res * res))
-        t_grad = median_time(lambda: fused.rgb_mse(arch, batch[:1], x, y, w), 3)
+        t_grad = median_time(lambda: fused.rgb_mse(arch, batch[:1], x, y, w), 3, clock=cpu)
         steps = 20 if res == 64 else 3
         t_step = median_time(lambda: fit(arch, image(arch, genome.params, res), ReplicateSettings(res=res, steps=steps),
-                                         progress=False), 3) / steps
+                                         progress=False), 3, clock=cpu) / steps
         gflop = 2 * macs * res * res / 1e9
         print(f"  {name:6s} {res:3d}x{res:<3d} forward {gflop / t_fwd:5.1f} GFLOP/s; gradient pass {3 * gflop / t_grad:5.1f} "
               f"GFLOP/s ({t_grad * 1e3:.2f} ms, {t_grad / t_step:.0%} of an SGD step of {t_step * 1e3:.2f} ms)")
@@ -216,16 +217,16 @@ def main() -> None:
         table += [(name, op, rates) for op, rates in measure(name, cfg)]
 
     print(f"\n{'net':6s} {'operation':32s} " + " ".join(f"{f:>12s}" for f in FRAMEWORKS)
-          + f" {'ratio':>7s} {'CPU ratio':>9s}")
+          + f" {'ratio':>7s} {'CPU ratio':>9s} {'fl CPU/s':>9s}")
     for name, op, rates in table:
         ratios = []
         for i in (0, 1):  # wall, CPU
             best = max((v[i] for k, v in rates.items() if k != "fracturelab"), default=None)
             ratios.append(rates["fracturelab"][i] / best if best else float("nan"))
         cells = " ".join(f"{rates[f][0]:12.2f}" if f in rates else f"{'-':>12s}" for f in FRAMEWORKS)
-        print(f"{name:6s} {op:32s} {cells} {ratios[0]:7.2f} {ratios[1]:9.2f}")
+        print(f"{name:6s} {op:32s} {cells} {ratios[0]:7.2f} {ratios[1]:9.2f} {rates['fracturelab'][1]:9.2f}")
     print("units per second of wall time (renders, nets, replica steps); ratio: fracturelab / the faster of JAX's loop "
-          "and vmap; CPU ratio: the same in this process's CPU time")
+          "and vmap; CPU ratio: the same in this process's CPU time; fl CPU/s: fracturelab's units per CPU second")
     uptime = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     print(f"uptime at the end: {uptime}")
 

@@ -252,17 +252,32 @@ struct Net {
     const int32_t* groups; // ng x (kind, lo, hi) over a hidden layer's units
     int n_in(int l) const { return l == 0 ? 4 : W; }
     int n_out(int l) const { return l == L ? 3 : W; }
+    // Derivatives are stored for the non-linear units only (n_nl rows per layer; unit lo + i of a non-linear group
+    // at row dbase(g) + i), which keeps a block's stored layers small enough for more pixels per block.
+    int n_nl() const {
+        int n = 0;
+        for (int g = 0; g < ng; g++) n += groups[3 * g] == K_LINEAR ? 0 : groups[3 * g + 2] - groups[3 * g + 1];
+        return n;
+    }
+    int dbase(int g) const {
+        int n = 0;
+        for (int h = 0; h < g; h++) n += groups[3 * h] == K_LINEAR ? 0 : groups[3 * h + 2] - groups[3 * h + 1];
+        return n;
+    }
 };
 
-// Activations of layer rows h (W rows of stride hs), in place; derivatives into d (same layout) when d != NULL.
+// Activations of layer rows h (W rows of stride hs), in place; derivatives into d (rows as Net::dbase, stride hs)
+// when d != NULL.
 // live: the rows to compute (NULL: all).
 static void activate(const Net& net, float* h, float* d, long hs, int nv, const uint8_t* live) {
     for (int g = 0; g < net.ng; g++) {
         int kind = net.groups[3 * g], lo = net.groups[3 * g + 1], hi = net.groups[3 * g + 2];
+        if (kind == K_LINEAR) continue;
+        int base = d ? net.dbase(g) : 0;
         for (int r = lo; r < hi; r++) {
             if (live && !live[r]) continue;
             vf* row = (vf*)(h + r * hs);
-            vf* drow = d ? (vf*)(d + r * hs) : 0;
+            vf* drow = d ? (vf*)(d + (base + r - lo) * hs) : 0;
             switch (kind) {
             case K_SIN: act_row<K_SIN>(row, drow, nv); break;
             case K_COS: act_row<K_COS>(row, drow, nv); break;
@@ -366,7 +381,7 @@ static void block_forward(const Net& net, const float* p, const Sparse* sp, cons
         else
             matmul(p + net.off[l], 1, no, no, net.n_in(l), h, hs, z, zs, nv);
         if (l == net.L) break;
-        activate(net, z, keep ? D + (long)l * W * nb : 0, nb, nv, sp ? sp[l].live : 0);
+        activate(net, z, keep ? D + (long)l * net.n_nl() * nb : 0, nb, nv, sp ? sp[l].live : 0);
         h = z;
         hs = nb;
     }
@@ -424,8 +439,9 @@ void fl_backward(int L, int W, const int64_t* off, int ng, const int32_t* groups
     int nv = nb / VL;
     long lw = (long)W * nb;
     float* A = scratch((long)L * lw, 0);       // layers 1..L
-    float* D = scratch((long)L * lw + 3L * nb, 1);
-    float* raw = D + (long)L * lw;            // 3 rows
+    long dw = (long)net.n_nl() * nb;
+    float* D = scratch((long)L * dw + 3L * nb, 1);
+    float* raw = D + (long)L * dw;            // 3 rows
     float* dh = scratch(2 * lw + 3L * nb, 2);  // two ping-pong rows of W, and the output gradient
     float* g = dh + 2 * lw;
     vf* G = (vf*)scratch(P * VL, 3);
@@ -477,12 +493,13 @@ void fl_backward(int L, int W, const int64_t* off, int ng, const int32_t* groups
             float* cur = dh;
             matmul(p + off[L], 3, 1, W, 3, g, nb, cur, nb, nv);
             for (int l = L - 1; l >= 0; l--) {  // Dense_l maps layer l to layer l+1 (A + l*lw, D + l*lw)
-                const float* Dl = D + (long)l * lw;
+                const float* Dl = D + (long)l * dw;
                 for (int gi = 0; gi < ng; gi++) {
                     if (groups[3 * gi] == K_LINEAR) continue;
-                    for (int r = groups[3 * gi + 1]; r < groups[3 * gi + 2]; r++) {
+                    int lo = groups[3 * gi + 1], base = net.dbase(gi);
+                    for (int r = lo; r < groups[3 * gi + 2]; r++) {
                         vf* row = (vf*)(cur + r * nb);
-                        const vf* drow = (const vf*)(Dl + r * nb);
+                        const vf* drow = (const vf*)(Dl + (base + r - lo) * nb);
                         for (int j = 0; j < nv; j++) row[j] *= drow[j];
                     }
                 }

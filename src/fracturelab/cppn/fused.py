@@ -31,7 +31,8 @@ SOURCE = Path(__file__).with_name("_fused.cpp")
 FLAGS = ["-O3", "-march=native", "-std=c++17", "-shared", "-fPIC", "-fno-math-errno"]
 KINDS = {"cache": 0, "identity": 0, "sin": 1, "cos": 2, "tanh": 3, "sigmoid": 4, "gaussian": 5, "relu": 6}
 FORWARD_BLOCK = 256     # pixels per block without gradients (two layers of activations in cache)
-BACKWARD_BYTES = 2**19  # cache budget for one block's stored activations and derivatives when differentiating
+BACKWARD_BYTES = 2**20  # cache budget (L2 here: 1.25 MB) for one block's stored layers when differentiating ...
+BACKWARD_MAX_BLOCK = 256  # ... and at most this many pixels (the weight-gradient sums need L2 too); measured best
 
 
 def _cache_dir() -> Path:
@@ -138,8 +139,9 @@ def _inputs(inputs: torch.Tensor, n_pad: int) -> torch.Tensor:
 def _backward_block(arch: Arch, n: int) -> int:
     """Pixels per block when differentiating: a multiple of 64 whose stored activations fit BACKWARD_BYTES, the
     largest of those that pad n the least."""
-    per_pixel = 4 * (2 * arch.n_hidden * arch.width + 2 * arch.width + 6)  # activations + derivatives + dh
-    top = min(max(64, BACKWARD_BYTES // per_pixel // 64 * 64), _pad(n, 64))
+    nonlinear = sum(n for a, n in arch.groups if KINDS[a])
+    per_pixel = 4 * (arch.n_hidden * (arch.width + nonlinear) + 2 * arch.width + 6)  # activations, derivatives, dh
+    top = min(max(64, BACKWARD_BYTES // per_pixel // 64 * 64), BACKWARD_MAX_BLOCK, _pad(n, 64))
     return min(range(64, top + 1, 64), key=lambda b: (_pad(n, b), -b))
 
 
