@@ -539,7 +539,10 @@ extern "C" {
 
 // One Adam step on R rows of P weights, as torch.optim.Adam (defaults, no weight decay): each row's gradient first
 // scaled to unit L2 norm when normalize (FER's recipe). step_size = lr / (1 - b1^t), bc2_sqrt = sqrt(1 - b2^t).
-void fl_adam(int R, long P, float* p, float* g, float* m, float* v, int normalize, float b1, float b2,
+// Rounded as torch rounds: no fused multiply-adds here, hyperparameters formed in float64 by the caller (c1 = 1 - b1,
+// c2 = 1 - b2), the update as (step_size * m) / denom.
+__attribute__((optimize("fp-contract=off")))
+void fl_adam(int R, long P, float* p, float* g, float* m, float* v, int normalize, float c1, float b2, float c2,
              float step_size, float bc2_sqrt, float eps) {
     for (int r = 0; r < R; r++) {
         float* pr = p + r * P;
@@ -553,8 +556,8 @@ void fl_adam(int R, long P, float* p, float* g, float* m, float* v, int normaliz
             for (long i = 0; i < P; i++) gr[i] *= scale;
         }
         for (long i = 0; i < P; i++) {
-            mr[i] += (gr[i] - mr[i]) * (1.0f - b1);
-            vr[i] = vr[i] * b2 + (1.0f - b2) * gr[i] * gr[i];
+            mr[i] += c1 * (gr[i] - mr[i]);
+            vr[i] = vr[i] * b2 + c2 * gr[i] * gr[i];
             pr[i] -= step_size * mr[i] / (__builtin_sqrtf(vr[i]) / bc2_sqrt + eps);
         }
     }

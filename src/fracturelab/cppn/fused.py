@@ -79,7 +79,7 @@ def _library():
     lib.fl_backward.argtypes = [i, i, p, i, p, i, p, lp, p, lp, i, p, p, lp, p, p, p]
     lib.fl_backward.restype = None
     f = ctypes.c_float
-    lib.fl_adam.argtypes = [i, lp, p, p, p, p, i, f, f, f, f, f]
+    lib.fl_adam.argtypes = [i, lp, p, p, p, p, i, f, f, f, f, f, f]
     lib.fl_adam.restype = None
     return lib
 
@@ -213,7 +213,7 @@ def adam_step(params: torch.Tensor, grad: torch.Tensor, m: torch.Tensor, v: torc
     torch.optim.Adam's update (step counts from 1) of params and its moments m, v."""
     b1, b2 = betas
     _library().fl_adam(len(params), params.shape[-1], _ptr(params), _ptr(grad), _ptr(m), _ptr(v), int(normalize),
-                       b1, b2, lr / (1 - b1 ** step), (1 - b2 ** step) ** 0.5, eps)
+                       1 - b1, b2, 1 - b2, lr / (1 - b1 ** step), (1 - b2 ** step) ** 0.5, eps)
 
 
 class FusedForward(torch.autograd.Function):
