@@ -81,17 +81,19 @@ def make_batched(arch: Arch):
 
 
 def adam_init(params: jnp.ndarray):
-    return params, jnp.zeros_like(params), jnp.zeros_like(params), jnp.zeros((), jnp.int32)
+    """Adam state of params (P,), or of R replicas (R, P) for a replicas step."""
+    return params, jnp.zeros_like(params), jnp.zeros_like(params), jnp.zeros(params.shape[:-1], jnp.int32)
 
 
-def make_train_step(arch: Arch, lr: float = 3e-3, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8):
+def make_train_step(arch: Arch, lr: float = 3e-3, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
+                    replicas: bool = False):
     """jitted FER step: state (params, m, v, t), inputs (N, 4), target (N, 3) -> (new state, MSE before the step).
-    MSE on RGB, gradient scaled to unit L2 norm, then Adam (torch.optim.Adam's defaults and bias correction)."""
+    MSE on RGB, gradient scaled to unit L2 norm, then Adam (torch.optim.Adam's defaults and bias correction).
+    replicas: the step vmapped over a leading axis of the state (R replicas, one target), each normalized alone."""
 
     def loss_fn(p, x, y):
         return jnp.mean((to_rgb(forward(arch, p, x)) - y) ** 2)
 
-    @jax.jit
     def step(state, x, y):
         p, m, v, t = state
         loss, g = jax.value_and_grad(loss_fn)(p, x, y)
@@ -104,4 +106,4 @@ def make_train_step(arch: Arch, lr: float = 3e-3, b1: float = 0.9, b2: float = 0
         p = p - lr * m_hat / (jnp.sqrt(v_hat) + eps)
         return (p, m, v, t), loss
 
-    return step
+    return jax.jit(jax.vmap(step, in_axes=(0, None, None)) if replicas else step)

@@ -9,6 +9,10 @@ runs of memory rather than a short stride-W run per pixel, which makes the eleme
 2-3x faster on CPU. Without autograd (and without features) the pixels go through the net in cache-sized blocks with
 in-place activations; see _forward_blocks. Outputs and features are transposed views (B, N, W) of that layout:
 index, reshape or .contiguous() them, but not .view().
+
+Where the compiled engine (fused.py) is available, float32 calls without features go through it instead, with or
+without autograd (its backward is fused too); the torch code here is the reference it is tested against, and runs
+whenever the engine is not available or is switched off (`with fused.disabled():`).
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import fused
 from .arch import Arch
 from .color import to_rgb
 
@@ -166,6 +171,13 @@ class _OneNet(torch.autograd.Function):
 def forward(arch: Arch, params: torch.Tensor, inputs: torch.Tensor, features: bool = False):
     """params (B, P) or (P,), inputs (N, 4) -> raw hsv (B, N, 3) [, features: list of L tensors (B, N, W)]."""
     squeeze = params.dim() == 1
+    if not features and fused.applies(params, inputs):
+        p = (params.unsqueeze(0) if squeeze else params).to(torch.float32)
+        if torch.is_grad_enabled() and p.requires_grad:
+            out = fused.FusedForward.apply(p, inputs, arch).transpose(1, 2)
+        else:
+            out = fused.forward(arch, p, inputs).transpose(1, 2)
+        return out[0] if squeeze else out
     if squeeze and not features and torch.is_grad_enabled() and params.requires_grad and not inputs.requires_grad:
         return _OneNet.apply(params.to(inputs.dtype), inputs, arch)
     params = params.unsqueeze(0) if squeeze else params
@@ -188,6 +200,19 @@ def forward(arch: Arch, params: torch.Tensor, inputs: torch.Tensor, features: bo
     return (out, feats) if features else out
 
 
+def rgb(arch: Arch, params: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+    """RGB in [0, 1] without autograd: params (B, P) or (P,), inputs (N, 4) -> (B, N, 3) or (N, 3); to_rgb(forward())
+    (the engine converts each block of pixels while it is in cache)."""
+    squeeze = params.dim() == 1
+    p = params.unsqueeze(0) if squeeze else params
+    with torch.no_grad():
+        if fused.applies(p, inputs):
+            out = fused.forward(arch, p.to(torch.float32), inputs, rgb=True).transpose(1, 2)
+        else:
+            out = to_rgb(forward(arch, p, inputs))
+    return out[0] if squeeze else out
+
+
 def render(arch: Arch, params, res: int = 256, window=DEFAULT_WINDOW, chunk_elems: int = 2 ** 26) -> np.ndarray:
     """RGB image(s) in [0, 1]: params (P,) -> (res, res, 3); (B, P) -> (B, res, res, 3).
     Nets are evaluated in chunks of at most `chunk_elems` hidden activations to bound memory."""
@@ -196,9 +221,8 @@ def render(arch: Arch, params, res: int = 256, window=DEFAULT_WINDOW, chunk_elem
     p = p.unsqueeze(0) if single else p
     inputs = coord_grid(res, window)
     per_chunk = max(1, chunk_elems // (inputs.shape[0] * arch.width))
-    with torch.no_grad():
-        rgb = torch.cat([to_rgb(forward(arch, p[i:i + per_chunk], inputs)) for i in range(0, len(p), per_chunk)])
-    img = rgb.reshape(len(p), res, res, 3).numpy()
+    out = torch.cat([rgb(arch, p[i:i + per_chunk], inputs) for i in range(0, len(p), per_chunk)])
+    img = out.reshape(len(p), res, res, 3).numpy()
     return img[0] if single else img
 
 

@@ -1,5 +1,6 @@
 """SGD replicas of a target image, with FER's recipe: a fresh MLP (LeCun-normal init) fit by full-batch MSE on RGB
-after the differentiable HSV->RGB, Adam, and the gradient scaled to unit L2 norm before each Adam step."""
+after the differentiable HSV->RGB, Adam, and the gradient scaled to unit L2 norm before each Adam step. `fit_many`
+trains R replicas in one batched step."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -11,6 +12,7 @@ from tqdm.auto import tqdm
 from ..errors import FracturelabError
 from .arch import Arch
 from .color import to_rgb
+from . import fused
 from .module import DEFAULT_WINDOW, coord_grid, forward, lecun_normal
 
 
@@ -56,6 +58,27 @@ def fit(arch: Arch, target: np.ndarray, settings: ReplicateSettings, init: np.nd
         mask: np.ndarray | None = None, window=DEFAULT_WINDOW, progress: bool = True) -> Replica:
     """Fit `arch` to target (res, res, 3) in [0, 1]. mask (res, res) in {0, 1} hides pixels from the loss (0 = hidden).
     init: start from these weights instead of a fresh LeCun-normal draw (fine-tuning)."""
+    gen = torch.Generator().manual_seed(settings.seed)
+    start = torch.as_tensor(init, dtype=torch.float32).clone() if init is not None else lecun_normal(arch, gen)
+    return _train(arch, target, settings, start[None], mask, window, progress)[0]
+
+
+def fit_many(arch: Arch, target: np.ndarray, settings: ReplicateSettings, seeds, mask: np.ndarray | None = None,
+             window=DEFAULT_WINDOW, progress: bool = True) -> list[Replica]:
+    """R replicas of one target, one per seed, trained together: each step is one batched forward and backward of
+    all R nets and one Adam step on the (R, P) weights, each replica's gradient scaled to unit norm on its own. Replica
+    r is `fit` with settings.seed = seeds[r] (the same numbers up to float rounding: the batch sums in another order).
+    With stop_mse, a replica that reached it keeps stepping (its best weights are kept) until all have."""
+    starts = torch.stack([lecun_normal(arch, torch.Generator().manual_seed(int(s))) for s in seeds])
+    reps = _train(arch, target, settings, starts, mask, window, progress)
+    return [Replica(r.arch, r.params, r.losses, ReplicateSettings(**{**asdict(settings), "seed": int(s)}))
+            for r, s in zip(reps, seeds)]
+
+
+def _train(arch, target, settings, starts: torch.Tensor, mask, window, progress) -> list[Replica]:
+    """Adam on starts (R, P) with FER's recipe. The fused engine, where active, computes each step's loss and
+    gradient in one pass and does the normalization and Adam in one call; the reference is autograd (one net: the
+    module's hand-written backward) and torch.optim.Adam."""
     settings.check()
     res = settings.res
     check_fit_size(arch, res)
@@ -66,30 +89,50 @@ def fit(arch: Arch, target: np.ndarray, settings: ReplicateSettings, init: np.nd
     m = torch.ones(res * res, 1) if mask is None else torch.as_tensor(mask, dtype=torch.float32).reshape(-1, 1)
     if m.sum() == 0:
         raise FracturelabError("the mask hides every pixel: nothing to fit")
-    gen = torch.Generator().manual_seed(settings.seed)
-    start = torch.as_tensor(init, dtype=torch.float32).clone() if init is not None else lecun_normal(arch, gen)
-    params = torch.nn.Parameter(start)
-    opt = torch.optim.Adam([params], lr=settings.lr)
-    losses = np.empty(settings.steps, dtype=np.float32)
-    best, best_params = np.inf, start.clone()  # Adam on unit-norm gradients jitters: keep the best weights seen
+    R, params = len(starts), starts.clone().contiguous()
+    if fused.active():
+        loss_and_grad = fused.rgb_mse_fn(arch, inputs, y, (m / (m.sum() * 3)).reshape(-1))
+        moments, grad = (torch.zeros_like(params), torch.zeros_like(params)), [None]
+
+        def compute() -> torch.Tensor:
+            loss, grad[0] = loss_and_grad(params)
+            return loss
+
+        def update(t: int) -> None:
+            fused.adam_step(params, grad[0], *moments, t, settings.lr, settings.normalize_grad)
+    else:
+        leaf = torch.nn.Parameter(params)  # shares params' storage
+        opt = torch.optim.Adam([leaf], lr=settings.lr)
+
+        def compute() -> torch.Tensor:
+            opt.zero_grad(set_to_none=True)
+            raw = forward(arch, leaf[0] if R == 1 else leaf, inputs).reshape(R, -1, 3)  # one net: _OneNet
+            loss = ((to_rgb(raw) - y) ** 2 * m).sum(dim=(1, 2)) / (m.sum() * 3)
+            loss.sum().backward()
+            if settings.normalize_grad:
+                leaf.grad /= leaf.grad.norm(dim=1, keepdim=True) + 1e-12
+            return loss.detach()
+
+        def update(t: int) -> None:
+            opt.step()
+
+    losses = np.empty((settings.steps, R), dtype=np.float32)
+    best, best_params = np.full(R, np.inf), starts.clone()  # Adam on unit-norm gradients jitters: keep the best seen
     bar = tqdm(range(settings.steps), desc="replicate", disable=not progress, mininterval=1.0)
     for step in bar:
-        opt.zero_grad(set_to_none=True)
-        err = (to_rgb(forward(arch, params, inputs)) - y) ** 2 * m
-        loss = err.sum() / (m.sum() * 3)
-        loss.backward()
-        if settings.normalize_grad:
-            params.grad /= params.grad.norm() + 1e-12
-        losses[step] = loss.item()
-        if losses[step] < best:
-            best, best_params = losses[step], params.detach().clone()
-        if settings.stop_mse is not None and best < settings.stop_mse:
+        losses[step] = compute().numpy()
+        better = np.flatnonzero(losses[step] < best)
+        if len(better):
+            best[better] = losses[step, better]
+            rows = torch.from_numpy(better)
+            best_params[rows] = params[rows]
+        if settings.stop_mse is not None and (best < settings.stop_mse).all():
             losses = losses[:step + 1]
             break
-        opt.step()
+        update(step + 1)
         if step % 200 == 0:
-            bar.set_postfix(mse=f"{losses[step]:.2e}")
-    return Replica(arch, best_params.numpy().astype(np.float32), losses, settings)
+            bar.set_postfix(mse=f"{losses[step].min():.2e}")
+    return [Replica(arch, best_params[r].numpy().astype(np.float32), losses[:, r].copy(), settings) for r in range(R)]
 
 
 def mse(arch: Arch, params: np.ndarray, target: np.ndarray, window=DEFAULT_WINDOW) -> float:
