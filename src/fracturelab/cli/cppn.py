@@ -1,4 +1,4 @@
-"""CLI commands on CPPNs: genome, render, builtins, replicate, fer, labels, explore."""
+"""CLI commands on CPPNs: genome, render, builtins, picbreeder, replicate, fer, labels, explore."""
 from __future__ import annotations
 
 import json
@@ -40,6 +40,20 @@ def _cmd_builtins(a):
 
     ds = [describe(builtin_net(n)) for n in BUILTINS]
     print(json.dumps(ds, indent=1) if a.json else "\n\n".join(map(describe_text, ds)))
+
+
+def _cmd_picbreeder(a):
+    from ..cppn import picbreeder
+
+    rows = [{"name": n, "path": str(picbreeder.resolve(n)),
+             "license": "MIT (CPPN-X)" if r.startswith("cppnx/") else "Apache-2.0 (FER)"}
+            for n, r in picbreeder.NAMES.items()]
+    if a.json:
+        print(json.dumps({"root": str(picbreeder.ROOT), "networks": rows}, indent=1))
+        return
+    print(f"shipped Picbreeder networks in {picbreeder.ROOT} (sources and licenses: NOTICE there)")
+    for r in rows:
+        print(f"  {r['name']:<26} {r['license']:<17} {r['path']}")
 
 
 def load_target(path: str, res: int):
@@ -110,8 +124,13 @@ def _cmd_labels(a):
     from ..fer.sweeps import SweepSettings
     from ..io import check_new_dir, staged_dir
 
+    from pathlib import Path
+
+    from ..cppn import picbreeder
+
     check_new_dir(a.out, a.force)
-    rows = label_table(a.dir, LabelSettings(SweepSettings(res=a.res), a.n_perm, a.seed))
+    genomes = a.dir if Path(a.dir).exists() or a.dir != "cppnx" else picbreeder.ROOT / "cppnx"  # the shipped 16
+    rows = label_table(genomes, LabelSettings(SweepSettings(res=a.res), a.n_perm, a.seed))
     with staged_dir(a.out, replace=a.force) as tmp:
         (tmp / "labels.json").write_text(json.dumps(rows, indent=1))
         with open(tmp / "labels.csv", "w", newline="") as f:
@@ -130,7 +149,7 @@ def _cmd_explore(a):
 
 def register(sub) -> None:
     s = sub.add_parser("genome", help="summarize a genome, net folder or built-in CPPN")
-    s.add_argument("path")
+    s.add_argument("path", help="genome file, net folder, built-in name or shipped Picbreeder name")
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(fn=_cmd_genome)
 
@@ -145,6 +164,10 @@ def register(sub) -> None:
     s = sub.add_parser("builtins", help="list the built-in CPPNs and their weights' labels")
     s.add_argument("--json", action="store_true")
     s.set_defaults(fn=_cmd_builtins)
+
+    s = sub.add_parser("picbreeder", help="list the shipped Picbreeder networks (names usable as PATH)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(fn=_cmd_picbreeder)
 
     s = sub.add_parser("replicate", help="train an SGD replica of a CPPN or image (FER's recipe)")
     s.add_argument("path", help="genome file, net folder, built-in name, or a .png image")
@@ -168,7 +191,7 @@ def register(sub) -> None:
     s.set_defaults(fn=_cmd_fer)
 
     s = sub.add_parser("labels", help="agreement of weight sweeps with people's labels, for every genome in DIR")
-    s.add_argument("dir")
+    s.add_argument("dir", help="folder of genomes, or `cppnx` for the 16 shipped CPPN-X genomes")
     s.add_argument("-o", "--out", required=True)
     s.add_argument("--res", type=int_at_least(8), default=64)
     s.add_argument("--n-perm", type=int_at_least(1), default=1000)
