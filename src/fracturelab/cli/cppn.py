@@ -74,7 +74,8 @@ def _cmd_replicate(a):
     from ..io import check_new_dir
 
     check_new_dir(a.out, a.force)  # before the work: nothing computed that could not be written
-    settings = ReplicateSettings(res=a.res, steps=a.steps, lr=a.lr, seed=a.seed, arch=a.arch)
+    settings = ReplicateSettings(res=a.res, steps=a.steps, lr=a.lr, seed=a.seed, arch=a.arch, init=a.init,
+                                 keep=a.keep)
     settings.check()
     if a.path.lower().endswith(".png") and not a.arch:
         raise FracturelabError("a PNG target needs --arch (e.g. '8;cache:8,gaussian:4,sin:4')")
@@ -178,6 +179,10 @@ def register(sub) -> None:
     s.add_argument("--seed", type=seed, default=0)
     s.add_argument("--arch", default=None, help="replica arch (default: the target's own)")
     add_force(s)
+    s.add_argument("--init", default="truncated", choices=("truncated", "normal"),
+                   help="initial weights: flax's truncated LeCun normal (FER's, default) or a plain LeCun normal")
+    s.add_argument("--keep", default="final", choices=("final", "best"),
+                   help="weights to keep: after the last step (FER's, default) or those with the lowest training MSE")
     s.set_defaults(fn=_cmd_replicate)
 
     s = sub.add_parser("fer", help="FER measurements of a reference CPPN and its replicas")

@@ -4,7 +4,7 @@ the sources and licenses).
 
     from fracturelab.cppn import picbreeder
     picbreeder.ROOT                   # the packaged folder (cppnx/, fer/genomes/, fer/nets/)
-    picbreeder.names()                # ['skull', 'butterfly', 'apple', 'picbreeder_skull', 'sgd_skull', ..., '576_Skull', ...]
+    picbreeder.names()                # ['skull', 'butterfly', 'apple', 'picbreeder_skull', ..., '576_Skull', ...]
     picbreeder.resolve("skull")       # ROOT / "fer/genomes/skull.zip"; None for a name not shipped
 
 A name is FER's image (`skull`, `butterfly`, `apple`: its genome zip), FER's net folder (`picbreeder_skull`,
