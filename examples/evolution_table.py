@@ -3,7 +3,7 @@ neat, against the best constant image (the target's mean colour). Writes OUT/evo
 README's table) and OUT/evolution_curves.png (best MSE so far per generation, each method's curve over the constant
 image's line and half of it).
 
-    OMP_NUM_THREADS=1 python examples/evolution_table.py -o evo [--jobs 2] [--generations N]
+    OMP_NUM_THREADS=1 python examples/evolution_table.py -o evo [--jobs 2] [--generations N] [--methods cmaes]
 
 Each run is the command a user types (`fracturelab evolve NAME -o DIR --method M --seed 0`), one torch thread, so
 seconds are wall time of that command on this machine, as loaded as it was (the script prints `uptime`).
@@ -60,7 +60,7 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def figure(rows: list[dict], path: Path) -> None:
+def figure(rows: list[dict], path: Path, overlay: list[dict] = ()) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -68,8 +68,13 @@ def figure(rows: list[dict], path: Path) -> None:
     fig, axes = plt.subplots(1, len(TARGETS), figsize=(4 * len(TARGETS), 3.2))
     for ax, target in zip(axes, TARGETS):
         mine = [r for r in rows if r["target"] == target]
+        if not mine:
+            continue
         for r in mine:
-            ax.plot(np.arange(1, len(r["curve"]) + 1), r["curve"], label=r["method"])
+            ax.plot(np.arange(1, len(r["curve"]) + 1), r["curve"], label=f"{r['method']} (default budget)")
+        for r in (o for o in overlay if o["target"] == target):
+            ax.plot(np.arange(1, len(r["curve"]) + 1), r["curve"], lw=1, alpha=0.7,
+                    label=f"{r['method']}, {r['generations']} generations")
         c = mine[0]["constant"]
         ax.axhline(c, color="grey", ls="--", lw=1, label="constant image")
         ax.axhline(c / 2, color="black", ls=":", lw=1, label="half of it")
@@ -88,11 +93,21 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2, help="runs at once (each one thread)")
     ap.add_argument("--generations", type=int, default=None, help="override the default budget (default: none)")
     ap.add_argument("--targets", nargs="+", default=list(TARGETS))
+    ap.add_argument("--methods", nargs="+", default=list(METHODS))
+    ap.add_argument("--overlay", type=Path, default=None,
+                    help="another run's evolution.json whose curves the figure adds (e.g. a longer budget)")
+    ap.add_argument("--plot-only", action="store_true", help="redraw OUT's figure and table from OUT/evolution.json")
     a = ap.parse_args()
+    overlay = json.loads(a.overlay.read_text()) if a.overlay else []
+    if a.plot_only:
+        rows = json.loads((a.out / "evolution.json").read_text())
+        figure(rows, a.out / "evolution_curves.png", overlay)
+        print(table(rows + overlay))
+        return
     a.out.mkdir(parents=True, exist_ok=True)
     extra = ["--generations", str(a.generations)] if a.generations else []
     print(subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(), flush=True)
-    jobs = [(t, m) for t in a.targets for m in METHODS]
+    jobs = [(t, m) for t in a.targets for m in a.methods]
     with ThreadPoolExecutor(a.jobs) as pool:
         rows = list(pool.map(lambda tm: run_one(a.out, *tm, extra), jobs))
     for r in rows:
@@ -100,7 +115,7 @@ def main() -> None:
     print(subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(), flush=True)
     (a.out / "evolution.json").write_text(json.dumps(rows, indent=1))
     (a.out / "evolution.md").write_text(table(rows) + "\n")
-    figure(rows, a.out / "evolution_curves.png")
+    figure(rows, a.out / "evolution_curves.png", overlay)
     print(table(rows))
 
 
