@@ -55,7 +55,7 @@ def table(rows: list[dict]) -> str:
              "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         ratio = r["mse"] / r["constant"]
-        lines.append(f"| {r['target']} | {r['method']} | {r['mse']:.4f} | {r['constant']:.4f} | {ratio:.2f} | "
+        lines.append(f"| {r['target']} | {r['method']} | {r['mse']:.4f} | {r['constant']:.4f} | {ratio:.3f} | "
                      f"{'yes' if ratio <= 0.5 else 'no'} | {r['generations']} | {r['seconds']:.0f} |")
     return "\n".join(lines)
 
@@ -102,6 +102,7 @@ def main() -> None:
     if a.plot_only:
         rows = json.loads((a.out / "evolution.json").read_text())
         figure(rows, a.out / "evolution_curves.png", overlay)
+        (a.out / "evolution.md").write_text(table(rows + overlay) + "\n")
         print(table(rows + overlay))
         return
     a.out.mkdir(parents=True, exist_ok=True)
