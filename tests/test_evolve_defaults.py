@@ -1,6 +1,7 @@
 """Evolution defaults on CPPN targets: CMA-ES starts from the target's best constant image (so it never ends worse
 than one), on a small default arch; the CLI's defaults are those the README's evolution table measured."""
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -39,7 +40,21 @@ def test_cmaes_never_ends_worse_than_a_constant_image():
     assert lecun.mse > _constant_mse(img)  # a random pattern: what the old default started from
 
 
-def test_cli_defaults(tmp_path):
+def test_cli_defaults(tmp_path, monkeypatch):
+    from fracturelab.train.evolve import matched
+    seen = {}
+    real = matched.evolve_target
+
+    def spy(target, method, *args, **kw):  # the budget the CLI hands over when none is given
+        seen[method] = (kw["es"] or kw["neat"]).generations
+        return real(target, method, *args, **{**kw, **({"es": replace(kw["es"], generations=2)} if kw["es"]
+                                                        else {"neat": replace(kw["neat"], generations=2)})})
+    monkeypatch.setattr(matched, "evolve_target", spy)
+    for method in ("cmaes", "neat"):
+        assert main(["evolve", "face", "-o", str(tmp_path / method), "--method", method, "--res", "8",
+                     "--population", "6"]) == 0
+    assert seen == {"cmaes": 1500, "neat": 300}
+    monkeypatch.setattr(matched, "evolve_target", real)
     out = tmp_path / "e"
     assert main(["evolve", "apple", "-o", str(out), "--method", "cmaes", "--res", "8", "--generations", "2"]) == 0
     s = json.loads((out / "settings.json").read_text())

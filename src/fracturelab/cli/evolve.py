@@ -12,10 +12,13 @@ def _cmd_evolve(a):
     from ..cppn.replicate import check_fit_size
     from ..io import check_new_dir
     from ..train.evolve.matched import evolve_target
-    from ..train.evolve.settings import CPPN_ARCH, CPPN_SIGMA, ESSettings, NEATSettings, NoveltySettings
+    from ..train.evolve.settings import (CPPN_ARCH, CPPN_GENERATIONS, CPPN_SIGMA, ESSettings, NEATSettings,
+                                         NoveltySettings)
     from ..train.evolve.task_regimes import parse_evolve
     from .cppn import load_target
 
+    if a.generations is None:
+        a.generations = CPPN_GENERATIONS.get(a.method, 300)
     if a.res < 2 or a.generations < 1 or a.population < 2:
         raise FracturelabError("--res must be at least 2, --generations at least 1, --population at least 2")
     if a.match_mse is not None and not a.match_mse > 0:
@@ -58,7 +61,8 @@ def register(sub) -> None:
     s.add_argument("--match-mse", type=positive, default=None, help="stop once the render MSE is at most this")
     s.add_argument("--seed", type=seed, default=0)
     s.add_argument("--res", type=int_at_least(2), default=32, help="fitness resolution (res x res)")
-    s.add_argument("--generations", type=int_at_least(1), default=300)
+    s.add_argument("--generations", type=int_at_least(1), default=None,
+                   help="most generations (default: cmaes 1500, others 300)")
     s.add_argument("--population", type=int_at_least(2), default=100)
     add_force(s)
     s.add_argument("--arch", default=None,
