@@ -80,11 +80,14 @@ def test_cli_takes_names_and_lists_them(tmp_path, capsys):
 
 def test_study_reads_the_shipped_networks_by_default(tmp_path):
     spec = profile("quick")
-    refs = lambda cells: {c["reference"] for c in cells if c["kind"] == "cppn"}
-    assert refs(spec.cells(available_probes=())) == {"face", "target", "skull"}  # a name: install-independent keys
-    assert refs(spec.cells(False, available_probes=())) == {"face", "target"}
-    assert refs(spec.cells(tmp_path, available_probes=())) == {"face", "target",
-                                                               str(tmp_path / "fer/genomes/skull.zip")}
+    refs = lambda cells: {c.reference for c in cells if hasattr(c, "reference")}
+    built_in = set(spec.cppn.references)
+    shipped = {picbreeder.name_of(p) for p in spec.cppn.picbreeder}
+    assert "skull" in shipped and len(shipped) == len(spec.cppn.picbreeder)
+    assert refs(spec.cells(available_probes=())) == built_in | shipped  # names: install-independent cell keys
+    assert refs(spec.cells(False, available_probes=())) == built_in
+    assert refs(spec.cells(tmp_path, available_probes=())) == built_in | {str(tmp_path / p)
+                                                                          for p in spec.cppn.picbreeder}
     bad = parse_spec('[cppn]\nreferences = []\npicbreeder = ["fer/genomes/nope.zip"]\n')
     with pytest.raises(FracturelabError, match="not in the shipped Picbreeder data"):
         bad.cells(available_probes=())
