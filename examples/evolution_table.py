@@ -70,11 +70,11 @@ def figure(rows: list[dict], path: Path, overlay: list[dict] = ()) -> None:
         mine = [r for r in rows if r["target"] == target]
         if not mine:
             continue
-        for r in mine:
-            ax.plot(np.arange(1, len(r["curve"]) + 1), r["curve"], label=f"{r['method']} (default budget)")
-        for r in (o for o in overlay if o["target"] == target):
-            ax.plot(np.arange(1, len(r["curve"]) + 1), r["curve"], lw=1, alpha=0.7,
-                    label=f"{r['method']}, {r['generations']} generations")
+        longer = [o for o in overlay if o["target"] == target]
+        # a longer run of the same method and seed repeats the shorter one's generations first: draw only the longer
+        drawn = [r for r in mine if not any(o["method"] == r["method"] for o in longer)] + longer
+        for r in sorted(drawn, key=lambda r: r["method"]):
+            ax.plot(np.arange(1, len(r["curve"]) + 1), r["curve"], label=f"{r['method']}, {r['generations']} gen.")
         c = mine[0]["constant"]
         ax.axhline(c, color="grey", ls="--", lw=1, label="constant image")
         ax.axhline(c / 2, color="black", ls=":", lw=1, label="half of it")
