@@ -2,9 +2,10 @@
 
 `evolve_target` evolves a CPPN for a target image: NEAT (topology and weights), NEAT novelty search (no target
 pressure; the discovered net closest to the target is kept), or CMA-ES over a fixed arch's weights (the whole
-population rendered in one batched call), by default starting from the target's best constant image. `matched_pair` evolves with NEAT until the render MSE is at most `mse`,
-then trains an SGD replica (FER's recipe) of the same target with the evolved net's arch until it is too; both stop
-at the first generation or step under the threshold, so they meet the same in-distribution error.
+population rendered in one batched call), by default starting from the target's best constant image.
+`matched_pair` evolves with NEAT until the render MSE is at most `mse`, then trains an SGD replica (FER's recipe) of
+the same target with the evolved net's arch until it is too; both stop at the first generation or step under the
+threshold, so they meet the same in-distribution error.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from ...cppn.replicate import ReplicateSettings, fit, mse as render_mse
 from ...errors import FracturelabError
 from .es import minimize
 from .neat_run import evolve_cppn
-from .settings import CPPN_ARCH, CPPN_SIGMA, ESSettings, NEATSettings, NoveltySettings
+from .settings import CPPN_ARCH, CPPN_GENERATIONS, CPPN_SIGMA, ESSettings, NEATSettings, NoveltySettings
 
 METHODS = ("neat", "neat-novelty", "cmaes", "es")
 STARTS = ("constant", "lecun")
@@ -85,7 +86,8 @@ def evolve_target(target: np.ndarray, method: str = "neat", seed: int = 0, match
                        {"method": method, "neat": asdict(s), "novelty": asdict(nov) if nov else None})
     arch = arch or Arch.parse(CPPN_ARCH)
     default = "sepcma" if method == "cmaes" else "openai"  # see settings.CPPN_ARCH
-    s = es or ESSettings(method=default, sigma=CPPN_SIGMA if method == "cmaes" else 0.05)
+    s = es or ESSettings(method=default, sigma=CPPN_SIGMA if method == "cmaes" else 0.05,
+                         generations=CPPN_GENERATIONS.get(method, ESSettings.generations))
     s = replace(s, seed=seed)
     if (method == "cmaes") != (s.method in ("cma", "sepcma")):
         raise FracturelabError(f"method {method!r} cannot run ES method {s.method!r} (cmaes: cma or sepcma; "
