@@ -104,7 +104,12 @@ def _cmd_fer(a):
         raise FracturelabError("--res must be at least 8 and --replicas at least 0")
     check_new_dir(a.out, a.force)
     reference = load_cppn(a.reference)
-    replicas = [load_netdir(p) for p in a.replica]
+    from pathlib import Path
+
+    from ..cppn import picbreeder
+
+    # a net folder, or a shipped net's name (sgd_skull, ...)
+    replicas = [load_netdir(p if Path(p).exists() else (picbreeder.resolve(p) or p)) for p in a.replica]
     for net in [reference, *replicas]:
         check_fit_size(net.arch, a.res)
     costs = CostSettings(seeds=tuple(range(a.replicas)) or (0,))
@@ -187,7 +192,8 @@ def register(sub) -> None:
 
     s = sub.add_parser("fer", help="FER measurements of a reference CPPN and its replicas")
     s.add_argument("reference", help="genome file, net folder or built-in name")
-    s.add_argument("--replica", action="append", default=[], metavar="NETDIR", help="a replica net folder (repeat)")
+    s.add_argument("--replica", action="append", default=[], metavar="NETDIR",
+                   help="a replica net folder or shipped net name, e.g. sgd_skull (repeat)")
     s.add_argument("--replicas", type=int_at_least(0), default=3, help="replicas to train when none are given (default 3)")
     s.add_argument("-o", "--out", required=True)
     s.add_argument("--res", type=int_at_least(8), default=64)
