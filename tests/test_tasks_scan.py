@@ -47,6 +47,7 @@ def test_split_simple():
     assert len(d.test_ood) == 4182 and len(d.train) + len(d.test_id) == 16728
     every = {" ".join(c[0]) for c in all_commands()}
     _partition(d, every - set(_cmds(d.test_ood)), set(_cmds(d.test_ood)))
+    assert "redraw" in d.info["notes"]["differs_from_original"]
 
 
 def test_split_length():

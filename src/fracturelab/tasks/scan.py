@@ -193,6 +193,9 @@ def make(s: ScanSettings) -> TaskData:
     notes = {"original_train": int(len(orig_train)), "original_test": int(is_test.sum()), "lone_primitive": lone,
              "lone_primitive_copies": repeats if lone is not None else 0,
              "nn_dist": "normalized word edit distance to the nearest training command"}
+    if s.split == "simple":  # stated wherever the task's info is shown: not the original's commands
+        notes["differs_from_original"] = ("a seeded 80/20 redraw with the original's sizes; the original files' one "
+                                          "random draw cannot be regenerated")
     return finish("scan", s, train, test_id, test_ood, notes=notes)
 
 
