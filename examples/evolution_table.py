@@ -94,11 +94,11 @@ def main() -> None:
     ap.add_argument("--generations", type=int, default=None, help="override the default budget (default: none)")
     ap.add_argument("--targets", nargs="+", default=list(TARGETS))
     ap.add_argument("--methods", nargs="+", default=list(METHODS))
-    ap.add_argument("--overlay", type=Path, default=None,
-                    help="another run's evolution.json whose curves the figure adds (e.g. a longer budget)")
+    ap.add_argument("--overlay", type=Path, nargs="+", default=[],
+                    help="other runs' evolution.json whose curves the figure adds (e.g. longer budgets)")
     ap.add_argument("--plot-only", action="store_true", help="redraw OUT's figure and table from OUT/evolution.json")
     a = ap.parse_args()
-    overlay = json.loads(a.overlay.read_text()) if a.overlay else []
+    overlay = [r for path in a.overlay for r in json.loads(path.read_text())]
     if a.plot_only:
         rows = json.loads((a.out / "evolution.json").read_text())
         figure(rows, a.out / "evolution_curves.png", overlay)
