@@ -194,7 +194,8 @@ def register(sub) -> None:
     s.add_argument("reference", help="genome file, net folder or built-in name")
     s.add_argument("--replica", action="append", default=[], metavar="NETDIR",
                    help="a replica net folder or shipped net name, e.g. sgd_skull (repeat)")
-    s.add_argument("--replicas", type=int_at_least(0), default=3, help="replicas to train when none are given (default 3)")
+    s.add_argument("--replicas", type=int_at_least(0), default=3,
+                   help="replicas to train when none are given (default 3)")
     s.add_argument("-o", "--out", required=True)
     s.add_argument("--res", type=int_at_least(8), default=64)
     add_force(s)
