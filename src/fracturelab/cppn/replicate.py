@@ -1,6 +1,6 @@
 """SGD replicas of a target image, with FER's recipe: a fresh MLP (flax's LeCun-normal init, a truncated normal) fit
 by full-batch MSE on RGB after the differentiable HSV->RGB, Adam, and the gradient scaled to unit L2 norm before each
-Adam step; the weights after the last step are the replica (FER's choice; keep="best" keeps the lowest-loss ones)."""
+Adam step; the final weights are the replica (FER's choice; keep="best" keeps the lowest-loss ones)."""
 from __future__ import annotations
 
 import math
@@ -63,7 +63,7 @@ class ReplicateSettings:
     """Initial weights (INITS): "truncated", flax's LeCun normal truncated at 2 std, as FER's replicas; "normal", a
     plain LeCun normal of the same variance (this project's init before it followed FER's)."""
     keep: str = "final"
-    """Which weights are the replica: "final", those after the last step (FER's choice: its shipped SGD nets render at
+    """Which weights are the replica: "final", the last ones scored (FER's choice: its shipped SGD nets render at
     their last logged loss, not their lowest); "best", those with the lowest training MSE seen (unit-norm Adam jitters,
     so at short budgets they can be noticeably better)."""
     arch: str | None = None
@@ -125,7 +125,6 @@ def fit(arch: Arch, target: np.ndarray, settings: ReplicateSettings, init: np.nd
         return ((to_rgb(forward(arch, w, inputs)) - y) ** 2 * m).sum() / (m.sum() * 3)
 
     bar = tqdm(range(settings.steps), desc="replicate", disable=not progress, mininterval=1.0)
-    stepped = False  # whether the weights moved after their loss was last computed
     for step in bar:
         opt.zero_grad(set_to_none=True)
         loss = loss_of(params)
@@ -136,21 +135,16 @@ def fit(arch: Arch, target: np.ndarray, settings: ReplicateSettings, init: np.nd
         if losses[step] < best:
             best, best_params = losses[step], params.detach().clone()
         if settings.stop_mse is not None and best < settings.stop_mse:
-            losses, stepped = losses[:step + 1], False
+            losses = losses[:step + 1]
+            break
+        if step == settings.steps - 1:  # "final" = the weights whose loss was logged last (no unlogged last step)
             break
         opt.step()
-        stepped = True
         if step % 200 == 0:
             bar.set_postfix(mse=f"{losses[step]:.2e}")
     if settings.keep == "best":
         return Replica(arch, best_params.numpy().astype(np.float32), losses, settings, float(best))
-    final = params.detach().clone()
-    if stepped:
-        with torch.no_grad():
-            final_mse = float(loss_of(final))
-    else:
-        final_mse = float(losses[-1])
-    return Replica(arch, final.numpy().astype(np.float32), losses, settings, final_mse)
+    return Replica(arch, params.detach().numpy().astype(np.float32), losses, settings, float(losses[-1]))
 
 
 def mse(arch: Arch, params: np.ndarray, target: np.ndarray, window=DEFAULT_WINDOW) -> float:
