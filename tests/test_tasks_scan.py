@@ -37,7 +37,9 @@ def _partition(d, orig_train, orig_test):
     assert not train & test_id and not train & test_ood and not test_id & test_ood
     assert train | test_id == orig_train  # as sets of distinct commands
     assert test_ood == orig_test
-    assert len(d.train) == len(train) and len(d.test_id) == len(test_id)  # no duplicates
+    notes = d.info["notes"]  # the only duplicates in train are the lone primitive's copies
+    assert len(d.train) - notes["lone_primitive_copies"] + bool(notes["lone_primitive"]) == len(train)
+    assert len(d.test_id) == len(test_id)
 
 
 def test_split_simple():
@@ -45,6 +47,7 @@ def test_split_simple():
     assert len(d.test_ood) == 4182 and len(d.train) + len(d.test_id) == 16728
     every = {" ".join(c[0]) for c in all_commands()}
     _partition(d, every - set(_cmds(d.test_ood)), set(_cmds(d.test_ood)))
+    assert "redraw" in d.info["notes"]["differs_from_original"]
 
 
 def test_split_length():
@@ -57,12 +60,13 @@ def test_split_length():
 
 def test_split_addprim_jump():
     d = _scan("addprim_jump")
-    assert len(d.test_ood) == 7706 and len(d.train) + len(d.test_id) == 13204
+    # the original training file: 14,670 lines, "jump" on 1,467 of them (10 %); train + test_id is that file
+    assert len(d.test_ood) == 7706 and len(d.train) + len(d.test_id) == 14670
     every = {" ".join(c[0]) for c in all_commands()}
     no_jump = {c for c in every if "jump" not in c.split()}
     _partition(d, no_jump | {"jump"}, every - no_jump - {"jump"})
-    assert "jump" in _cmds(d.train) and "jump" not in _cmds(d.test_id)
-    assert sum("jump" in e.src for e in d.train) == 1
+    assert "jump" not in _cmds(d.test_id)
+    assert _cmds(d.train).count("jump") == sum("jump" in e.src for e in d.train) == 1467
 
 
 def test_split_addprim_turn_left():
@@ -71,8 +75,11 @@ def test_split_addprim_turn_left():
     every = {" ".join(c[0]) for c in all_commands()}
     with_tl = {c for c in every if "turn left" in c and c != "turn left"}
     _partition(d, every - with_tl, with_tl)
-    assert "turn left" in _cmds(d.train) and "turn left" not in _cmds(d.test_id)
+    assert "turn left" not in _cmds(d.test_id)
     assert len(d.test_id) == round(0.1 * (20910 - 1208))
+    # the original training file: 21,890 lines, "turn left" on 2,189 of them (10 %)
+    assert _cmds(d.train).count("turn left") == 2189 and len(d.train) + len(d.test_id) == 21890
+    assert sum(" ".join(e.src).count("turn left") for e in d.train) == 2189  # alone, never inside another command
 
 
 def test_seeds_and_repeats():
@@ -81,8 +88,13 @@ def test_seeds_and_repeats():
     assert _cmds(a.test_id) == _cmds(again.test_id) and _cmds(a.train) == _cmds(again.train)
     assert set(_cmds(a.test_id)) != set(_cmds(b.test_id))
     assert set(_cmds(a.test_ood)) == set(_cmds(b.test_ood))  # the length split itself is fixed
+    once = _scan("addprim_jump", prim_repeats=1)  # oversampling off: every command once
+    assert _cmds(once.train).count("jump") == 1 and len(once.train) == len(set(_cmds(once.train)))
+    assert len(once.train) == len(_scan("addprim_jump").train) - 1466
+    assert set(_cmds(once.test_id)) == set(_cmds(_scan("addprim_jump").test_id))  # the same carve either way
     r = make_task("scan", split="addprim_jump", prim_repeats=5, novelty=False)
-    assert _cmds(r.train).count("jump") == 5 and len(r.train) == len(_scan("addprim_jump").train) + 4
+    assert _cmds(r.train).count("jump") == 5 and len(r.train) == len(once.train) + 4
+    assert _scan("length").info["notes"]["lone_primitive_copies"] == 0
 
 
 def test_metadata():

@@ -1,4 +1,4 @@
-"""CLI commands on CPPNs: genome, render, builtins, replicate, fer, labels, explore."""
+"""CLI commands on CPPNs: genome, render, builtins, picbreeder, replicate, fer, labels, explore."""
 from __future__ import annotations
 
 import json
@@ -42,6 +42,20 @@ def _cmd_builtins(a):
     print(json.dumps(ds, indent=1) if a.json else "\n\n".join(map(describe_text, ds)))
 
 
+def _cmd_picbreeder(a):
+    from ..cppn import picbreeder
+
+    rows = [{"name": n, "path": str(picbreeder.resolve(n)),
+             "license": "MIT (CPPN-X)" if r.startswith("cppnx/") else "Apache-2.0 (FER)"}
+            for n, r in picbreeder.NAMES.items()]
+    if a.json:
+        print(json.dumps({"root": str(picbreeder.ROOT), "networks": rows}, indent=1))
+        return
+    print(f"shipped Picbreeder networks in {picbreeder.ROOT} (sources and licenses: NOTICE there)")
+    for r in rows:
+        print(f"  {r['name']:<26} {r['license']:<17} {r['path']}")
+
+
 def load_target(path: str, res: int):
     """A target image and its net's arch: (image (res, res, 3) in [0, 1], Arch, or None for a PNG). path is a .png
     image or anything load_cppn reads (genome, net folder, built-in name)."""
@@ -60,7 +74,8 @@ def _cmd_replicate(a):
     from ..io import check_new_dir
 
     check_new_dir(a.out, a.force)  # before the work: nothing computed that could not be written
-    settings = ReplicateSettings(res=a.res, steps=a.steps, lr=a.lr, seed=a.seed, arch=a.arch)
+    settings = ReplicateSettings(res=a.res, steps=a.steps, lr=a.lr, seed=a.seed, arch=a.arch, init=a.init,
+                                 keep=a.keep)
     settings.check()
     if a.path.lower().endswith(".png") and not a.arch:
         raise FracturelabError("a PNG target needs --arch (e.g. '8;cache:8,gaussian:4,sin:4')")
@@ -89,7 +104,12 @@ def _cmd_fer(a):
         raise FracturelabError("--res must be at least 8 and --replicas at least 0")
     check_new_dir(a.out, a.force)
     reference = load_cppn(a.reference)
-    replicas = [load_netdir(p) for p in a.replica]
+    from pathlib import Path
+
+    from ..cppn import picbreeder
+
+    # a net folder, or a shipped net's name (sgd_skull, ...)
+    replicas = [load_netdir(p if Path(p).exists() else (picbreeder.resolve(p) or p)) for p in a.replica]
     for net in [reference, *replicas]:
         check_fit_size(net.arch, a.res)
     costs = CostSettings(seeds=tuple(range(a.replicas)) or (0,))
@@ -110,8 +130,13 @@ def _cmd_labels(a):
     from ..fer.sweeps import SweepSettings
     from ..io import check_new_dir, staged_dir
 
+    from pathlib import Path
+
+    from ..cppn import picbreeder
+
     check_new_dir(a.out, a.force)
-    rows = label_table(a.dir, LabelSettings(SweepSettings(res=a.res), a.n_perm, a.seed))
+    genomes = a.dir if Path(a.dir).exists() or a.dir != "cppnx" else picbreeder.ROOT / "cppnx"  # the shipped 16
+    rows = label_table(genomes, LabelSettings(SweepSettings(res=a.res), a.n_perm, a.seed))
     with staged_dir(a.out, replace=a.force) as tmp:
         (tmp / "labels.json").write_text(json.dumps(rows, indent=1))
         with open(tmp / "labels.csv", "w", newline="") as f:
@@ -130,7 +155,7 @@ def _cmd_explore(a):
 
 def register(sub) -> None:
     s = sub.add_parser("genome", help="summarize a genome, net folder or built-in CPPN")
-    s.add_argument("path")
+    s.add_argument("path", help="genome file, net folder, built-in name or shipped Picbreeder name")
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(fn=_cmd_genome)
 
@@ -146,6 +171,10 @@ def register(sub) -> None:
     s.add_argument("--json", action="store_true")
     s.set_defaults(fn=_cmd_builtins)
 
+    s = sub.add_parser("picbreeder", help="list the shipped Picbreeder networks (names usable as PATH)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(fn=_cmd_picbreeder)
+
     s = sub.add_parser("replicate", help="train an SGD replica of a CPPN or image (FER's recipe)")
     s.add_argument("path", help="genome file, net folder, built-in name, or a .png image")
     s.add_argument("-o", "--out", required=True, help="net folder to write")
@@ -155,12 +184,18 @@ def register(sub) -> None:
     s.add_argument("--seed", type=seed, default=0)
     s.add_argument("--arch", default=None, help="replica arch (default: the target's own)")
     add_force(s)
+    s.add_argument("--init", default="truncated", choices=("truncated", "normal"),
+                   help="initial weights: flax's truncated LeCun normal (FER's, default) or a plain LeCun normal")
+    s.add_argument("--keep", default="final", choices=("final", "best"),
+                   help="weights to keep: after the last step (FER's, default) or those with the lowest training MSE")
     s.set_defaults(fn=_cmd_replicate)
 
     s = sub.add_parser("fer", help="FER measurements of a reference CPPN and its replicas")
     s.add_argument("reference", help="genome file, net folder or built-in name")
-    s.add_argument("--replica", action="append", default=[], metavar="NETDIR", help="a replica net folder (repeat)")
-    s.add_argument("--replicas", type=int_at_least(0), default=3, help="replicas to train when none are given (default 3)")
+    s.add_argument("--replica", action="append", default=[], metavar="NETDIR",
+                   help="a replica net folder or shipped net name, e.g. sgd_skull (repeat)")
+    s.add_argument("--replicas", type=int_at_least(0), default=3,
+                   help="replicas to train when none are given (default 3)")
     s.add_argument("-o", "--out", required=True)
     s.add_argument("--res", type=int_at_least(8), default=64)
     add_force(s)
@@ -168,7 +203,7 @@ def register(sub) -> None:
     s.set_defaults(fn=_cmd_fer)
 
     s = sub.add_parser("labels", help="agreement of weight sweeps with people's labels, for every genome in DIR")
-    s.add_argument("dir")
+    s.add_argument("dir", help="folder of genomes, or `cppnx` for the 16 shipped CPPN-X genomes")
     s.add_argument("-o", "--out", required=True)
     s.add_argument("--res", type=int_at_least(8), default=64)
     s.add_argument("--n-perm", type=int_at_least(1), default=1000)

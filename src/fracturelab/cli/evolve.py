@@ -12,32 +12,35 @@ def _cmd_evolve(a):
     from ..cppn.replicate import check_fit_size
     from ..io import check_new_dir
     from ..train.evolve.matched import evolve_target
-    from ..train.evolve.settings import ESSettings, NEATSettings, NoveltySettings, cma_method
+    from ..train.evolve.settings import (CPPN_ARCH, CPPN_GENERATIONS, CPPN_SIGMA, ESSettings, NEATSettings,
+                                         NoveltySettings)
     from ..train.evolve.task_regimes import parse_evolve
     from .cppn import load_target
 
+    if a.generations is None:
+        a.generations = CPPN_GENERATIONS.get(a.method, 300)
     if a.res < 2 or a.generations < 1 or a.population < 2:
         raise FracturelabError("--res must be at least 2, --generations at least 1, --population at least 2")
     if a.match_mse is not None and not a.match_mse > 0:
         raise FracturelabError(f"--match-mse must be > 0, got {a.match_mse}")
     check_new_dir(a.out, a.force)  # fail before any long work
-    arch = Arch.parse(a.arch) if a.arch else None
     target, own = load_target(a.target, a.res)
-    arch = arch or own
-    if arch is not None:
+    arch = None
+    if not a.method.startswith("neat"):
+        arch = own if a.arch == "own" else Arch.parse(a.arch or CPPN_ARCH)
+        if arch is None:
+            raise FracturelabError("--arch own needs a CPPN target (a PNG has no arch of its own)")
         check_fit_size(arch, a.res)
     neat = es = None
     if a.method.startswith("neat"):
         neat = parse_evolve(a.set, NEATSettings, population=a.population, generations=a.generations)
     else:
-        if arch is None:
-            raise FracturelabError(f"a PNG target needs --arch for method {a.method!r} (e.g. '4;sin:8,gaussian:8')")
-        method = cma_method(arch.n_params) if a.method == "cmaes" else "openai"
+        method = "sepcma" if a.method == "cmaes" else "openai"  # see settings.CPPN_ARCH
         es = parse_evolve(a.set, ESSettings, method=method, population=a.population, generations=a.generations,
-                          sigma=0.5 if a.method == "cmaes" else 0.05)
+                          sigma=CPPN_SIGMA if a.method == "cmaes" else 0.05)
     nov = parse_evolve(a.novelty, NoveltySettings) if a.method == "neat-novelty" else None
     ev = evolve_target(target, a.method, a.seed, a.match_mse, neat=neat, es=es, arch=arch, novelty=nov,
-                       name=f"evolved_{a.method}")
+                       name=f"evolved_{a.method}", start=a.start)
     hist = ev.history
     settings = {"target": a.target, "res": a.res, "seed": a.seed, "match_mse": a.match_mse, **ev.settings,
                 "final_mse": ev.mse, "generations": ev.generations, "stopped": ev.stopped, "arch": str(ev.net.arch),
@@ -49,6 +52,8 @@ def _cmd_evolve(a):
 
 
 def register(sub) -> None:
+    from ..train.evolve.settings import CPPN_ARCH
+
     s = sub.add_parser("evolve", help="evolve a CPPN toward a target (NEAT, novelty search, CMA-ES) into a net folder")
     s.add_argument("target", help="a PNG image, a genome (.xml/.zip), a net folder or a built-in CPPN's name")
     s.add_argument("-o", "--out", required=True, help="net folder to write (arch.txt, params.npy, img.png, ...)")
@@ -56,10 +61,14 @@ def register(sub) -> None:
     s.add_argument("--match-mse", type=positive, default=None, help="stop once the render MSE is at most this")
     s.add_argument("--seed", type=seed, default=0)
     s.add_argument("--res", type=int_at_least(2), default=32, help="fitness resolution (res x res)")
-    s.add_argument("--generations", type=int_at_least(1), default=300)
+    s.add_argument("--generations", type=int_at_least(1), default=None,
+                   help="most generations (default: cmaes 1500, others 300)")
     s.add_argument("--population", type=int_at_least(2), default=100)
     add_force(s)
-    s.add_argument("--arch", default=None, help="cmaes/es: the fixed arch (default: the target net's own)")
+    s.add_argument("--arch", default=None,
+                   help=f"cmaes/es: the fixed arch (default {CPPN_ARCH}; `own`: the target net's own arch)")
+    s.add_argument("--start", default="constant", choices=("constant", "lecun"),
+                   help="cmaes/es: start from the target's mean colour (default) or a LeCun-normal draw")
     s.add_argument("--set", default="", metavar="K=V,...",
                    help="more NEATSettings or ESSettings fields, e.g. 'node_add_prob=0.3' or 'sigma=0.2'")
     s.add_argument("--novelty", default="", metavar="K=V,...", help="neat-novelty: NoveltySettings fields")

@@ -23,11 +23,18 @@ def _exec(a):
     return ExecSettings(a.executor, a.workers or 0, a.address)
 
 
+def _picbreeder(a):
+    """--picbreeder DIR / --no-picbreeder -> run_study's picbreeder (None = the shipped networks)."""
+    if a.no_picbreeder and a.picbreeder:
+        raise FracturelabError("--picbreeder and --no-picbreeder exclude each other")
+    return False if a.no_picbreeder else a.picbreeder
+
+
 def _run(spec, a):
     from ..report.study_page import build_report
     from ..study.runner import run_study
 
-    res = run_study(spec, a.out, _exec(a), a.picbreeder, progress=not a.quiet, force=a.force)
+    res = run_study(spec, a.out, _exec(a), _picbreeder(a), progress=not a.quiet, force=a.force)
     res |= build_report(a.out, progress=not a.quiet, summary=res["summary_data"])
     _finish(res)
 
@@ -60,7 +67,10 @@ def _common(s, out_default=None):
                    help="local process pool (default) or a Ray cluster")
     s.add_argument("--address", default=None, help="Ray cluster to join (default: start a local one)")
     s.add_argument("--workers", type=int_at_least(1), default=None, help="worker processes (default: one per core)")
-    s.add_argument("--picbreeder", default=None, help="Picbreeder data folder: adds its networks to the CPPN part")
+    s.add_argument("--picbreeder", default=None, metavar="DIR",
+                   help="read the CPPN part's Picbreeder networks from this data folder (default: the shipped copy)")
+    s.add_argument("--no-picbreeder", action="store_true",
+                   help="leave the Picbreeder networks out of the CPPN part (built-in CPPNs only)")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     s.add_argument("--force", action="store_true",
                    help="write into a non-empty folder that holds no results store (refused otherwise)")

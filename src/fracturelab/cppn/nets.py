@@ -1,5 +1,5 @@
 """Nets as FER stores them (a folder with arch.txt and params.npy), and one loader for every way to name a CPPN:
-a genome file, a net folder, or the name of a built-in CPPN."""
+a genome file, a net folder, the name of a built-in CPPN, or the name of a shipped Picbreeder network."""
 from __future__ import annotations
 
 import json
@@ -46,7 +46,10 @@ def load_netdir(path) -> Net:
 
 
 def load_cppn(spec) -> Net:
-    """A genome file (.xml or .zip), a net folder, or a built-in CPPN's name."""
+    """A genome file (.xml or .zip), a net folder, a built-in CPPN's name, or a shipped Picbreeder network's name
+    (cppn.picbreeder: skull, butterfly, apple, sgd_skull, 576_Skull, ...). An existing path wins over a name."""
+    from . import picbreeder
+
     path = Path(str(spec))
     if str(spec) in BUILTINS and not path.exists():
         return builtin_net(str(spec))
@@ -54,10 +57,12 @@ def load_cppn(spec) -> Net:
         return load_netdir(path)
     if path.exists():
         return net_from_genome(load_genome(path))
-    if str(spec) in BUILTINS:
-        return builtin_net(str(spec))
-    raise FracturelabError(f"{spec}: no such file, net folder or built-in CPPN "
-                           f"(built-ins: {', '.join(BUILTINS)})")
+    shipped = picbreeder.resolve(str(spec))
+    if shipped is not None:
+        return load_cppn(shipped)
+    raise FracturelabError(f"{spec}: no such file, net folder, built-in CPPN ({', '.join(BUILTINS)}) or shipped "
+                           f"Picbreeder network ({', '.join(picbreeder.FER_IMAGES)}, ...; `fracturelab picbreeder` "
+                           "lists them)")
 
 
 def save_png(path, rgb: np.ndarray) -> None:

@@ -24,8 +24,8 @@ from ..errors import FracturelabError
 from ..stacked import StackedAdam
 from .arch import Arch
 from .color import to_rgb
-from .module import DEFAULT_WINDOW, coord_grid, forward, lecun_normal
-from .replicate import Replica, ReplicateSettings
+from .module import DEFAULT_WINDOW, coord_grid, forward
+from .replicate import INITS, Replica, ReplicateSettings
 
 
 def fit_population(arch: Arch, target: np.ndarray, settings: Sequence[ReplicateSettings],
@@ -64,11 +64,11 @@ def _fit_group(arch: Arch, target: np.ndarray, settings: list[ReplicateSettings]
     if m.sum() == 0:
         raise FracturelabError("the mask hides every pixel: nothing to fit")
     start = (torch.as_tensor(init, dtype=torch.float32).clone() if init is not None else
-             torch.stack([lecun_normal(arch, torch.Generator().manual_seed(s.seed)) for s in settings]))
+             torch.stack([INITS[s.init](arch, torch.Generator().manual_seed(s.seed)) for s in settings]))
     opt = StackedAdam([start.clone().requires_grad_()])  # torch.optim.Adam's defaults, as replicate.fit
     losses = [np.empty(s.steps, dtype=np.float32) for s in settings]
     best = np.full(R, np.inf)
-    best_params = start.clone()
+    best_params, final_params = start.clone(), start.clone()
     lr = torch.tensor([s.lr for s in settings], dtype=torch.float64)
     norm = torch.tensor([s.normalize_grad for s in settings])
     active = list(range(R))
@@ -92,6 +92,7 @@ def _fit_group(arch: Arch, target: np.ndarray, settings: list[ReplicateSettings]
             s = settings[i]
             if (s.stop_mse is not None and best[i] < s.stop_mse) or step == s.steps - 1:
                 losses[i] = losses[i][:step + 1]
+                final_params[i] = params[r].detach()  # keep="final", as fit: the weights last scored
                 done.append(r)
         if done:  # the finished leave before the step, as fit breaks before its last opt.step
             keep = [r for r in range(len(active)) if r not in done]
@@ -103,4 +104,5 @@ def _fit_group(arch: Arch, target: np.ndarray, settings: list[ReplicateSettings]
         opt.step([grad], lr[torch.tensor(active)])
         if step % 200 == 0:
             bar.set_postfix(best=f"{best.min():.2e}", active=len(active))
-    return [Replica(arch, best_params[i].numpy().astype(np.float32), losses[i], s) for i, s in enumerate(settings)]
+    return [Replica(arch, (best_params if s.keep == "best" else final_params)[i].numpy().astype(np.float32), losses[i],
+                    s, float(best[i] if s.keep == "best" else losses[i][-1])) for i, s in enumerate(settings)]

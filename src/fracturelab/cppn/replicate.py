@@ -1,8 +1,10 @@
-"""SGD replicas of a target image, with FER's recipe: a fresh MLP (LeCun-normal init) fit by full-batch MSE on RGB
-after the differentiable HSV->RGB, Adam, and the gradient scaled to unit L2 norm before each Adam step. `fit_many`
-trains R replicas in one batched step."""
+"""SGD replicas of a target image, with FER's recipe: a fresh MLP (flax's LeCun-normal init, a truncated normal) fit
+by full-batch MSE on RGB after the differentiable HSV->RGB, Adam, and the gradient scaled to unit L2 norm before each
+Adam step; the final weights are the replica (FER's choice; keep="best" keeps the lowest-loss ones). `fit_many` trains
+R replicas in one batched step."""
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -15,6 +17,39 @@ from .color import to_rgb
 from . import fused
 from .module import DEFAULT_WINDOW, coord_grid, forward, lecun_normal
 
+TRUNC_STD = 0.87962566103423978
+"""Standard deviation of a standard normal truncated to [-2, 2] (the constant in jax's variance_scaling)."""
+
+
+def lecun_truncated_normal(arch: Arch, generator: torch.Generator) -> torch.Tensor:
+    """flax's default Dense kernel init, lecun_normal = variance_scaling(1, "fan_in", "truncated_normal"): a standard
+    normal truncated to [-2, 2], times sqrt(1 / fan_in) / TRUNC_STD, so each kernel's std after truncation is
+    1/sqrt(fan_in) and no weight exceeds 2 / TRUNC_STD / sqrt(fan_in). FER's replicas start here. (P,)"""
+    flat = torch.empty(arch.n_params)
+    for i in range(arch.n_hidden + 1):
+        n_in, n_out = arch.shape(i)
+        start = arch.offsets[i]
+        scale = math.sqrt(1.0 / n_in) / TRUNC_STD
+        flat[start:start + n_in * n_out] = truncated_normal(n_in * n_out, generator) * scale
+    return flat
+
+
+def truncated_normal(n: int, generator: torch.Generator) -> torch.Tensor:
+    """n draws of a standard normal truncated to [-2, 2], by redrawing those outside (95 % land inside; exact, and
+    the same numbers on every torch version, unlike nn.init.trunc_normal_, whose method changed)."""
+    z = torch.randn(n, generator=generator)
+    while True:
+        out = z.abs() > 2.0
+        k = int(out.sum())
+        if k == 0:
+            return z
+        z[out] = torch.randn(k, generator=generator)
+
+
+INITS = {"truncated": lecun_truncated_normal, "normal": lecun_normal}
+"""Replica inits: truncated (flax's lecun_normal, FER's), normal (a plain normal of the same variance)."""
+KEEP = ("final", "best")
+
 
 @dataclass
 class ReplicateSettings:
@@ -25,7 +60,14 @@ class ReplicateSettings:
     lr: float = 3e-3
     """Adam learning rate (FER: 3e-3; 3e-4 for the apple)."""
     seed: int = 0
-    """Seed of the LeCun-normal initialization."""
+    """Seed of the initialization."""
+    init: str = "truncated"
+    """Initial weights (INITS): "truncated", flax's LeCun normal truncated at 2 std, as FER's replicas; "normal", a
+    plain LeCun normal of the same variance (this project's init before it followed FER's)."""
+    keep: str = "final"
+    """Which weights are the replica: "final", the last ones scored (FER's choice: its shipped SGD nets render at
+    their last logged loss, not their lowest); "best", those with the lowest training MSE seen (unit-norm Adam jitters,
+    so at short budgets they can be noticeably better)."""
     arch: str | None = None
     """Architecture of the replica; None = the target net's own arch (FER's setting)."""
     normalize_grad: bool = True
@@ -36,6 +78,10 @@ class ReplicateSettings:
     def check(self) -> None:
         if self.res < 2 or self.steps < 1 or not 0 < self.lr < float("inf"):
             raise FracturelabError(f"bad replicate settings: res >= 2, steps >= 1, lr > 0 (got {asdict(self)})")
+        if self.init not in INITS:
+            raise FracturelabError(f"unknown replicate init {self.init!r} (inits: {', '.join(INITS)})")
+        if self.keep not in KEEP:
+            raise FracturelabError(f"replicate keep must be one of {', '.join(KEEP)}, got {self.keep!r}")
 
 
 def check_fit_size(arch: Arch, res: int) -> None:
@@ -49,17 +95,19 @@ def check_fit_size(arch: Arch, res: int) -> None:
 @dataclass
 class Replica:
     arch: Arch
-    params: np.ndarray    # (P,) float32: the weights at the step with the lowest training MSE
+    params: np.ndarray    # (P,) float32: the replica's weights (settings.keep: after the last step, or the best)
     losses: np.ndarray    # (steps,) training MSE of the weights before each step
     settings: ReplicateSettings
+    fit_mse: float = math.nan  # training MSE (masked, as the loss) of `params`
 
 
 def fit(arch: Arch, target: np.ndarray, settings: ReplicateSettings, init: np.ndarray | None = None,
         mask: np.ndarray | None = None, window=DEFAULT_WINDOW, progress: bool = True) -> Replica:
     """Fit `arch` to target (res, res, 3) in [0, 1]. mask (res, res) in {0, 1} hides pixels from the loss (0 = hidden).
-    init: start from these weights instead of a fresh LeCun-normal draw (fine-tuning)."""
+    init: start from these weights instead of a fresh draw of settings.init (fine-tuning)."""
     gen = torch.Generator().manual_seed(settings.seed)
-    start = torch.as_tensor(init, dtype=torch.float32).clone() if init is not None else lecun_normal(arch, gen)
+    start = (torch.as_tensor(init, dtype=torch.float32).clone() if init is not None
+             else INITS[settings.init](arch, gen))
     return _train(arch, target, settings, start[None], mask, window, progress)[0]
 
 
@@ -69,9 +117,10 @@ def fit_many(arch: Arch, target: np.ndarray, settings: ReplicateSettings, seeds,
     all R nets and one Adam step on the (R, P) weights, each replica's gradient scaled to unit norm on its own. Replica
     r is `fit` with settings.seed = seeds[r] (the same numbers up to float rounding: the batch sums in another order).
     With stop_mse, a replica that reached it keeps stepping (its best weights are kept) until all have."""
-    starts = torch.stack([lecun_normal(arch, torch.Generator().manual_seed(int(s))) for s in seeds])
+    settings.check()
+    starts = torch.stack([INITS[settings.init](arch, torch.Generator().manual_seed(int(s))) for s in seeds])
     reps = _train(arch, target, settings, starts, mask, window, progress)
-    return [Replica(r.arch, r.params, r.losses, ReplicateSettings(**{**asdict(settings), "seed": int(s)}))
+    return [Replica(r.arch, r.params, r.losses, ReplicateSettings(**{**asdict(settings), "seed": int(s)}), r.fit_mse)
             for r, s in zip(reps, seeds)]
 
 
@@ -117,7 +166,7 @@ def _train(arch, target, settings, starts: torch.Tensor, mask, window, progress)
             opt.step()
 
     losses = np.empty((settings.steps, R), dtype=np.float32)
-    best, best_params = np.full(R, np.inf), starts.clone()  # Adam on unit-norm gradients jitters: keep the best seen
+    best, best_params = np.full(R, np.inf), starts.clone()  # Adam on unit-norm gradients jitters: keep="best" keeps these
     bar = tqdm(range(settings.steps), desc="replicate", disable=not progress, mininterval=1.0)
     for step in bar:
         losses[step] = compute().numpy()
@@ -129,10 +178,16 @@ def _train(arch, target, settings, starts: torch.Tensor, mask, window, progress)
         if settings.stop_mse is not None and (best < settings.stop_mse).all():
             losses = losses[:step + 1]
             break
+        if step == settings.steps - 1:  # "final" = the weights whose loss was logged last (no unlogged last step)
+            break
         update(step + 1)
         if step % 200 == 0:
             bar.set_postfix(mse=f"{losses[step].min():.2e}")
-    return [Replica(arch, best_params[r].numpy().astype(np.float32), losses[:, r].copy(), settings) for r in range(R)]
+    if settings.keep == "best":
+        return [Replica(arch, best_params[r].numpy().astype(np.float32), losses[:, r].copy(), settings, float(best[r]))
+                for r in range(R)]
+    return [Replica(arch, params[r].numpy().astype(np.float32).copy(), losses[:, r].copy(), settings,
+                    float(losses[-1, r])) for r in range(R)]
 
 
 def mse(arch: Arch, params: np.ndarray, target: np.ndarray, window=DEFAULT_WINDOW) -> float:

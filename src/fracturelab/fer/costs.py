@@ -147,7 +147,7 @@ def completion(reference: Net, arch: Arch | str | None, settings: CostSettings, 
     img = render(arch, rep.params, res)
     hidden_mse, visible_mse = _split_mse(img, target, hidden)
     numbers = {"completion_mse": hidden_mse, "visible_mse": visible_mse, "train_steps": float(len(rep.losses)),
-               "train_mse": float(rep.losses.min())}
+               "train_mse": rep.fit_mse}
     return numbers, {"render": img, "target": target, "hidden": hidden}
 
 

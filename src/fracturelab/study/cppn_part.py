@@ -40,19 +40,18 @@ def _net(p, ref, ref_img):
     import torch
 
     from ..cppn.arch import Arch
-    from ..cppn.module import lecun_normal
     from ..cppn.nets import Net
-    from ..cppn.replicate import ReplicateSettings, fit
+    from ..cppn.replicate import INITS, ReplicateSettings, fit
 
     if p.regime == "reference":
         return ref, 0.0
-    if p.regime == "init":
-        w = lecun_normal(ref.arch, torch.Generator().manual_seed(p.seed)).numpy()
+    if p.regime == "init":  # where a replica of this seed starts: the replicas' own init (FER's truncated normal)
+        w = INITS[ReplicateSettings().init](ref.arch, torch.Generator().manual_seed(p.seed)).numpy()
         net = Net(f"init_{ref.name}_s{p.seed}", ref.arch, w, source="init")
         return net, float(((net.render(p.res) - ref_img) ** 2).mean())
     arch = Arch.parse(p.alt_arch) if p.regime == "sgd_arch" else ref.arch
     rep = fit(arch, ref_img, ReplicateSettings(res=p.res, steps=p.steps, lr=p.lr, seed=p.seed), progress=False)
-    return Net(f"{p.regime}_{ref.name}_s{p.seed}", rep.arch, rep.params, source="sgd"), float(rep.losses.min())
+    return Net(f"{p.regime}_{ref.name}_s{p.seed}", rep.arch, rep.params, source="sgd"), rep.fit_mse
 
 
 def cppn_cell(p) -> dict:

@@ -35,6 +35,13 @@ def plan(spec: StudySpec, picbreeder=None, warn=True) -> list:
     return spec.cells(picbreeder, available_probes=avail)
 
 
+def _source(picbreeder) -> str | None:
+    """Where the study's Picbreeder networks came from, as stored and shown in the report (None: left out)."""
+    if picbreeder is False:
+        return None
+    return "fracturelab's shipped copy" if picbreeder is None else str(picbreeder)
+
+
 def open_outdir(outdir) -> Path:
     """The output folder, created if needed; fails with one line if it cannot be written."""
     out = prepare_output_dir(outdir)
@@ -76,9 +83,10 @@ def _claimed(store: Store, cells: list, progress: bool, how: str = "", poll: flo
 def run_study(spec: StudySpec, outdir, execution: ExecSettings | None = None, picbreeder=None,
               progress: bool = True, force: bool = False) -> dict:
     """Run (or resume) the study into outdir; returns {"cells", "ran", "failed", "summary", "claims"}. An outdir
-    that holds files but no results store is someone else's: refused unless force."""
+    that holds files but no results store is someone else's: refused unless force. picbreeder: None = the shipped
+    Picbreeder networks, a folder = that folder's, False = none (see StudySpec.cells)."""
     execution = execution or ExecSettings()
-    if picbreeder is not None and not Path(picbreeder).is_dir():
+    if picbreeder not in (None, False) and not Path(picbreeder).is_dir():
         raise FracturelabError(f"{picbreeder}: not a folder (--picbreeder takes the Picbreeder data folder)")
     store_path = Path(outdir) / STORE
     if store_path.exists():
@@ -96,7 +104,7 @@ def run_study(spec: StudySpec, outdir, execution: ExecSettings | None = None, pi
     cells = plan(dataclasses.replace(spec, threads=threads), picbreeder, warn=progress)
     with Store(out / STORE) as store:
         sid = store.add_study(spec.name, spec.digest(), spec.to_dict(),
-                              {"picbreeder": str(picbreeder) if picbreeder else None, "executor": execution.executor,
+                              {"picbreeder": _source(picbreeder), "executor": execution.executor,
                                "workers": workers, "threads": threads, "keys": [c.key for c in cells]})
         store.register_cells(sid, [c.params() for c in cells])
         failed, ran = 0, 0

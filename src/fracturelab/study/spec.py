@@ -1,7 +1,7 @@
 """The study spec: what to train and measure, read from TOML into frozen dataclasses.
 
     spec = load_spec("my_study.toml")          # or profile("quick") / profile("full"), shipped in study/profiles/
-    cells = spec.cells(picbreeder=None)        # every cell's params dict, in a stable order
+    cells = spec.cells()                       # every cell's params dict, in a stable order
 
 A spec is tasks x models x regimes x scales x seeds (each task names its models), with `probes` run on every trained
 model, plus an optional CPPN part (reference networks, each with SGD replicas per regime). Every key is checked: an
@@ -55,7 +55,9 @@ class CppnPart:
     references: tuple[str, ...] = ("face",)
     """Built-in CPPN names, genome files or net folders."""
     picbreeder: tuple[str, ...] = ()
-    """Genomes relative to the --picbreeder folder, added only when that folder is given."""
+    """Picbreeder genomes or net folders, as paths relative to a Picbreeder data folder (e.g.
+    "fer/genomes/skull.zip"): the copy shipped with fracturelab (cppn.picbreeder) unless the run names another
+    folder (--picbreeder DIR) or turns them off (--no-picbreeder)."""
     replicas: int = 3
     """Replicas per reference and regime (seeds 0..replicas-1)."""
     regimes: tuple[str, ...] = ("sgd", "init")
@@ -130,7 +132,9 @@ class StudySpec:
         return dataclasses.asdict(self)
 
     def cells(self, picbreeder=None, available_probes=None) -> list:
-        """Every cell as a typed record (cell.TaskCell, cell.CppnCell), task cells first, in a stable order."""
+        """Every cell as a typed record (cell.TaskCell, cell.CppnCell), task cells first, in a stable order.
+        picbreeder: where the CPPN part's `picbreeder` entries are read: None = the shipped copy (as names such as
+        "skull", so cell keys do not depend on where fracturelab is installed), a folder, or False = leave them out."""
         from .cell import CppnCell, TaskCell  # late: cell imports torch-side code only when run
 
         probes = tuple(p for p in self.probes if available_probes is None or p in available_probes)
@@ -147,7 +151,9 @@ class StudySpec:
         if self.cppn is not None:
             c = self.cppn
             refs = list(c.references)
-            if picbreeder:
+            if picbreeder is None:
+                refs += [_shipped(p) for p in c.picbreeder]
+            elif picbreeder is not False:
                 refs += [str(Path(picbreeder) / p) for p in c.picbreeder]
             common = dict(res=c.res, steps=c.steps, lr=c.lr, costs=c.costs, adapt_steps=c.adapt_steps, wide=c.wide,
                           threads=self.threads)
@@ -162,6 +168,17 @@ class StudySpec:
 
     def digest(self) -> str:
         return hashlib.sha1(json.dumps(self.to_dict(), sort_keys=True, default=list).encode()).hexdigest()[:12]
+
+
+def _shipped(relpath: str) -> str:
+    """A spec's Picbreeder path as the name of the shipped network (what cells store and load_cppn reads)."""
+    from ..cppn.picbreeder import name_of
+
+    name = name_of(relpath)
+    if name is None:
+        raise FracturelabError(f"spec.cppn.picbreeder: {relpath!r} is not in the shipped Picbreeder data "
+                               "(give --picbreeder DIR for your own folder)")
+    return name
 
 
 def applies(task: str, model: str | None, regime: str) -> bool:

@@ -7,15 +7,17 @@ D | U;  D -> U left | U right | turn left | turn right;  U -> walk | look | run 
 [[b]]; [[a after b]] = [[b]] [[a]]. "turn" is the primitive with no action, so [[turn left]] = LTURN.
 
 Splits (test_ood is exactly the original split's test set, as a set of distinct commands):
-- simple: a seeded random 80/20 split (the original file's random draw is not reproducible; sizes match, 16,728 /
-  4,182). Not systematic: the control.
+- simple: a seeded random 80/20 split, sizes as the original's (16,728 / 4,182) but not its commands: the original
+  files hold one random draw that cannot be regenerated, so results on `simple` are on a seeded redraw (another
+  seed, another draw). Not systematic: the control.
 - length: train on commands whose action sequence has at most 22 actions (16,990), test on the rest (3,920).
 - addprim_jump: test = every command containing "jump" except "jump" alone (7,706); train = the other 13,204.
 - addprim_turn_left: test = every command containing "turn left" except "turn left" alone (1,208).
 test_id is carved out of the original training set: a seeded `id_frac` of it, never the lone primitive in the
 addprim splits, so train + test_id = the original training set. The original addprim training files repeat the lone
-primitive line many times (oversampling it); here every set holds distinct commands, and `prim_repeats` > 1 adds
-that many copies of the lone primitive to train (duplicates of one command, still not in test_id).
+primitive until it is 10 % of the file ("jump" 1,467 of 14,670 lines, "turn left" 2,189 of 21,890), and so does train
+by default (`prim_repeats` = 0), so train + test_id is the original training file line for line; `prim_repeats` = 1
+holds it once, like every other command. Every other set holds distinct commands.
 
 Metadata: length (actions), cmd_len (words), depth/width/n_nodes of the interpretation tree (leaves = primitives at
 depth 1; each left/right/opposite/around, twice/thrice, and/after is one node), prims (the primitives used),
@@ -39,6 +41,9 @@ SPLITS = ("addprim_jump", "length", "addprim_turn_left", "simple")
 PRIMS = ("walk", "look", "run", "jump")
 ACTION = {"walk": "I_WALK", "look": "I_LOOK", "run": "I_RUN", "jump": "I_JUMP", "turn": None}
 TURN = {"left": "I_TURN_LEFT", "right": "I_TURN_RIGHT"}
+ORIGINAL_REPEATS = {"jump": 1467, "turn left": 2189}
+"""Lines holding the lone primitive in the original training files (brendenlake/SCAN, add_prim_split/
+tasks_train_addprim_jump.txt: 1,467 of 14,670; tasks_train_addprim_turn_left.txt: 2,189 of 21,890)."""
 
 
 @dataclass
@@ -51,9 +56,10 @@ class ScanSettings:
     """Seeds the simple split and which training commands become test_id."""
     id_frac: float = 0.1
     """Fraction of the original training set moved to test_id."""
-    prim_repeats: int = 1
-    """Copies of the lone primitive ("jump" / "turn left") in train for the addprim splits (the original oversamples
-    it); 1 = once, like every other command."""
+    prim_repeats: int = 0
+    """Copies of the lone primitive ("jump" / "turn left") in train for the addprim splits. 0 (default): as many as
+    the original training files hold (ORIGINAL_REPEATS: jump 1,467, turn left 2,189, 10 % of each file); 1: once,
+    like every other command (no oversampling); N: N copies."""
     simple_test_frac: float = 0.2
     """Test fraction of the simple split (the original: 0.2)."""
     novelty: bool = True
@@ -154,7 +160,7 @@ def make(s: ScanSettings) -> TaskData:
     check_split(s, SPLITS, "scan")
     check(0 < s.id_frac < 1, f"id_frac must be in (0, 1), got {s.id_frac}")
     check(0 < s.simple_test_frac < 1, f"simple_test_frac must be in (0, 1), got {s.simple_test_frac}")
-    check(s.prim_repeats >= 1, f"prim_repeats must be at least 1, got {s.prim_repeats}")
+    check(s.prim_repeats >= 0, f"prim_repeats must be 0 (the original's count) or more, got {s.prim_repeats}")
     cmds = all_commands()
     is_test, lone = _original_split(cmds, s)
     orig_train = np.flatnonzero(~is_test)
@@ -176,15 +182,20 @@ def make(s: ScanSettings) -> TaskData:
         return Example(words, actions, meta)
 
     train = [example(i) for i in train_idx]
-    if lone is not None and s.prim_repeats > 1:
+    repeats = (s.prim_repeats or ORIGINAL_REPEATS[lone]) if lone is not None else 1
+    if repeats > 1:
         e = next(x for x in train if x.meta["command"] == lone)
-        train += [Example(e.src, e.tgt, dict(e.meta)) for _ in range(s.prim_repeats - 1)]
+        train += [Example(e.src, e.tgt, dict(e.meta)) for _ in range(repeats - 1)]
     test_id = [example(i) for i in np.flatnonzero(is_id)]
     test_ood = [example(i) for i in np.flatnonzero(is_test)]
     if s.novelty:
         add_nn_dist(train, test_id, test_ood)
     notes = {"original_train": int(len(orig_train)), "original_test": int(is_test.sum()), "lone_primitive": lone,
+             "lone_primitive_copies": repeats if lone is not None else 0,
              "nn_dist": "normalized word edit distance to the nearest training command"}
+    if s.split == "simple":  # stated wherever the task's info is shown: not the original's commands
+        notes["differs_from_original"] = ("a seeded 80/20 redraw with the original's sizes; the original files' one "
+                                          "random draw cannot be regenerated")
     return finish("scan", s, train, test_id, test_ood, notes=notes)
 
 
