@@ -59,8 +59,8 @@ def synthetic(seeds: int = 3, effect: dict | None = None, rng: int = 0, refs: in
                     # claim 8: the learned part moves with regime by eff[8] more than with architecture
                     learned_part = eff[8] * (regime == "pretrain") + g.normal(0, 1)
                     r["init." + n] = init
-                    # claim 9's intervention lowers fracture by one sd (its manipulation check passes)
-                    r[n] = init + learned_part + sign * (latent - (regime == "bimt"))
+                    # claim 9's intervention lowers fracture clearly (its manipulation check passes)
+                    r[n] = init + learned_part + sign * (latent - 3.0 * (regime == "bimt"))
                 ood_err = eff[2] * latent + np.sqrt(max(0.0, 1 - eff[2] ** 2)) * g.normal()
                 r["train.ood_acc"] = float(np.clip(base_ood - 0.15 * ood_err + eff[9] * (regime == "bimt"), 0, 1))
                 r["reuse.iou"] = base_iou + g.normal(0, 0.05) - eff[5] * (regime == "pretrain")
