@@ -91,7 +91,8 @@ CLAIMS: dict[int, Claim] = {c.id: c for c in (
           "not measured; the claim is reworded to separability, which reuse IoU measures"),
     Claim(6, "activations get sparser on less familiar inputs, beyond what the untrained network does",
           "Jin et al. 2026",
-          "Hoyer sparsity of the last hidden layer, OOD minus ID, after training minus at initialization",
+          "Hoyer sparsity of the last hidden layer (transformers: after the final norm, as Jin et al.), OOD minus ID, "
+          "after training minus at initialization",
           "training run",
           "the same gap at initialization (the inputs alone can differ in sparsity)",
           "a network that does not sparsify unfamiliar inputs keeps its initial gap: 0",
