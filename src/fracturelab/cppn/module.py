@@ -12,7 +12,7 @@ index, reshape or .contiguous() them, but not .view().
 
 Where the compiled engine (fused.py) is available, float32 calls without features go through it instead, with or
 without autograd (its backward is fused too); the torch code here is the reference it is tested against, and runs
-whenever the engine is not available or is switched off (`with fused.disabled():`).
+whenever the engine is not available or is switched off (`with fracturelab.cppn.fused.disabled():`).
 """
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import fused
+from .fused import FusedForward
+from .fused import applies as fused_applies, disabled as fused_disabled, forward as fused_forward
 from .arch import Arch
 from .color import to_rgb
 
@@ -171,12 +172,12 @@ class _OneNet(torch.autograd.Function):
 def forward(arch: Arch, params: torch.Tensor, inputs: torch.Tensor, features: bool = False):
     """params (B, P) or (P,), inputs (N, 4) -> raw hsv (B, N, 3) [, features: list of L tensors (B, N, W)]."""
     squeeze = params.dim() == 1
-    if not features and fused.applies(params, inputs):
+    if not features and fused_applies(params, inputs):
         p = (params.unsqueeze(0) if squeeze else params).to(torch.float32)
         if torch.is_grad_enabled() and p.requires_grad:
-            out = fused.FusedForward.apply(p, inputs, arch).transpose(1, 2)
+            out = FusedForward.apply(p, inputs, arch).transpose(1, 2)
         else:
-            out = fused.forward(arch, p, inputs).transpose(1, 2)
+            out = fused_forward(arch, p, inputs).transpose(1, 2)
         return out[0] if squeeze else out
     if squeeze and not features and torch.is_grad_enabled() and params.requires_grad and not inputs.requires_grad:
         return _OneNet.apply(params.to(inputs.dtype), inputs, arch)
@@ -206,8 +207,8 @@ def rgb(arch: Arch, params: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
     squeeze = params.dim() == 1
     p = params.unsqueeze(0) if squeeze else params
     with torch.no_grad():
-        if fused.applies(p, inputs):
-            out = fused.forward(arch, p.to(torch.float32), inputs, rgb=True).transpose(1, 2)
+        if fused_applies(p, inputs):
+            out = fused_forward(arch, p.to(torch.float32), inputs, rgb=True).transpose(1, 2)
         else:
             out = to_rgb(forward(arch, p, inputs))
     return out[0] if squeeze else out

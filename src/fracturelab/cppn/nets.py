@@ -48,7 +48,7 @@ def load_netdir(path) -> Net:
 def load_cppn(spec) -> Net:
     """A genome file (.xml or .zip), a net folder, a built-in CPPN's name, or a shipped Picbreeder network's name
     (cppn.picbreeder: skull, butterfly, apple, sgd_skull, 576_Skull, ...). An existing path wins over a name."""
-    from . import picbreeder
+    from .picbreeder import FER_IMAGES, resolve
 
     path = Path(str(spec))
     if str(spec) in BUILTINS and not path.exists():
@@ -57,11 +57,11 @@ def load_cppn(spec) -> Net:
         return load_netdir(path)
     if path.exists():
         return net_from_genome(load_genome(path))
-    shipped = picbreeder.resolve(str(spec))
+    shipped = resolve(str(spec))
     if shipped is not None:
         return load_cppn(shipped)
     raise FracturelabError(f"{spec}: no such file, net folder, built-in CPPN ({', '.join(BUILTINS)}) or shipped "
-                           f"Picbreeder network ({', '.join(picbreeder.FER_IMAGES)}, ...; `fracturelab picbreeder` "
+                           f"Picbreeder network ({', '.join(FER_IMAGES)}, ...; `fracturelab picbreeder` "
                            "lists them)")
 
 

@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 from ..errors import FracturelabError
 from .arch import Arch
 from .color import to_rgb
-from . import fused
+from .fused import active as fused_active, adam_step, rgb_mse_fn
 from .module import DEFAULT_WINDOW, coord_grid, forward, lecun_normal
 
 TRUNC_STD = 0.87962566103423978
@@ -139,8 +139,8 @@ def _train(arch, target, settings, starts: torch.Tensor, mask, window, progress)
     if m.sum() == 0:
         raise FracturelabError("the mask hides every pixel: nothing to fit")
     R, params = len(starts), starts.clone().contiguous()
-    if fused.active():
-        loss_and_grad = fused.rgb_mse_fn(arch, inputs, y, (m / (m.sum() * 3)).reshape(-1))
+    if fused_active():
+        loss_and_grad = rgb_mse_fn(arch, inputs, y, (m / (m.sum() * 3)).reshape(-1))
         moments, grad = (torch.zeros_like(params), torch.zeros_like(params)), [None]
 
         def compute() -> torch.Tensor:
@@ -148,7 +148,7 @@ def _train(arch, target, settings, starts: torch.Tensor, mask, window, progress)
             return loss
 
         def update(t: int) -> None:
-            fused.adam_step(params, grad[0], *moments, t, settings.lr, settings.normalize_grad)
+            adam_step(params, grad[0], *moments, t, settings.lr, settings.normalize_grad)
     else:
         leaf = torch.nn.Parameter(params)  # shares params' storage
         opt = torch.optim.Adam([leaf], lr=settings.lr)
