@@ -204,7 +204,7 @@ def test_pretrain_and_curriculum_regimes(tmp_path):
 def test_tiny_run_of_every_task_learns_something(task):
     """A short run of the default model (seconds): the training loss falls well below where it began and the
     validation accuracy is above its chance level."""
-    steps = {"scan": 60, "multiplication": 80}.get(task, 150)
+    steps = {"scan": 120, "multiplication": 80}.get(task, 150)
     m = _run(task, max_steps=steps, eval_every=steps // 3, patience=10, max_val=200, score_train=500)
     assert m["model"] == DEFAULT_MODEL[task] and m["steps"] == steps
     curve = m["curve"]
