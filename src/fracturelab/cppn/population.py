@@ -24,8 +24,8 @@ from ..errors import FracturelabError
 from ..stacked import StackedAdam
 from .arch import Arch
 from .color import to_rgb
-from .module import DEFAULT_WINDOW, coord_grid, forward
-from .replicate import INITS, Replica, ReplicateSettings
+from .module import DEFAULT_WINDOW, forward
+from .replicate import INITS, Replica, ReplicateSettings, fit_problem
 
 
 def fit_population(arch: Arch, target: np.ndarray, settings: Sequence[ReplicateSettings],
@@ -56,13 +56,7 @@ def fit_population(arch: Arch, target: np.ndarray, settings: Sequence[ReplicateS
 def _fit_group(arch: Arch, target: np.ndarray, settings: list[ReplicateSettings], init, mask, window,
                progress: bool) -> list[Replica]:
     res, R = settings[0].res, len(settings)
-    if target.shape != (res, res, 3):
-        raise FracturelabError(f"target has shape {target.shape}, expected ({res}, {res}, 3)")
-    inputs = coord_grid(res, window)
-    y = torch.as_tensor(target, dtype=torch.float32).reshape(-1, 3)
-    m = torch.ones(res * res, 1) if mask is None else torch.as_tensor(mask, dtype=torch.float32).reshape(-1, 1)
-    if m.sum() == 0:
-        raise FracturelabError("the mask hides every pixel: nothing to fit")
+    inputs, y, m = fit_problem(target, res, mask, window)
     start = (torch.as_tensor(init, dtype=torch.float32).clone() if init is not None else
              torch.stack([INITS[s.init](arch, torch.Generator().manual_seed(s.seed)) for s in settings]))
     opt = StackedAdam([start.clone().requires_grad_()])  # torch.optim.Adam's defaults, as replicate.fit

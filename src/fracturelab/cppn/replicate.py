@@ -124,6 +124,16 @@ def fit_many(arch: Arch, target: np.ndarray, settings: ReplicateSettings, seeds,
             for r, s in zip(reps, seeds)]
 
 
+def fit_problem(target: np.ndarray, res: int, mask, window) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A fit's inputs (res*res, 4), target colours (res*res, 3) and pixel mask (res*res, 1), checked."""
+    if target.shape != (res, res, 3):
+        raise FracturelabError(f"target has shape {target.shape}, expected ({res}, {res}, 3)")
+    m = torch.ones(res * res, 1) if mask is None else torch.as_tensor(mask, dtype=torch.float32).reshape(-1, 1)
+    if m.sum() == 0:
+        raise FracturelabError("the mask hides every pixel: nothing to fit")
+    return coord_grid(res, window), torch.as_tensor(target, dtype=torch.float32).reshape(-1, 3), m
+
+
 def _train(arch, target, settings, starts: torch.Tensor, mask, window, progress) -> list[Replica]:
     """Adam on starts (R, P) with FER's recipe. The fused engine, where active, computes each step's loss and
     gradient in one pass and does the normalization and Adam in one call; the reference is autograd (one net: the
@@ -131,13 +141,7 @@ def _train(arch, target, settings, starts: torch.Tensor, mask, window, progress)
     settings.check()
     res = settings.res
     check_fit_size(arch, res)
-    if target.shape != (res, res, 3):
-        raise FracturelabError(f"target has shape {target.shape}, expected ({res}, {res}, 3)")
-    inputs = coord_grid(res, window)
-    y = torch.as_tensor(target, dtype=torch.float32).reshape(-1, 3)
-    m = torch.ones(res * res, 1) if mask is None else torch.as_tensor(mask, dtype=torch.float32).reshape(-1, 1)
-    if m.sum() == 0:
-        raise FracturelabError("the mask hides every pixel: nothing to fit")
+    inputs, y, m = fit_problem(target, res, mask, window)
     R, params = len(starts), starts.clone().contiguous()
     if fused_active():
         loss_and_grad = rgb_mse_fn(arch, inputs, y, (m / (m.sum() * 3)).reshape(-1))

@@ -24,7 +24,7 @@ the cost escape poor layouts; the cost alone already acts on every weight.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Mapping, Protocol
 
 import torch
@@ -59,18 +59,9 @@ class BIMTSettings:
 
 def parse_settings(text: str, cls=BIMTSettings):
     """'strength=1e-4,locality=2' -> cls(...) (names checked, values read as Python literals)."""
-    from ..models import settings_from
+    from .evolve.task_regimes import parse_key_values
 
-    opts = {}
-    for part in filter(None, (p.strip() for p in (text or "").split(","))):
-        k, eq, v = part.partition("=")
-        if not eq:
-            raise FracturelabError(f"intervention setting {part!r}: expected key=value (fields: "
-                                   f"{', '.join(f.name for f in fields(cls))})")
-        opts[k.strip()] = v.strip()
-    s = settings_from(cls, opts, "intervention")
-    s.check()
-    return s
+    return parse_key_values(text, cls, "intervention")
 
 
 def _lengths(n_out: int, n_in: int, locality: float) -> torch.Tensor:

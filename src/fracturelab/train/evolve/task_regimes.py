@@ -24,20 +24,26 @@ from .es import make_strategy
 from .settings import ESSettings, NEATSettings, NoveltySettings, cma_method
 
 
-def parse_evolve(text: str, cls=ESSettings, **defaults):
-    """'population=64,sigma=0.05' -> cls(...) (names checked, values read as Python literals)."""
+def parse_key_values(text: str, cls, where: str, **defaults):
+    """'population=64,sigma=0.05' -> cls(...) checked (names checked, values read as Python literals); where names
+    the option in errors ("evolve", "intervention")."""
     from ...models import settings_from
 
     opts = dict(defaults)
     for part in filter(None, (p.strip() for p in (text or "").split(","))):
         k, eq, v = part.partition("=")
         if not eq:
-            raise FracturelabError(f"evolve setting {part!r}: expected key=value (fields: "
+            raise FracturelabError(f"{where} setting {part!r}: expected key=value (fields: "
                                    f"{', '.join(f.name for f in fields(cls))})")
         opts[k.strip()] = v.strip()
-    s = settings_from(cls, opts, "evolve")
+    s = settings_from(cls, opts, where)
     s.check()
     return s
+
+
+def parse_evolve(text: str, cls=ESSettings, **defaults):
+    """'population=64,sigma=0.05' -> cls(...)."""
+    return parse_key_values(text, cls, "evolve", **defaults)
 
 
 def _batches(n: int, bs: int, rng: np.random.Generator):
