@@ -36,9 +36,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from fracturelab.cppn import fused  # noqa: E402
-from fracturelab.cppn.module import coord_grid, lecun_normal, rgb  # noqa: E402
+from fracturelab.cppn.module import coord_grid, rgb  # noqa: E402
 from fracturelab.cppn.nets import load_cppn  # noqa: E402
-from fracturelab.cppn.replicate import ReplicateSettings, fit, fit_many  # noqa: E402
+from fracturelab.cppn.replicate import INITS, ReplicateSettings, fit, fit_many  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 try:
@@ -137,7 +137,7 @@ def measure(name: str, cfg) -> list[tuple[str, dict[str, float]]]:
         if jax:
             xj, yj = jnp.asarray(coord_grid(res).numpy()), jnp.asarray(target.reshape(-1, 3))
             step, stepR = jc.make_train_step(arch), jc.make_train_step(arch, replicas=True)
-            inits = jnp.asarray(np.stack([lecun_normal(arch, torch.Generator().manual_seed(s)).numpy()
+            inits = jnp.asarray(np.stack([INITS[settings.init](arch, torch.Generator().manual_seed(s)).numpy()
                                           for s in seeds]))
 
             def run_loop(n_nets):  # like fit: each step's loss read back
