@@ -1,6 +1,6 @@
 """The claims a study decides, keyed by id: each states, as measured, what it says, its measure, its unit of
 analysis, its control (what could make it fail) and why a network without the property would not produce the
-effect. The measures are in measures.py, the statistics in stats.py, the verdicts in verdicts.py.
+effect. The measures are in measures.py (claim 9's in intervention.py), the statistics in stats.py, the verdicts in verdicts.py.
 
 Where the literature's wording asks for more than the study measures, the claim is reworded to what is measured and
 `reworded` says how.
@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from . import measures as M
+from .intervention import claim9
 
 
 @dataclass(frozen=True)
@@ -122,7 +123,7 @@ CLAIMS: dict[int, Claim] = {c.id: c for c in (
           "a manipulation check: the intervention must lower the fracture composite (one-sided, alpha), else the claim "
           "is inconclusive with that reason",
           "if fracture did not cause failure, lowering it would leave OOD accuracy where it was: 0",
-          0.03, "fig-claims", M.claim9),
+          0.03, "fig-intervention", claim9),
 )}
 
 

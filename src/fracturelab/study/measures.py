@@ -330,38 +330,7 @@ def claim7(rows, examples, s) -> Estimate:
     return _mean_over_runs(rs, [r["sparsity.hoyer_gap_final"] - _first_ckpt(r) for r in rs], s, caveats)
 
 
-# -- claim 9: lowering fracture on purpose ---------------------------------------------------------------------------
-
-def claim9(rows, examples, s) -> Estimate:
-    rs, caveats = learned(rows, s)
-    rs = [r for r in rs if "train.ood_acc" in r]
-    f = composite(rs)
-    by = {(config(r), r["seed"], r["regime"]): (r, v) for r, v in zip(rs, f)}
-    pairs = [(by[(k[0], k[1], "scratch")], v) for k, v in sorted(by.items(), key=str)
-             if k[2] == s.intervention and (k[0], k[1], "scratch") in by]
-    unit = "seed pair"
-    if len(pairs) < 2:
-        return _missing(caveats, f"fewer than 2 seeds that learned under both scratch and {s.intervention}", unit)
-    far = [p for p in pairs if abs(p[1][0]["train.id_acc"] - p[0][0]["train.id_acc"]) > s.match_id_acc]
-    pairs = [p for p in pairs if p not in far]
-    if far:
-        caveats.append(f"{len(far)} seed pairs left out: test_id accuracy differs by more than {s.match_id_acc:g}")
-    if len(pairs) < 2:
-        return _missing(caveats, "fewer than 2 seed pairs at matched test_id accuracy", unit)
-    cfg = [{"task": a[0]["task"], "model": a[0]["model"], "scale": a[0]["scale"]} for a, _ in pairs]
-    d_frac = [(b[1] - a[1]) if a[1] is not None and b[1] is not None else np.nan for a, b in pairs]
-    ok = [i for i, v in enumerate(d_frac) if np.isfinite(v)]
-    check = _mean_over_runs([cfg[i] for i in ok], [-d_frac[i] for i in ok], s, [], unit)
-    manip = {"fracture_lowered_by": check.effect, "p": check.p(), "n": check.n}
-    if check.missing or not (check.effect > 0 and check.p() <= s.alpha):
-        est = _missing(caveats, f"manipulation check failed: {s.intervention} did not lower the fracture composite "
-                       f"(lowered by {check.effect:.3g}, p = {check.p():.3g})", unit)
-        est.control = manip
-        return est
-    est = _mean_over_runs(cfg, [b[0]["train.ood_acc"] - a[0]["train.ood_acc"] for a, b in pairs], s, caveats, unit)
-    est.control = manip | {"id_acc_change": float(np.mean([b[0]["train.id_acc"] - a[0]["train.id_acc"]
-                                                           for a, b in pairs]))}
-    return est
+# (claim 9, the intervention, is in intervention.py)
 
 
 # -- claim 8: what decides fracture --------------------------------------------------------------------------------
