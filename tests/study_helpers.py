@@ -62,9 +62,11 @@ n_boot = 200
 """
 
 
-def synthetic_store(outdir: Path, effect: dict | None = None, seeds: int = 6, rng: int = 0, learned: bool = True):
+def synthetic_store(outdir: Path, effect: dict | None = None, seeds: int = 6, rng: int = 0, learned: bool = True,
+                    lower: dict | None = None):
     """A finished study without training, through the real SQLite store: every cell's metrics and examples come from
-    synthetic_study.synthetic (the planted `effect` per claim id), matched to the spec's cells by their fields."""
+    synthetic_study.synthetic (the planted `effect` per claim id; `lower`: how far bimt lowers fracture per task),
+    matched to the spec's cells by their fields."""
     from fracturelab.study.cell import cell_from_params
     from fracturelab.study.spec import parse_spec
     from fracturelab.study.store import Store
@@ -73,7 +75,7 @@ def synthetic_store(outdir: Path, effect: dict | None = None, seeds: int = 6, rn
 
     spec = parse_spec(SYNTHETIC_SPEC.format(seeds=list(range(seeds))))
     cells = spec.cells(available_probes=())
-    rows, examples = synthetic(seeds=seeds, effect=effect, rng=rng, refs=3, learned=learned)
+    rows, examples = synthetic(seeds=seeds, effect=effect, rng=rng, refs=3, learned=learned, lower=lower)
     refs = {f"ref{i}": n for i, n in enumerate(("face", "target", "sunset"))}
     by = {(r["task"], r["model"], r["regime"], r["seed"]) if r["kind"] == "task" else
           (refs[r["reference"]], r["regime"], r["seed"]): r for r in rows}

@@ -40,7 +40,10 @@ def _examples(rng, task, eff3, eff4):
     return ex
 
 
-def synthetic(seeds: int = 3, effect: dict | None = None, rng: int = 0, refs: int = 6, learned: bool = True):
+def synthetic(seeds: int = 3, effect: dict | None = None, rng: int = 0, refs: int = 6, learned: bool = True,
+              lower: dict | None = None):
+    """`lower`: task -> how far bimt lowers the latent fracture on it (default 3, which the manipulation check finds;
+    0 or below makes it fail on that task)."""
     eff = {k: 0.0 for k in range(1, 10)} | (effect or {})
     g = np.random.default_rng(rng)
     rows, examples = [], {}
@@ -59,8 +62,8 @@ def synthetic(seeds: int = 3, effect: dict | None = None, rng: int = 0, refs: in
                     # claim 8: the learned part moves with regime by eff[8] more than with architecture
                     learned_part = eff[8] * (regime == "pretrain") + g.normal(0, 1)
                     r["init." + n] = init
-                    # claim 9's intervention lowers fracture clearly (its manipulation check passes)
-                    r[n] = init + learned_part + sign * (latent - 3.0 * (regime == "bimt"))
+                    # claim 9's intervention lowers fracture clearly by default (its manipulation check passes)
+                    r[n] = init + learned_part + sign * (latent - (lower or {}).get(t, 3.0) * (regime == "bimt"))
                 ood_err = eff[2] * latent + np.sqrt(max(0.0, 1 - eff[2] ** 2)) * g.normal()
                 r["train.ood_acc"] = float(np.clip(base_ood - 0.15 * ood_err + eff[9] * (regime == "bimt"), 0, 1))
                 r["reuse.iou"] = base_iou + g.normal(0, 0.05) - eff[5] * (regime == "pretrain")

@@ -1,13 +1,20 @@
 """The study report renders summary.json's verdicts, on synthetic stores with planted effects (no training)."""
 from __future__ import annotations
 
+import base64
 import json
 import re
 
+import numpy as np
+import pytest
+import study_helpers
+from scipy import stats as sps
 from study_helpers import synthetic_store
+from synthetic_study import synthetic
 
 from fracturelab.report.study_page import SECTIONS, build_report
 from fracturelab.study.claims import CLAIMS
+from fracturelab.study.measures import TASK_COMPOSITE
 from fracturelab.study.stats import VERDICTS
 
 FIELDS = {"id", "claim", "verdict", "reason", "effect", "ci", "p", "p_holm", "n", "unit", "sesoi", "level", "alpha",
@@ -59,3 +66,84 @@ def test_no_effect_and_untrained_through_the_store(tmp_path):
     c = _claims(tmp_path / "c")
     for i in (2, 3, 4, 5, 6, 7, 8, 9):
         assert c[i]["verdict"] == "inconclusive" and c[i]["n"] == 0 and "learned" in c[i]["reason"], c[i]
+
+
+def _oracle9(rows, match: float, alpha: float = 0.05) -> dict:
+    """Claim 9 per task, computed directly from the generated rows: learned runs; the fracture composite = mean over
+    the components of sign x value z-scored within the task (population sd); seed pairs scratch/bimt of one task, model
+    and seed, matched when test_id accuracies differ by <= match; per task the mean over models of each model's mean
+    pair difference; a single-model task's t-interval and t-test p."""
+    rs = [r for r in rows if r["kind"] == "task" and r["train.id_acc"] >= 0.9]
+    frac = {}
+    for t in {r["task"] for r in rs}:
+        own = [r for r in rs if r["task"] == t]
+        z = []
+        for name, sign, _ in TASK_COMPOSITE:
+            v = sign * np.array([r[name] for r in own])
+            z.append((v - v.mean()) / v.std())
+        frac |= {r["key"]: float(f) for r, f in zip(own, np.mean(z, axis=0))}
+    runs = {(r["task"], r["model"], r["seed"], r["regime"]): r for r in rs}
+    out = {}
+    for t in sorted({r["task"] for r in rs}):
+        diffs, left = {}, 0
+        for (tt, m, seed, reg), b in runs.items():
+            if tt != t or reg != "bimt" or (t, m, seed, "scratch") not in runs:
+                continue
+            a = runs[(t, m, seed, "scratch")]
+            if abs(b["train.id_acc"] - a["train.id_acc"]) > match:
+                left += 1
+                continue
+            diffs.setdefault(m, []).append((frac[a["key"]] - frac[b["key"]], b["train.ood_acc"] - a["train.ood_acc"]))
+        o = {"left_out": left, "n": sum(map(len, diffs.values())), "models": len(diffs)}
+        for j, what in enumerate(("lowered", "gained")):
+            o[what] = float(np.mean([np.mean([d[j] for d in v]) for v in diffs.values()]))
+            if len(diffs) == 1:
+                v = np.array([d[j] for d in next(iter(diffs.values()))])
+                o[what + "_half"] = sps.t.ppf(1 - alpha / 2, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))
+                o[what + "_p"] = sps.ttest_1samp(v, 0).pvalue
+        out[t] = o
+    return out
+
+
+def test_claim9_per_task_check_and_effect_match_a_direct_computation(tmp_path, monkeypatch):
+    # bimt raises fracture on factors (its check must fail there) and lowers it far on the other tasks; a tight
+    # test_id match leaves some pairs out
+    lower = {"factors": -2.0, "knowledge_graph": 8.0, "leave_square_out": 8.0}
+    monkeypatch.setattr(study_helpers, "SYNTHETIC_SPEC",
+                        study_helpers.SYNTHETIC_SPEC.replace("n_boot = 200", "n_boot = 200\nmatch_id_acc = 0.01"))
+    synthetic_store(tmp_path / "i", effect={9: 0.2}, seeds=6, lower=lower)
+    res = build_report(tmp_path / "i")
+    c = _claims(tmp_path / "i")[9]
+    rows, _ = synthetic(seeds=6, effect={9: 0.2}, rng=0, refs=3, lower=lower)  # what the store was filled with
+    want = _oracle9(rows, match=0.01)
+    got = c["breakdown"]["task"]
+    assert set(got) == set(want) == {"factors", "knowledge_graph", "leave_square_out"}
+    assert sum(w["left_out"] for w in want.values()) > 0               # the unmatched case is exercised
+    for t, w in want.items():
+        g, m = got[t], got[t]["manipulation"]
+        assert (g["n"], m["n"], g["left_out"]) == (w["n"], w["n"], w["left_out"]), t
+        assert len(g["pairs"]) == w["n"] + w["left_out"] and sum(not p["matched"] for p in g["pairs"]) == w["left_out"]
+        assert g["effect"] == pytest.approx(w["gained"], abs=2e-6), t
+        assert m["fracture_lowered_by"] == pytest.approx(w["lowered"], abs=2e-6), t
+        assert g["ci"][0] < g["effect"] < g["ci"][1] and m["ci"][0] < m["fracture_lowered_by"] < m["ci"][1]
+        if w["models"] == 1:  # the bootstrap interval of a mean is the t-interval, up to Monte Carlo error
+            assert (m["ci"][1] - m["ci"][0]) / 2 == pytest.approx(w["lowered_half"], rel=0.25), t
+            assert (g["ci"][1] - g["ci"][0]) / 2 == pytest.approx(w["gained_half"], rel=0.25), t
+            assert m["passed"] == (w["lowered"] > 0 and w["lowered_p"] <= 0.05), t
+    assert not got["factors"]["manipulation"]["passed"] and got["factors"]["manipulation"]["fracture_lowered_by"] < 0
+    assert got["knowledge_graph"]["manipulation"]["passed"] and got["leave_square_out"]["manipulation"]["passed"]
+    assert c["control"]["fracture_lowered_by"] > 0 and c["figure"] == "fig-intervention"   # pooled: the check passes
+
+    html = res["report"].read_text()
+    table = html[html.index('id="claim9-table"'):]
+    table = table[:table.index("</table>")]
+    rows9 = {t: check for check, t in re.findall(r'<tr class="check-(passed|failed)" id="claim9-(\w+)">', table)}
+    assert rows9 == {"factors": "failed", "knowledge_graph": "passed", "leave_square_out": "passed"}
+    for t, w in want.items():
+        row = table[table.index(f'id="claim9-{t}"'):]
+        row = row[:row.index("</tr>")]
+        assert f"({w['n']})</td>" in row and f"<td>{w['left_out']}</td>" in row
+    fig = re.search(r'<figure id="fig-intervention"><img class="fig" src="data:image/png;base64,([A-Za-z0-9+/=]+)"',
+                    html)
+    assert fig and base64.b64decode(fig.group(1))[:8] == b"\x89PNG\r\n\x1a\n"
+    assert '<a href="#fig-intervention">' in html[html.index('id="claim-9"'):]

@@ -166,3 +166,41 @@ def cppn_costs(rows: list[dict]) -> str:
     axes[0].legend(fontsize=7)
     fig.tight_layout()
     return b64(fig)
+
+
+def intervention(tasks: dict, regime: str) -> str:
+    """Claim 9 per task (summary.json's claim 9 breakdown["task"]): each seed pair's fracture composite (left) and OOD
+    accuracy (right), scratch against the intervention, joined by a line; pairs left out for unmatched test_id
+    accuracy dotted and grey; colour: model/scale."""
+    tasks = {t: d for t, d in tasks.items() if d.get("pairs")}
+    if not tasks:
+        return _empty(f"claim 9: no seed pair that learned under both scratch and {regime}")
+    fig = Figure(figsize=(7, 2.8 * len(tasks)))
+    axes = np.array(fig.subplots(len(tasks), 2, squeeze=False))
+    for (t, d), (left, right) in zip(tasks.items(), axes):
+        cfgs = d["configurations"]
+        for ax, field, what in ((left, "fracture", "fracture composite"), (right, "ood_acc", "OOD accuracy")):
+            for p in d["pairs"]:
+                y = p[field]
+                if None in y:
+                    continue
+                colour = REGIME_COLOURS[cfgs.index(f"{p['model']}/{p['scale']}") % 7] if p["matched"] else "grey"
+                ax.plot([0, 1], y, "o-" if p["matched"] else "o:", c=colour, ms=4, lw=1, alpha=0.8)
+            ax.set_xticks([0, 1], ["scratch", regime])
+            ax.set_xlim(-0.3, 1.3)
+            ax.set_ylabel(what, fontsize=8)
+        m, e = d["manipulation"], d["effect"]
+        left.set_title(f"{t}: lowered by {_num(m['fracture_lowered_by'])} "
+                       f"({'check passed' if m['passed'] else 'check failed'})", fontsize=8)
+        right.set_title(f"{t}: OOD change {_num(e)} (n {d['n']}, {d['left_out']} left out)", fontsize=8)
+        for i, c in enumerate(cfgs):  # colours are per row: each task has its own configurations
+            right.plot([], [], "o-", c=REGIME_COLOURS[i % 7], label=c)
+        if d["left_out"]:
+            right.plot([], [], "o:", c="grey", label="left out (test_id)")
+        right.legend(fontsize=6)
+    fig.tight_layout()
+    return b64(fig)
+
+
+def _num(x) -> str:
+    return "–" if x is None or not math.isfinite(x) else f"{x:.3g}"

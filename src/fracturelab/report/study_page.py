@@ -52,6 +52,7 @@ def render_html(res: StudyResults, summary: dict, explorer: str | None = None) -
     claims = summary["claims"]
     by_id = {c["id"]: c for c in claims}
     comp = {c["id"]: c for c in claims}[2]["breakdown"].get("component", {}) if 2 in by_id else {}
+    per_task9 = by_id[9]["breakdown"].get("task", {}) if 9 in by_id else {}
     figs = {
         "fig-cppn": F.cppn_metrics(rows, [m for m, _, _ in CPPN_COMPOSITE] + ["cppn.novel_maps"]),
         "fig-cppn-costs": F.cppn_costs(rows),
@@ -63,6 +64,7 @@ def render_html(res: StudyResults, summary: dict, explorer: str | None = None) -
         "fig-variance": F.variance(A.variance(rows, s)),
         "fig-examples": F.accuracy_grid(A.accuracy_grid(rows, res.examples, s)),
         "fig-sparsity": F.sparsity(rows),
+        "fig-intervention": F.intervention(per_task9, s.intervention),
         "fig-claims": F.interval_bars(
             [{"effect": c["effect"] if c["effect"] is not None else math.nan, "id": c["id"],
               "ci": [x if x is not None else math.nan for x in c["ci"]], "sesoi": c["sesoi"]} for c in claims],
@@ -80,7 +82,7 @@ def render_html(res: StudyResults, summary: dict, explorer: str | None = None) -
         composite=TASK_COMPOSITE, cppn_composite=CPPN_COMPOSITE, layers=A.per_layer_sparsity(rows, s),
         grid=A.accuracy_grid(rows, res.examples, s), failed=A.failed(res.cells),
         picbreeder=res.study["options"].get("picbreeder"), seconds=sum(c["seconds"] or 0 for c in res.cells),
-        explorer=explorer)
+        explorer=explorer, claim9=by_id.get(9), per_task9=per_task9)
 
 
 def build_report(outdir, progress: bool = False, summary: dict | None = None, dest=None) -> dict:
