@@ -222,6 +222,10 @@ SPEC_FAULTS = {
     "wrong_type": (TINY.replace("max_steps = 30", 'max_steps = "fifty"'), "max_steps"),
     "unknown_split": (TINY.replace('models = ["mlp"]', 'models = ["mlp"]\nsplit = "nope"'), "unknown split 'nope'"),
     "unknown_probe": (TINY.replace("probes = []", 'probes = ["nope"]'), "unknown probe 'nope'"),
+    "unknown_probe_option": (TINY.replace("probes = []", "probes = []\nprobe_options = { geometry = { nope = 1 } }"),
+                             "probe_options.geometry: unknown option 'nope'"),
+    "probe_option_type": (TINY.replace("probes = []", 'probes = []\nprobe_options = { geometry = { max_examples '
+                                       '= "many" } }'), "probe_options.geometry.max_examples"),
     "unknown_model": (TINY.replace('models = ["mlp"]', 'models = ["nope"]'), "unknown model 'nope'"),
     "nan_lr": (TINY.replace("steps = 40", "steps = 40\nlr = nan"), "finite"),
     "missing_reference": (TINY.replace('references = ["face"]', 'references = ["no/such.xml"]'), "no/such.xml"),

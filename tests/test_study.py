@@ -37,6 +37,30 @@ def test_cells_are_typed_records_that_round_trip():
     assert {c.regime for c in cells if c.kind == "cppn"} == {"reference", "sgd", "init"}
 
 
+def test_probe_options_reach_the_probe_on_trained_and_initial_nets(monkeypatch):
+    """A spec's probe_options become the probe's settings dataclass, for the trained net and the one at init."""
+    import dataclasses
+
+    from fracturelab import probes
+    from fracturelab.probes.geometry import GeometrySettings
+    from fracturelab.study.cell import run_cell
+
+    seen = []
+
+    def spy(model, data, config, seed=0, checkpoints=None, settings=None):
+        seen.append(settings)
+        return {"n": 1.0}
+
+    monkeypatch.setitem(probes.PROBES, "geometry", dataclasses.replace(probes.PROBES["geometry"], fn=spy))
+    spec = parse_spec(TINY.replace("probes = []", 'probes = ["geometry"]\nprobe_options = { geometry = '
+                                   '{ max_examples = 7 } }'))
+    cell = next(c for c in spec.cells() if c.kind == "task")
+    out = run_cell(cell)
+    assert seen == [GeometrySettings(max_examples=7)] * 2  # trained, then at initialization
+    assert out["metrics"]["geometry.n"] == out["metrics"]["init.geometry.n"] == 1.0
+    assert parse_spec(TINY).cells()[0].key != cell.key  # the options are part of the cell's identity
+
+
 def test_analysis_settings_checked():
     with pytest.raises(FracturelabError, match="sesoi"):
         parse_spec(TINY + '\n[analysis]\nsesoi = { "99" = 0.1 }\n')

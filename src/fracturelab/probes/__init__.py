@@ -30,15 +30,15 @@ from typing import Callable
 import torch
 
 from ..errors import FracturelabError
-from .clusterability import clusterability_probe
+from .clusterability import ClusterSettings, clusterability_probe
 from .common import Skip
-from .coverage import coverage_probe
-from .crosstalk import crosstalk_probe
-from .factorization import factorization_probe
-from .geometry import geometry_probe
-from .reuse import reuse_probe
-from .sparsity import sparsity_probe
-from .subnetworks import subnetworks_probe
+from .coverage import CoverageSettings, coverage_probe
+from .crosstalk import CrosstalkSettings, crosstalk_probe
+from .factorization import FactorizationSettings, factorization_probe
+from .geometry import GeometrySettings, geometry_probe
+from .reuse import ReuseSettings, reuse_probe
+from .sparsity import SparsitySettings, sparsity_probe
+from .subnetworks import SubnetworkSettings, subnetworks_probe
 
 
 @dataclass(frozen=True)
@@ -54,25 +54,28 @@ class ProbeSpec:
     """One line: what it measures."""
     applies: str
     """Which runs it applies to, in words."""
+    settings: type
+    """Its settings dataclass (the `settings=` argument of fn; probe_settings checks options against it)."""
 
 
 PROBES: dict[str, ProbeSpec] = {s.name: s for s in (
     ProbeSpec("subnetworks", subnetworks_probe, "Break It Down: SUB/ABL of subroutine subnetworks vs a random model",
-              "tasks with fixed answers of 2+ parts (factors)"),
+              "tasks with fixed answers of 2+ parts (factors)", SubnetworkSettings),
     ProbeSpec("reuse", reuse_probe, "Csordás et al.: mask IoU between answer parts and exclusive-weight drop",
-              "tasks with fixed answers of 2+ parts (factors)"),
+              "tasks with fixed answers of 2+ parts (factors)", ReuseSettings),
     ProbeSpec("sparsity", sparsity_probe, "Jin et al.: activation sparsity by split and familiarity, vs novelty, "
               "over checkpoints",
-              "every run"),
+              "every run", SparsitySettings),
     ProbeSpec("factorization", factorization_probe, "DCI, InfoMEC and linear probes against known factors",
-              "tasks with ground-truth factors (factors, leave_square_out)"),
+              "tasks with ground-truth factors (factors, leave_square_out)", FactorizationSettings),
     ProbeSpec("clusterability", clusterability_probe, "Filan et al.: spectral n-cut of |W| vs shuffled controls",
-              "models with a chain of 2+ dense layers (mlp, cppn, transformer MLP blocks)"),
+              "models with a chain of 2+ dense layers (mlp, cppn, transformer MLP blocks)", ClusterSettings),
     ProbeSpec("crosstalk", crosstalk_probe, "spread of weight-perturbation effects over answer parts",
-              "tasks with fixed answers of 2+ parts (factors)"),
-    ProbeSpec("geometry", geometry_probe, "effective rank and participation ratio per layer", "every run"),
+              "tasks with fixed answers of 2+ parts (factors)", CrosstalkSettings),
+    ProbeSpec("geometry", geometry_probe, "effective rank and participation ratio per layer", "every run",
+              GeometrySettings),
     ProbeSpec("coverage", coverage_probe, "Faith and Fate: coverage and novelty vs per-example correctness",
-              "every run"),
+              "every run", CoverageSettings),
 )}
 
 
@@ -85,6 +88,21 @@ def check_names(names) -> list[str]:
     if bad or not names:
         raise FracturelabError(f"unknown probe {bad[0] if bad else ''!r} (probes: {', '.join(PROBES)})")
     return names
+
+
+def probe_settings(options: dict | None) -> dict:
+    """{probe: {setting: value}} (a spec's probe_options) -> {probe: its settings dataclass}, for run_probes'
+    settings; an unknown probe or setting is a FracturelabError naming it."""
+    from ..settings import from_options
+
+    out = {}
+    for name, opts in (options or {}).items():
+        if name not in PROBES:
+            raise FracturelabError(f"probe_options: unknown probe {name!r} (probes: {', '.join(PROBES)})")
+        if not isinstance(opts, dict):
+            raise FracturelabError(f"probe_options.{name}: expected a table of settings, got {type(opts).__name__}")
+        out[name] = from_options(PROBES[name].settings, opts, f"probe_options.{name}")
+    return out
 
 
 def run_probes(model, data, config: dict | None = None, names=None, seed: int = 0, checkpoints=None,

@@ -80,6 +80,8 @@ class TaskCell(_Cell):
     """Training steps to checkpoint for the probes."""
     threads: int = 1
     """torch threads."""
+    probe_options: dict = field(default_factory=dict)
+    """{probe: {setting: value}} where not the probe's defaults (probes.probe_settings)."""
     kind = "task"
 
 
@@ -183,18 +185,20 @@ def _task_cell(p: TaskCell) -> dict:
         if p.probes:
             import copy
 
-            from ..probes import run_checkpoints, run_probes
+            from ..probes import probe_settings, run_checkpoints, run_probes
 
             model, data, config = load_run(out)
             ckpts = run_checkpoints(out, config, init=True)  # step 0 (the initialization) and every checkpoint
             notes["skipped"] = {}
-            found = run_probes(model, data, config, names=list(p.probes), seed=p.seed, checkpoints=ckpts or None)
+            settings = probe_settings(p.probe_options)
+            found = run_probes(model, data, config, names=list(p.probes), seed=p.seed, checkpoints=ckpts or None,
+                               settings=settings)
             _probe_metrics(found, "", metrics, notes["skipped"])
             at_init = [n for n in p.probes if n in INIT_PROBES]
             if at_init:
                 init = copy.deepcopy(model)
                 init.load_state_dict(ckpts[0])
-                found = run_probes(init, data, config, names=at_init, seed=p.seed)
+                found = run_probes(init, data, config, names=at_init, seed=p.seed, settings=settings)
                 _probe_metrics(found, "init.", metrics, {})
     return {"metrics": metrics, "examples": examples, "notes": notes}
 

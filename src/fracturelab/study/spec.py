@@ -119,6 +119,9 @@ class StudySpec:
     """Model sizes."""
     probes: tuple[str, ...] = ()
     """Probes run on every trained model (fracturelab.probes.PROBES); an unknown name is refused at load."""
+    probe_options: dict = field(default_factory=dict)
+    """{probe: {setting: value}}: a probe's settings where not its defaults (each checked against the probe's
+    settings dataclass at load), e.g. fewer shuffled controls in a smoke run."""
     checkpoints: tuple[int, ...] = ()
     """Training steps to checkpoint and hand to the probes (e.g. for sparsity before and after training)."""
     threads: int = 1
@@ -147,7 +150,8 @@ class StudySpec:
                     for sc in self.scales:
                         out += [TaskCell(t.name, t.split, model, regime, sc.name, seed,
                                          dict(sc.model_options.get(model or "", {})), dict(t.options), probes,
-                                         tuple(self.checkpoints), self.threads) for seed in self.seeds]
+                                         tuple(self.checkpoints), self.threads,
+                                         probe_options=dict(self.probe_options)) for seed in self.seeds]
         if self.cppn is not None:
             c = self.cppn
             refs = list(c.references)
@@ -278,12 +282,16 @@ def _check_values(spec: StudySpec) -> None:
     CPPN part's references and sizes."""
     from ..cppn.builtins import BUILTINS
     from ..limits import check_size
-    from ..probes import PROBES
+    from ..probes import PROBES, probe_settings
     from ..train.run import resolve
 
     for p in spec.probes:
         if p not in PROBES:
             raise FracturelabError(f"spec.probes: unknown probe {p!r} (probes: {', '.join(PROBES)})")
+    try:
+        probe_settings(spec.probe_options)
+    except FracturelabError as e:
+        raise FracturelabError(f"spec.{e}") from None
     for i, t in enumerate(spec.tasks):
         for model in t.models or (None,):
             for regime in spec.regimes:
