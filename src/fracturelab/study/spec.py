@@ -36,6 +36,10 @@ class TaskEntry:
     """Models to train on it (empty: the task's default model)."""
     options: dict = field(default_factory=dict)
     """Extra train_run options for every run of this task (e.g. max_steps), on top of RECIPES."""
+    regimes: tuple[str, ...] = ()
+    """Regimes for this task (empty: the study's regimes)."""
+    seeds: tuple[int, ...] = ()
+    """Seeds for this task (empty: the study's seeds): a claim read on one task can get more runs there."""
 
 
 @dataclass(frozen=True)
@@ -110,7 +114,7 @@ class StudySpec:
     note: str = ""
     """One line the report and summary.json show at the top (e.g. what the profile is for)."""
     seeds: tuple[int, ...] = (0, 1, 2)
-    """Training seeds of every task cell."""
+    """Training seeds of every task cell (a task entry may name its own)."""
     regimes: tuple[str, ...] = ("scratch", "pretrain")
     """Training regimes (fracturelab.train.REGIMES; evolution adds es, cmaes, neat, ...)."""
     tasks: tuple[TaskEntry, ...] = ()
@@ -144,14 +148,14 @@ class StudySpec:
         out: list = []
         for t in self.tasks:
             for model in t.models or (None,):
-                for regime in self.regimes:
+                for regime in t.regimes or self.regimes:
                     if not applies(t.name, model, regime):
                         continue
                     for sc in self.scales:
                         out += [TaskCell(t.name, t.split, model, regime, sc.name, seed,
                                          dict(sc.model_options.get(model or "", {})), dict(t.options), probes,
                                          tuple(self.checkpoints), self.threads,
-                                         probe_options=dict(self.probe_options)) for seed in self.seeds]
+                                         probe_options=dict(self.probe_options)) for seed in t.seeds or self.seeds]
         if self.cppn is not None:
             c = self.cppn
             refs = list(c.references)
@@ -248,6 +252,10 @@ def check_spec(spec: StudySpec) -> None:
     for t in spec.tasks:
         if t.name not in TASKS:
             raise FracturelabError(f"spec.tasks: unknown task {t.name!r} (tasks: {', '.join(TASKS)})")
+        for r in t.regimes:
+            if r not in REGIMES:
+                raise FracturelabError(f"spec.tasks[{t.name}].regimes: unknown regime {r!r} "
+                                       f"(regimes: {', '.join(REGIMES)})")
         for m in t.models:
             if m not in MODELS:
                 raise FracturelabError(f"spec.tasks[{t.name}].models: unknown model {m!r} (models: {', '.join(MODELS)})")
@@ -294,7 +302,7 @@ def _check_values(spec: StudySpec) -> None:
         raise FracturelabError(f"spec.{e}") from None
     for i, t in enumerate(spec.tasks):
         for model in t.models or (None,):
-            for regime in spec.regimes:
+            for regime in t.regimes or spec.regimes:
                 if not applies(t.name, model, regime):
                     continue
                 for sc in spec.scales:
