@@ -44,6 +44,29 @@ def test_report_has_every_section_and_claim(tmp_path):
     for c in summary["claims"]:
         assert FIELDS <= set(c), FIELDS - set(c)
         assert c["verdict"] in VERDICTS and c["unit"] and c["sesoi"] > 0 and 0.9 < c["level"] < 1
+    header = html[html.index('<p id="power">'):]
+    assert all(f"claim {i}: " in header[:header.index("</p>")] for i in CLAIMS)
+    assert table.count('class="power"') == len(CLAIMS)
+
+
+def test_power_at_the_sesoi_matches_statsmodels(tmp_path):
+    """Each claim's power: its two-sided t test at its Holm level, n units and the standard error the data gave,
+    against an effect equal to the SESOI; statsmodels' one-sample t power is the oracle where df = n - 1."""
+    from statsmodels.stats.power import TTestPower
+
+    synthetic_store(tmp_path / "out", seeds=5)
+    build_report(tmp_path / "out")
+    checked = 0
+    for c in _claims(tmp_path / "out").values():
+        if c["power"] is None:
+            continue
+        assert 0 < c["power"] <= 1
+        if c["df"] == c["n"] - 1:
+            sd = c["se"] * c["n"] ** 0.5
+            want = TTestPower().power(effect_size=c["sesoi"] / sd, nobs=c["n"], alpha=1 - c["level"])
+            assert abs(c["power"] - want) < 1e-4, (c["id"], c["power"], want)  # summary rounds to 6 places
+            checked += 1
+    assert checked >= 2
 
 
 def test_planted_effects_are_found_through_the_store(tmp_path):

@@ -61,6 +61,15 @@ def test_probe_options_reach_the_probe_on_trained_and_initial_nets(monkeypatch):
     assert parse_spec(TINY).cells()[0].key != cell.key  # the options are part of the cell's identity
 
 
+def test_task_entries_may_name_their_own_regimes_and_seeds():
+    text = TINY + '\n[[tasks]]\nname = "factors"\nmodels = ["mlp"]\nregimes = ["bimt"]\nseeds = [5, 6, 7]\n'
+    cells = [c for c in parse_spec(text).cells() if c.kind == "task"]
+    assert {(c.task, c.regime, c.seed) for c in cells} == (
+        {("leave_square_out", "scratch", s) for s in (0, 1)} | {("factors", "bimt", s) for s in (5, 6, 7)})
+    with pytest.raises(FracturelabError, match=r"tasks\[factors\]\.regimes: unknown regime 'nope'"):
+        parse_spec(text.replace('["bimt"]', '["nope"]'))
+
+
 def test_analysis_settings_checked():
     with pytest.raises(FracturelabError, match="sesoi"):
         parse_spec(TINY + '\n[analysis]\nsesoi = { "99" = 0.1 }\n')

@@ -20,7 +20,7 @@ from pathlib import Path
 from ..errors import FracturelabError
 from ..settings import coerce_value, field_types
 
-PROFILES = ("quick", "full")
+PROFILES = ("quick", "standard", "full")
 CPPN_REGIMES = ("sgd", "init", "sgd_arch")
 
 

@@ -3,9 +3,11 @@
     summary = write_summary("out")     # -> out/summary.json; summary["claims"][i] has the fields below
     claims = decide(rows, examples_by_cell, spec.analysis)   # the same from plain rows (tests, calibration)
 
-Per claim: id, claim (as measured), source, verdict, reason, effect, ci (at the corrected level), p, p_holm, n and
-unit, sesoi (smallest effect of interest), level (the corrected interval level), alpha, breakdown (per task,
-architecture or reference), control, caveats, measure, control_text, why, reworded, figure.
+Per claim: id, claim (as measured), source, verdict, reason, effect, ci (at the corrected level), se and df (of its
+t reference), p, p_holm, n and
+unit, sesoi (smallest effect of interest), level (the corrected interval level), alpha, power (of this claim's test at
+its level, its n and its standard error, against an effect equal to the SESOI), breakdown (per task, architecture or
+reference), control, caveats, measure, control_text, why, reworded, figure.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from ..io import atomic_file
 from .analysis import rows_of
 from .claims import CLAIMS
 from .measures import parse_meta
-from .stats import holm, verdict
+from .stats import holm, power, verdict
 
 SUMMARY = "summary.json"
 STORE = "results.sqlite"
@@ -41,12 +43,22 @@ def decide(rows: list[dict], examples: dict, s, ids=None) -> list[dict]:
         level = 1 - s.alpha / (m - order.index(i)) if i in adj else 1 - s.alpha / m
         v, reason = verdict(e, adj.get(i, math.nan), s.alpha, level, sesoi)
         out.append({"id": i, "claim": c.text, "source": c.source, "verdict": v, "reason": reason,
-                    "effect": _num(e.effect), "ci": [_num(x) for x in e.ci(level)], "p": _num(p[i]),
+                    "effect": _num(e.effect), "ci": [_num(x) for x in e.ci(level)], "se": _num(e.se), "df": e.df,
+                    "p": _num(p[i]),
                     "p_holm": _num(adj.get(i, math.nan)), "n": e.n, "unit": e.unit, "sesoi": sesoi,
-                    "level": round(level, 6), "alpha": s.alpha, "breakdown": _clean(e.breakdown),
+                    "level": round(level, 6), "alpha": s.alpha, "power": _num(_power(e, sesoi, level)),
+                    "breakdown": _clean(e.breakdown),
                     "control": _clean(e.control), "caveats": list(e.caveats), "measure": c.measure,
                     "control_text": c.control, "why": c.why, "reworded": c.reworded, "figure": c.figure})
     return out
+
+
+def _power(e, sesoi: float, level: float) -> float:
+    """Power at the SESOI: the chance the claim's t test at its Holm level rejects when the true effect is the
+    SESOI, with the standard error the data gave (a design's sensitivity, not the observed effect's power)."""
+    if e.missing or not (e.df > 0 and math.isfinite(e.se) and e.se > 0):
+        return math.nan
+    return power(sesoi, e.se * math.sqrt(e.n), e.n, 1 - level, strata=e.n - e.df)
 
 
 @dataclass
