@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from ..errors import FracturelabError
 from .args import int_at_least
+from ..study.spec import PROFILES
 
 
 def _finish(res: dict) -> None:
@@ -79,8 +80,9 @@ def _common(s, out_default=None):
 def register(sub) -> None:
     s = sub.add_parser("run", help="the main job: run the default study and write its report (resumable)")
     _common(s, "fracturelab-out")
-    s.add_argument("--profile", choices=("quick", "full"), default="quick",
-                   help="quick (2 cores, <= 10 minutes) or full (a cluster)")
+    s.add_argument("--profile", choices=PROFILES, default="quick",
+                   help="quick (a smoke run: 2 cores, <= 10 minutes), standard (the power to decide: 2 cores, "
+                        "<= 60 minutes) or full (a cluster)")
     s.set_defaults(fn=_cmd_run)
 
     s = sub.add_parser("study", help="run any study spec (TOML) into OUTDIR (resumable)")
