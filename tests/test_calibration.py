@@ -76,3 +76,20 @@ def test_untrained_runs_enter_no_claim():
     rows, ex = synthetic(seeds=3, effect=STRONG, rng=3, learned=False)
     for c in decide(rows, ex, AnalysisSettings(n_boot=50), ids=[2, 3, 4, 5, 6, 7, 8, 9]):
         assert c["verdict"] == "inconclusive", c
+
+
+def test_power_is_the_t_tests_rejection_rate_and_stays_finite():
+    """stats.power against a simulation of the t test it describes, and finite where scipy's noncentral t is not
+    (large noncentralities: precise claims)."""
+    from fracturelab.study.stats import power
+    from scipy import stats as st
+
+    rng = np.random.default_rng(0)
+    n, sd, alpha = 12, 1.0, 0.05
+    for effect in (0.0, 0.4, 0.9):
+        x = rng.normal(effect, sd, (20000, n))
+        t = x.mean(1) / (x.std(1, ddof=1) / math.sqrt(n))
+        sim = float((np.abs(t) > st.t.ppf(1 - alpha / 2, n - 1)).mean())
+        assert abs(power(effect, sd, n, alpha) - sim) < 0.015, (effect, sim)
+    big = [power(e, 0.005 * math.sqrt(n), n, 0.0167) for e in (0.05, 0.1, 0.5)]
+    assert all(math.isfinite(p) and 0.999 < p <= 1.0 + 1e-12 for p in big), big

@@ -206,3 +206,14 @@ def test_picbreeder_is_smoother_more_symmetric_and_lower_dim_than_sgd(fer_metric
     assert pic["symmetric_fraction"] > sgd["symmetric_fraction"] + 0.5
     assert pic["effective_dim_ratio_max"] < sgd["effective_dim_ratio_max"]
     assert pic["effective_dim_ratio_mean"] < sgd["effective_dim_ratio_mean"]
+
+
+def test_effective_dim_of_huge_or_diverged_maps():
+    """A diverged SGD replica's maps: huge but finite values keep the scale-free dimension (float32 Gram entries
+    would overflow); non-finite maps give NaN, not an exception that fails the study's cell."""
+    rng = np.random.default_rng(0)
+    layer = rng.normal(size=(6, 16, 16)).astype(np.float32)
+    assert effective_dim(layer * np.float32(1e20)) == pytest.approx(effective_dim(layer), rel=1e-5)
+    bad = layer.copy()
+    bad[2, 3, 4] = np.inf
+    assert np.isnan(effective_dim(bad))

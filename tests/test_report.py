@@ -170,3 +170,15 @@ def test_claim9_per_task_check_and_effect_match_a_direct_computation(tmp_path, m
                     html)
     assert fig and base64.b64decode(fig.group(1))[:8] == b"\x89PNG\r\n\x1a\n"
     assert '<a href="#fig-intervention">' in html[html.index('id="claim-9"'):]
+
+
+def test_claim9_failed_check_keeps_its_pairs_and_stays_inconclusive(tmp_path):
+    """When the intervention does not lower fracture anywhere, claim 9 is inconclusive with that reason, and still
+    says how many matched seed pairs stood behind it."""
+    lower = {"factors": -2.0, "knowledge_graph": -2.0, "leave_square_out": -2.0}
+    synthetic_store(tmp_path / "f", effect={9: 0.2}, seeds=5, lower=lower)
+    build_report(tmp_path / "f")
+    c = _claims(tmp_path / "f")[9]
+    assert c["verdict"] == "inconclusive" and "manipulation check failed" in c["reason"]
+    assert c["effect"] is None and c["n"] == c["control"]["n"] > 0
+    assert c["n"] == sum(t["n"] for t in c["breakdown"]["task"].values())

@@ -37,6 +37,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import math
+
 import numpy as np
 import torch
 
@@ -158,8 +160,10 @@ def asymmetry(maps2d: np.ndarray) -> np.ndarray:
 
 def effective_dim(layer: np.ndarray) -> float:
     """(W, res, res) maps of one layer -> exp(entropy of the normalised singular values) of the centred
-    (pixels x W) matrix; 0 when every map is constant."""
-    f = layer.reshape(len(layer), -1).T                          # (N, W)
+    (pixels x W) matrix; 0 when every map is constant; NaN when a map is not finite (a diverged net)."""
+    f = layer.reshape(len(layer), -1).T.astype(np.float64)      # (N, W); float64: float32 Gram entries overflow
+    if not np.isfinite(f).all():
+        return math.nan
     c = f - f.mean(axis=0)
     # singular values via the W x W Gram matrix: ~10x faster than an SVD of the tall matrix, and the values it
     # blurs (below ~1e-8 of the largest) change the entropy by less than 1e-6

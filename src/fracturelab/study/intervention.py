@@ -121,7 +121,7 @@ def claim9(rows, examples, s) -> Estimate:
     if check.missing or not (check.effect > 0 and check.p() <= s.alpha):
         est = missing(f"manipulation check failed: {s.intervention} did not lower the fracture composite "
                       f"(lowered by {check.effect:.3g}, p = {check.p():.3g})")
-        est.control = manip
+        est.n, est.control = len(pairs), manip  # the pairs were there; the manipulation was not
         return est
     est = _mean_over_runs(_strata(pairs), [gained(p) for p in pairs], s, caveats, UNIT)
     est.control = manip | {"id_acc_change": float(np.mean([p["id_acc"][1] - p["id_acc"][0] for p in pairs]))}

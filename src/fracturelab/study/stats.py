@@ -186,4 +186,11 @@ def power(effect: float, sd_unit: float, n: int, alpha: float, strata: int = 1) 
         return math.nan
     ncp = effect / (sd_unit / math.sqrt(n))
     t = st.t.ppf(1 - alpha / 2, df)
-    return float(st.nct.sf(t, df, ncp) + st.nct.cdf(-t, df, ncp))
+    return _upper_tail(t, df, ncp) + _upper_tail(t, df, -ncp)  # P(T > t) + P(T < -t), the second by symmetry
+
+
+def _upper_tail(t: float, df: int, ncp: float) -> float:
+    """P(T > t) for a noncentral t; scipy's nct returns NaN for some large noncentralities, where the normal
+    approximation is exact to far below the reported precision."""
+    p = float(st.nct.sf(t, df, ncp))
+    return p if math.isfinite(p) else float(st.norm.sf(t - ncp))
