@@ -17,14 +17,15 @@ def main(out: str) -> None:
     s = json.loads((Path(out) / "summary.json").read_text())
     if s.get("profile_note"):
         print(f"*{s['profile_note']}*\n")
-    print("| # | claim (as measured) | verdict | effect [interval] (level) | SESOI | p (Holm) | n | per task / reference |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| # | claim (as measured) | verdict | effect [interval] (level) | SESOI | p (Holm) | power at SESOI | n | "
+          "per task / reference |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for c in s["claims"]:
         per = "; ".join(f"{k} {fmt(v['effect'])} (n {v['n']})" for kind, d in c["breakdown"].items()
                         if kind != "component" for k, v in d.items())
         ci = f"[{fmt(c['ci'][0])}, {fmt(c['ci'][1])}]"
         print(f"| {c['id']} | {c['claim']} | {c['verdict']} | {fmt(c['effect'])} {ci} ({100 * c['level']:.2f} %) | "
-              f"±{c['sesoi']:g} | {fmt(c['p_holm'])} | {c['n']} {c['unit']}s | {per or '–'} |")
+              f"±{c['sesoi']:g} | {fmt(c['p_holm'])} | {fmt(c.get('power'))} | {c['n']} {c['unit']}s | {per or '–'} |")
     print()
     for c in s["claims"]:
         notes = ([c["reason"]] if c["verdict"] == "inconclusive" else []) + c["caveats"]
