@@ -8,6 +8,7 @@ run appended as it finishes (rerunning skips the runs already there).
     python examples/positions_table.py OUTDIR --quick          # a few steps per run: checks the script
     python examples/positions_table.py OUTDIR --tasks knowledge_graph --seeds 0
     python examples/positions_table.py OUTDIR --table          # only the table of the runs done so far
+    python examples/positions_table.py OUT2 --tasks scan --max-steps 2000   # a larger budget, in its own folder
 
 Several processes may share OUTDIR if they run different tasks or seeds (each appends whole lines).
 
@@ -42,8 +43,10 @@ BUDGETS = {  # reduced from the recipes (fracturelab.train.RECIPES) so the whole
 QUICK = {"max_steps": 30, "eval_every": 10}
 
 
-def run_one(task: str, pos: str, shift: bool, seed: int, quick: bool) -> dict:
+def run_one(task: str, pos: str, shift: bool, seed: int, quick: bool, max_steps: int | None = None) -> dict:
     kw = dict(BUDGETS[task])
+    if max_steps:
+        kw["max_steps"] = max_steps
     if quick:
         kw |= QUICK
     t0 = time.process_time()
@@ -82,6 +85,8 @@ def main(argv=None) -> int:
     ap.add_argument("--pos", nargs="+", default=list(POSITIONS), choices=list(POSITIONS))
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--quick", action="store_true", help="a few steps per run (checks the script, not the claims)")
+    ap.add_argument("--max-steps", type=int, default=None, help="every run's step budget instead of BUDGETS' "
+                    "(use another OUTDIR: runs already there are skipped whatever their budget)")
     ap.add_argument("--table", action="store_true", help="train nothing: print the table of the runs already done")
     a = ap.parse_args(argv)
     a.outdir.mkdir(parents=True, exist_ok=True)
@@ -96,7 +101,7 @@ def main(argv=None) -> int:
                 for shift in ((False, True) if pos in ABSOLUTE else (False,)):
                     if (task, pos, shift, seed) in done:
                         continue
-                    r = run_one(task, pos, shift, seed, a.quick)
+                    r = run_one(task, pos, shift, seed, a.quick, a.max_steps)
                     print(json.dumps(r), file=sys.stderr, flush=True)
                     with log.open("a") as f:
                         f.write(json.dumps(r) + "\n")
