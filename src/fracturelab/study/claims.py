@@ -120,8 +120,8 @@ CLAIMS: dict[int, Claim] = {c.id: c for c in (
           "OOD accuracy, intervention regime minus scratch, same task, model, scale and seed, pairs whose test_id "
           "accuracies are within match_id_acc",
           "seed pair (scratch and intervention runs of one seed)",
-          "a manipulation check: the intervention must lower the fracture composite (one-sided, alpha), else the claim "
-          "is inconclusive with that reason",
+          "a manipulation check: the intervention must lower the fracture composite (above 0 at two-sided p <= alpha), "
+          "else the claim is inconclusive with that reason",
           "if fracture did not cause failure, lowering it would leave OOD accuracy where it was: 0",
           0.03, "fig-intervention", claim9),
 )}
