@@ -15,13 +15,15 @@ import sys
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from fracturelab.study.cell import TaskCell, run_cell  # noqa: E402
+from fracturelab.study.measures import TASK_COMPOSITE  # noqa: E402
+from fracturelab.study.spec import profile  # noqa: E402
 
 PILOT = {  # task: (model, max_steps, strengths tried): the standard profile's budgets
     "factors": ("mlp", 800, (1e-4, 3e-4, 1e-3)),
     "leave_square_out": ("mlp", 2000, (1e-6, 1e-5, 1e-4)),
 }
-PROBES = ("factorization", "crosstalk", "clusterability", "geometry")
-PROBE_OPTIONS = {"clusterability": {"n_shuffles": 5}, "factorization": {"max_examples": 600}}  # as the profile
+PROBES = tuple(dict.fromkeys(name.split(".")[0] for name, _, _ in TASK_COMPOSITE))  # the fracture composite's probes
+PROBE_OPTIONS = profile("standard").probe_options  # measured as the profile measures them
 SHOW = ("train.id_acc", "train.ood_acc", "factorization.dci_c", "crosstalk.spread", "clusterability.ncut_z",
         "geometry.eff_rank_ratio")
 
