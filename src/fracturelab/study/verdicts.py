@@ -4,10 +4,9 @@
     claims = decide(rows, examples_by_cell, spec.analysis)   # the same from plain rows (tests, calibration)
 
 Per claim: id, claim (as measured), source, verdict, reason, effect, ci (at the corrected level), se and df (of its
-t reference), p, p_holm, n and
-unit, sesoi (smallest effect of interest), level (the corrected interval level), alpha, power (of this claim's test at
-its level, its n and its standard error, against an effect equal to the SESOI), breakdown (per task, architecture or
-reference), control, caveats, measure, control_text, why, reworded, figure.
+t reference), p, p_holm, n and unit, sesoi (smallest effect of interest), level (the corrected interval level), alpha,
+power (of this claim's test at its level, its n and its standard error, against an effect equal to the SESOI),
+breakdown (per task, architecture or reference), control, caveats, measure, control_text, why, reworded, figure.
 """
 from __future__ import annotations
 
