@@ -16,14 +16,18 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import os
 import time
 
 import torch
 
 from fracturelab.cppn import ReplicateSettings, builtin_net
+from fracturelab.cppn.color import to_rgb
+from fracturelab.cppn.fused import active as fused_active, rgb_mse_fn
+from fracturelab.cppn.module import DEFAULT_WINDOW, forward
 from fracturelab.cppn.population import fit_population as fit_replicas
-from fracturelab.cppn.replicate import fit as fit_replica
+from fracturelab.cppn.replicate import INITS, fit as fit_replica, fit_problem
 from fracturelab.models import DEFAULT_MODEL, make_model
 from fracturelab.tasks import TASKS
 from fracturelab.train import RECIPES
@@ -86,27 +90,51 @@ def bench_replicas(res: int, k: int, steps: int) -> dict:
     fit_replica(face.arch, target, settings[0], progress=False)
     one = _cpu(lambda: [fit_replica(face.arch, target, s, progress=False) for s in settings]) / (k * steps)
     pop = _cpu(lambda: fit_replicas(face.arch, target, settings)) / (k * steps)
-    return {"one": one, "pop": pop, "full": 6000, "params": face.arch.n_params}
+    return {"one": one, "pop": pop, "full": 6000, "params": face.arch.n_params,
+            "compute": _engine_call(face.arch, target, res, steps)}
+
+
+def _engine_call(arch, target, res: int, calls: int) -> float:
+    """CPU seconds of one net's loss-and-gradient call alone: the part of a replica's step that is not per-step
+    overhead (with the fused engine; the torch path's forward and backward otherwise)."""
+    inputs, y, m = fit_problem(target, res, None, DEFAULT_WINDOW)
+    params = INITS["truncated"](arch, torch.Generator().manual_seed(0))[None].contiguous()
+    if fused_active():
+        call = functools.partial(rgb_mse_fn(arch, inputs, y, (m / (m.sum() * 3)).reshape(-1)), params)
+    else:
+        leaf = params[0].clone().requires_grad_()
+        call = lambda: (((to_rgb(forward(arch, leaf, inputs)) - y) ** 2 * m).mean()).backward()  # noqa: E731
+    call()
+    return _cpu(lambda: [call() for _ in range(calls)]) / calls
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--k", type=int, default=16, help="networks per population")
     ap.add_argument("--steps", type=int, default=30, help="timed steps per network")
+    ap.add_argument("--replica-steps", type=int, default=300,
+                    help="timed steps per CPPN replica (a replica's step is short: its setup must not dominate)")
     ap.add_argument("--only", nargs="*", default=None, help="configurations to run (default: all)")
     a = ap.parse_args()
     torch.set_num_threads(1)
     names = a.only or [*CONFIGS, *REPLICAS]
-    print(f"torch {torch.__version__}, 1 thread, K = {a.k}, {a.steps} timed steps per network; "
+    print(f"torch {torch.__version__}, 1 thread, K = {a.k}, {a.steps} timed steps per network "
+          f"({a.replica_steps} per CPPN replica), fused CPPN engine: {'on' if fused_active() else 'off'}; "
           f"load before: {os.getloadavg()[0]:.2f}")
     print("| configuration | params | ms per network-step, one at a time | ms per network-step, population | speed-up |"
           " networks/CPU-min, one at a time | networks/CPU-min, population | steps (full run) |")
     print("|---|---|---|---|---|---|---|---|")
+    rows = {}
     for name in names:
-        r = (bench_replicas(REPLICAS[name], a.k, a.steps) if name in REPLICAS
+        r = rows[name] = (bench_replicas(REPLICAS[name], a.k, a.replica_steps) if name in REPLICAS
              else bench_task(*CONFIGS[name], a.k, a.steps))
         print(f"| {name} | {r['params']:,} | {1e3 * r['one']:.2f} | {1e3 * r['pop']:.2f} | {r['one'] / r['pop']:.1f}x "
               f"| {60 / (r['one'] * r['full']):.2f} | {60 / (r['pop'] * r['full']):.2f} | {r['full']} |", flush=True)
+    for name in names:
+        if name in REPLICAS:
+            r = rows[name]
+            print(f"{name}: one net's loss-and-gradient call takes {1e3 * r['compute']:.2f} of its "
+                  f"{1e3 * r['one']:.2f} ms step ({100 * r['compute'] / r['one']:.0f} %); the rest is per-step overhead")
     print(f"load after (1, 5, 15 min): {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 

@@ -3,7 +3,7 @@ same settings (loss curve, stopping, kept weights)."""
 import numpy as np
 import pytest
 
-from fracturelab.cppn import Arch, ReplicateSettings, builtin_net, fit
+from fracturelab.cppn import Arch, ReplicateSettings, builtin_net, fit, fused
 from fracturelab.cppn.population import fit_population
 from fracturelab.errors import FracturelabError
 
@@ -37,6 +37,21 @@ def test_fer_learning_rate_first_25_steps():
     target = face.render(16)
     settings = [ReplicateSettings(res=16, steps=25, seed=s, lr=3e-3) for s in range(8)]
     _check(fit_population(face.arch, target, settings), settings, target, face.arch)
+
+
+@pytest.mark.skipif(not fused.available(), reason="the fused CPPN engine needs a C++ compiler")
+def test_engine_population_follows_the_torch_reference():
+    """The engine's batch (per-row learning rates, normalization flags, rows leaving) against single fits on the
+    torch reference path (autograd and StackedAdam)."""
+    face = builtin_net("face")
+    target = face.render(16)
+    settings = [ReplicateSettings(res=16, steps=40, seed=s, lr=[3e-4, 1e-4, 2e-4][s % 3]) for s in range(6)]
+    settings[1].normalize_grad = False
+    settings[2].steps = 25
+    settings[4].keep = "best"
+    reps = fit_population(face.arch, target, settings)
+    with fused.disabled():
+        _check(reps, settings, target, face.arch)
 
 
 def test_other_archs_train_as_their_own_batch_and_masks_apply():

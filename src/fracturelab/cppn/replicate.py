@@ -1,17 +1,19 @@
 """SGD replicas of a target image, with FER's recipe: a fresh MLP (flax's LeCun-normal init, a truncated normal) fit
 by full-batch MSE on RGB after the differentiable HSV->RGB, Adam, and the gradient scaled to unit L2 norm before each
-Adam step; the final weights are the replica (FER's choice; keep="best" keeps the lowest-loss ones). `fit_many` trains
-R replicas in one batched step."""
+Adam step; the final weights are the replica (FER's choice; keep="best" keeps the lowest-loss ones). `fit_batch` trains
+R replicas, each with its own settings, in one batched step; `fit` and `fit_many` are its one- and many-seed cases."""
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from typing import Sequence
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from ..errors import FracturelabError
+from ..stacked import StackedAdam
 from .arch import Arch
 from .color import to_rgb
 from .fused import active as fused_active, adam_step, rgb_mse_fn
@@ -105,23 +107,21 @@ def fit(arch: Arch, target: np.ndarray, settings: ReplicateSettings, init: np.nd
         mask: np.ndarray | None = None, window=DEFAULT_WINDOW, progress: bool = True) -> Replica:
     """Fit `arch` to target (res, res, 3) in [0, 1]. mask (res, res) in {0, 1} hides pixels from the loss (0 = hidden).
     init: start from these weights instead of a fresh draw of settings.init (fine-tuning)."""
+    settings.check()
     gen = torch.Generator().manual_seed(settings.seed)
     start = (torch.as_tensor(init, dtype=torch.float32).clone() if init is not None
              else INITS[settings.init](arch, gen))
-    return _train(arch, target, settings, start[None], mask, window, progress)[0]
+    return fit_batch(arch, target, [settings], start[None], mask, window, progress)[0]
 
 
 def fit_many(arch: Arch, target: np.ndarray, settings: ReplicateSettings, seeds, mask: np.ndarray | None = None,
              window=DEFAULT_WINDOW, progress: bool = True) -> list[Replica]:
-    """R replicas of one target, one per seed, trained together: each step is one batched forward and backward of
-    all R nets and one Adam step on the (R, P) weights, each replica's gradient scaled to unit norm on its own. Replica
-    r is `fit` with settings.seed = seeds[r] (the same numbers up to float rounding: the batch sums in another order).
-    With stop_mse, a replica that reached it keeps stepping (its best weights are kept) until all have."""
+    """R replicas of one target, one per seed, trained together (fit_batch): replica r is `fit` with settings.seed =
+    seeds[r] (the same numbers up to float rounding)."""
     settings.check()
-    starts = torch.stack([INITS[settings.init](arch, torch.Generator().manual_seed(int(s))) for s in seeds])
-    reps = _train(arch, target, settings, starts, mask, window, progress)
-    return [Replica(r.arch, r.params, r.losses, ReplicateSettings(**{**asdict(settings), "seed": int(s)}), r.fit_mse)
-            for r, s in zip(reps, seeds)]
+    each = [replace(settings, seed=int(s)) for s in seeds]
+    starts = torch.stack([INITS[s.init](arch, torch.Generator().manual_seed(s.seed)) for s in each])
+    return fit_batch(arch, target, each, starts, mask, window, progress)
 
 
 def fit_problem(target: np.ndarray, res: int, mask, window) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -134,64 +134,110 @@ def fit_problem(target: np.ndarray, res: int, mask, window) -> tuple[torch.Tenso
     return coord_grid(res, window), torch.as_tensor(target, dtype=torch.float32).reshape(-1, 3), m
 
 
-def _train(arch, target, settings, starts: torch.Tensor, mask, window, progress) -> list[Replica]:
-    """Adam on starts (R, P) with FER's recipe. The fused engine, where active, computes each step's loss and
-    gradient in one pass and does the normalization and Adam in one call; the reference is autograd (one net: the
-    module's hand-written backward) and torch.optim.Adam."""
-    settings.check()
-    res = settings.res
+def fit_batch(arch: Arch, target: np.ndarray, settings: Sequence[ReplicateSettings], starts: torch.Tensor,
+              mask: np.ndarray | None = None, window=DEFAULT_WINDOW, progress: bool = False) -> list[Replica]:
+    """R replicas of `arch` trained together with FER's recipe, replica r from starts[r] (R, P) with settings[r] (its
+    lr, steps, stop_mse, normalize_grad and keep; all at one res): each step is one loss-and-gradient call over the
+    (A, P) weights of the A replicas still training and one Adam step with a learning rate per row. A replica that
+    reaches its stop_mse or its steps leaves the batch, as `fit` would stop, so replica r is `fit` with settings[r]
+    up to float rounding (tests/test_cppn_population.py)."""
+    for s in settings:
+        s.check()
+    res = settings[0].res
+    if any(s.res != res for s in settings):
+        raise FracturelabError(f"fit_batch trains one resolution at a time, got {sorted({s.res for s in settings})}")
     check_fit_size(arch, res)
     inputs, y, m = fit_problem(target, res, mask, window)
-    R, params = len(starts), starts.clone().contiguous()
-    if fused_active():
-        loss_and_grad = rgb_mse_fn(arch, inputs, y, (m / (m.sum() * 3)).reshape(-1))
-        moments, grad = (torch.zeros_like(params), torch.zeros_like(params)), [None]
-
-        def compute() -> torch.Tensor:
-            loss, grad[0] = loss_and_grad(params)
-            return loss
-
-        def update(t: int) -> None:
-            adam_step(params, grad[0], *moments, t, settings.lr, settings.normalize_grad)
-    else:
-        leaf = torch.nn.Parameter(params)  # shares params' storage
-        opt = torch.optim.Adam([leaf], lr=settings.lr)
-
-        def compute() -> torch.Tensor:
-            opt.zero_grad(set_to_none=True)
-            raw = forward(arch, leaf[0] if R == 1 else leaf, inputs).reshape(R, -1, 3)  # one net: _OneNet
-            loss = ((to_rgb(raw) - y) ** 2 * m).sum(dim=(1, 2)) / (m.sum() * 3)
-            loss.sum().backward()
-            if settings.normalize_grad:
-                leaf.grad /= leaf.grad.norm(dim=1, keepdim=True) + 1e-12
-            return loss.detach()
-
-        def update(t: int) -> None:
-            opt.step()
-
-    losses = np.empty((settings.steps, R), dtype=np.float32)
-    best, best_params = np.full(R, np.inf), starts.clone()  # Adam on unit-norm gradients jitters: keep="best" keeps these
-    bar = tqdm(range(settings.steps), desc="replicate", disable=not progress, mininterval=1.0)
+    R = len(settings)
+    lr = np.array([s.lr for s in settings], dtype=np.float64)
+    normalize = np.array([s.normalize_grad for s in settings])
+    last = np.array([s.steps - 1 for s in settings])
+    stop = np.array([-np.inf if s.stop_mse is None else s.stop_mse for s in settings])
+    start = starts.to(torch.float32).contiguous()
+    opt = (_FusedAdam if fused_active() else _TorchAdam)(arch, inputs, y, m, start.clone(), lr, normalize)
+    losses = np.full((last.max() + 1, R), np.nan, dtype=np.float32)  # (step, replica)
+    length = last + 1  # steps each replica logged (fewer where it reached its stop_mse)
+    best, best_params, final_params = np.full(R, np.inf), start.clone(), start.clone()
+    active = np.arange(R)  # the replica on each row of opt's weights
+    bar = tqdm(range(last.max() + 1), desc=f"replicate x{R}" if R > 1 else "replicate", disable=not progress,
+               mininterval=1.0)
     for step in bar:
-        losses[step] = compute().numpy()
-        better = np.flatnonzero(losses[step] < best)
-        if len(better):
-            best[better] = losses[step, better]
-            rows = torch.from_numpy(better)
-            best_params[rows] = params[rows]
-        if settings.stop_mse is not None and (best < settings.stop_mse).all():
-            losses = losses[:step + 1]
-            break
-        if step == settings.steps - 1:  # "final" = the weights whose loss was logged last (no unlogged last step)
-            break
-        update(step + 1)
+        now = opt.loss()  # (A,) the MSE of the weights before this step
+        losses[step, active] = now
+        better = now < best[active]
+        if better.any():  # Adam on unit-norm gradients jitters: keep="best" keeps these weights
+            best[active[better]] = now[better]
+            best_params.index_copy_(0, torch.from_numpy(active[better]),
+                                    opt.params.index_select(0, torch.from_numpy(np.flatnonzero(better))))
+        done = (best[active] < stop[active]) | (step == last[active])
+        if done.any():  # "final" = the weights whose loss was logged last (they leave before the next update)
+            final_params.index_copy_(0, torch.from_numpy(active[done]),
+                                     opt.params.index_select(0, torch.from_numpy(np.flatnonzero(done))))
+            length[active[done]] = step + 1
+            active = active[~done]
+            if not len(active):
+                break
+            opt.keep(np.flatnonzero(~done))
+        opt.step(step + 1)
         if step % 200 == 0:
-            bar.set_postfix(mse=f"{losses[step].min():.2e}")
-    if settings.keep == "best":
-        return [Replica(arch, best_params[r].numpy().astype(np.float32), losses[:, r].copy(), settings, float(best[r]))
-                for r in range(R)]
-    return [Replica(arch, params[r].numpy().astype(np.float32).copy(), losses[:, r].copy(), settings,
-                    float(losses[-1, r])) for r in range(R)]
+            bar.set_postfix(mse=f"{best.min():.2e}", active=len(active))
+    out = []
+    for r, s in enumerate(settings):
+        curve = losses[:length[r], r].copy()
+        params = best_params[r] if s.keep == "best" else final_params[r]
+        out.append(Replica(arch, params.numpy().copy(), curve, s, float(best[r] if s.keep == "best" else curve[-1])))
+    return out
+
+
+class _FusedAdam:
+    """The fused engine's step: loss and gradient of every row in one call, the normalization and Adam in another."""
+
+    def __init__(self, arch: Arch, inputs, y, m, params: torch.Tensor, lr: np.ndarray, normalize: np.ndarray):
+        self.loss_and_grad = rgb_mse_fn(arch, inputs, y, (m / (m.sum() * 3)).reshape(-1))
+        self.params, self.m, self.v = params, torch.zeros_like(params), torch.zeros_like(params)  # (A, P) each
+        self.lr, self.normalize = lr, normalize  # (A,) each
+
+    def loss(self) -> np.ndarray:
+        loss, self.grad = self.loss_and_grad(self.params)
+        return loss.numpy()
+
+    def keep(self, rows: np.ndarray) -> None:
+        self.params, self.m, self.v, self.grad = (t[torch.from_numpy(rows)].contiguous() for t in
+                                                  (self.params, self.m, self.v, self.grad))
+        self.lr, self.normalize = self.lr[rows], self.normalize[rows]
+
+    def step(self, t: int) -> None:
+        adam_step(self.params, self.grad, self.m, self.v, t, self.lr, self.normalize)
+
+
+class _TorchAdam:
+    """The reference: autograd through module.forward (one net: its hand-written backward) and StackedAdam, which
+    follows torch.optim.Adam op for op."""
+
+    def __init__(self, arch: Arch, inputs, y, m, params: torch.Tensor, lr: np.ndarray, normalize: np.ndarray):
+        self.arch, self.inputs, self.y, self.m = arch, inputs, y, m
+        self.opt = StackedAdam([params.requires_grad_()])
+        self.lr, self.normalize = torch.from_numpy(lr), torch.from_numpy(normalize)  # (A,) each
+
+    @property
+    def params(self) -> torch.Tensor:
+        return self.opt.params[0].detach()
+
+    def loss(self) -> np.ndarray:
+        p = self.opt.params[0]
+        raw = forward(self.arch, p[0] if len(p) == 1 else p, self.inputs).reshape(len(p), -1, 3)
+        loss = ((to_rgb(raw) - self.y) ** 2 * self.m).sum(dim=(1, 2)) / (self.m.sum() * 3)
+        (self.grad,) = torch.autograd.grad(loss.sum(), p)
+        return loss.detach().numpy()
+
+    def keep(self, rows: np.ndarray) -> None:
+        rows = torch.from_numpy(rows)
+        self.opt.keep(rows)
+        self.grad, self.lr, self.normalize = self.grad[rows], self.lr[rows], self.normalize[rows]
+
+    def step(self, t: int) -> None:
+        unit = self.grad / (self.grad.norm(dim=1, keepdim=True) + 1e-12)  # FER: unit L2 norm per replica
+        self.opt.step([torch.where(self.normalize[:, None], unit, self.grad)], self.lr)
 
 
 def mse(arch: Arch, params: np.ndarray, target: np.ndarray, window=DEFAULT_WINDOW) -> float:
