@@ -76,7 +76,9 @@ def activate(arch: Arch, z: torch.Tensor) -> torch.Tensor:
     if len(arch.groups) == 1:
         return ACTIVATION_FNS[arch.groups[0][0]](z)
     parts = torch.split(z, [n for _, n in arch.groups], dim=-1)
-    return torch.cat([ACTIVATION_FNS[a](part) for (a, _), part in zip(arch.groups, parts)], dim=-1)
+    # each group copied to contiguous memory first: an elementwise op on a narrow strided slice runs 2-3x slower
+    # than on a copy (inner loops of one group's width), and the same values come out
+    return torch.cat([ACTIVATION_FNS[a](part.contiguous()) for (a, _), part in zip(arch.groups, parts)], dim=-1)
 
 
 def _activate_units(arch: Arch, z: torch.Tensor, inplace: bool) -> torch.Tensor:
