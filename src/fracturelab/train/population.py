@@ -48,13 +48,13 @@ from .run import Prepared, check_outdir, check_seed, finish, prepare, resolve
 
 VECTORISED = ("mlp", "cppn")
 """Models whose members train vectorised by default (up to MAX_VECTORISED_PARAMS). The transformer's do not: CPU
-attention has no vmap batching rule, so a vectorised transformer population ran at 0.4-0.8x the speed of one network
-at a time (README, benchmarks/bench_population.py); its members train one after another with loop.fit, exactly as
-separate runs."""
+attention has no vmap batching rule, so a vectorised transformer population is slower than one network at a time
+(README's population speed table, benchmarks/bench_population.py); its members train one after another with
+loop.fit, exactly as separate runs."""
 MAX_VECTORISED_PARAMS = 200_000
 """Above this many parameters per network, members train one after another by default: the stacked weights and
-optimizer state of many networks leave the cache (1.2x for leave_square_out's 416k-parameter mlp, 0.5x for
-factors' 636k, against 3.4x for a 23k one)."""
+optimizer state of many networks leave the cache, and the population gains little or loses (README's population
+speed table: leave_square_out's 416k-parameter mlp and factors' 636k one against a 23k one)."""
 
 
 def train_population(task: str, split: str | None = None, model: str | None = None, regime: str = "scratch",
