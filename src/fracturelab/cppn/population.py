@@ -18,7 +18,7 @@ import torch
 from ..errors import FracturelabError
 from .arch import Arch
 from .module import DEFAULT_WINDOW
-from .replicate import INITS, Replica, ReplicateSettings, fit_batch
+from .replicate import Replica, ReplicateSettings, fit_batch, initial_weights
 
 
 def fit_population(arch: Arch, target: np.ndarray, settings: Sequence[ReplicateSettings],
@@ -40,9 +40,9 @@ def fit_population(arch: Arch, target: np.ndarray, settings: Sequence[ReplicateS
     out: list[Replica | None] = [None] * len(settings)
     for idx in groups.values():
         a = archs[idx[0]]
-        starts = (torch.as_tensor(np.asarray(init)[idx], dtype=torch.float32) if init is not None else
-                  torch.stack([INITS[settings[i].init](a, torch.Generator().manual_seed(settings[i].seed))
-                               for i in idx]))
-        for i, rep in zip(idx, fit_batch(a, target, [settings[i] for i in idx], starts, mask, window, progress)):
+        group = [settings[i] for i in idx]
+        starts = (torch.as_tensor(np.asarray(init)[idx], dtype=torch.float32) if init is not None
+                  else initial_weights(a, group))
+        for i, rep in zip(idx, fit_batch(a, target, group, starts, mask, window, progress)):
             out[i] = rep
     return out

@@ -108,10 +108,9 @@ def fit(arch: Arch, target: np.ndarray, settings: ReplicateSettings, init: np.nd
     """Fit `arch` to target (res, res, 3) in [0, 1]. mask (res, res) in {0, 1} hides pixels from the loss (0 = hidden).
     init: start from these weights instead of a fresh draw of settings.init (fine-tuning)."""
     settings.check()
-    gen = torch.Generator().manual_seed(settings.seed)
-    start = (torch.as_tensor(init, dtype=torch.float32).clone() if init is not None
-             else INITS[settings.init](arch, gen))
-    return fit_batch(arch, target, [settings], start[None], mask, window, progress)[0]
+    start = (torch.as_tensor(init, dtype=torch.float32).reshape(1, -1) if init is not None
+             else initial_weights(arch, [settings]))
+    return fit_batch(arch, target, [settings], start, mask, window, progress)[0]
 
 
 def fit_many(arch: Arch, target: np.ndarray, settings: ReplicateSettings, seeds, mask: np.ndarray | None = None,
@@ -120,8 +119,12 @@ def fit_many(arch: Arch, target: np.ndarray, settings: ReplicateSettings, seeds,
     seeds[r] (the same numbers up to float rounding)."""
     settings.check()
     each = [replace(settings, seed=int(s)) for s in seeds]
-    starts = torch.stack([INITS[s.init](arch, torch.Generator().manual_seed(s.seed)) for s in each])
-    return fit_batch(arch, target, each, starts, mask, window, progress)
+    return fit_batch(arch, target, each, initial_weights(arch, each), mask, window, progress)
+
+
+def initial_weights(arch: Arch, settings: Sequence[ReplicateSettings]) -> torch.Tensor:
+    """Each replica's starting weights, its init drawn from its own seed: (R, P)."""
+    return torch.stack([INITS[s.init](arch, torch.Generator().manual_seed(s.seed)) for s in settings])
 
 
 def fit_problem(target: np.ndarray, res: int, mask, window) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
