@@ -8,10 +8,12 @@ networks trained one at a time (loop.fit, replicate.fit), with one torch thread.
 For each configuration, K networks (seeds 0..K-1, each with its own init and data order; the task data of seed 0 is
 shared, so its generation is not timed) take the same number of timed optimizer steps both ways, with the same
 machinery a real run uses (batches, clipping, AdamW and the schedule, one validation at the end). Times are CPU
-seconds of this process (time.process_time), which a busy machine inflates less than wall clock; each path is timed
---repeats times, alternating, and the least kept. A CPPN replica's step is a fraction of a millisecond, so replicas
-take --replica-steps steps (their setup must not count as training). networks/CPU-min = 60 / (CPU seconds per
-network-step x the recipe's max_steps): training only, at full length, before early stopping. `uptime`'s load is
+seconds of this process (time.process_time), which a busy machine inflates less than wall clock. A step's cost is the
+difference between runs of --steps and --steps // 4 steps, divided by the steps between them, so what a run spends
+once (a population encodes each member's whole train set up front; one network encodes each batch as it goes, which
+counts) does not count as training; each path is timed --repeats times, alternating, and the least kept. CPPN
+replicas take --replica-steps (a replica's step is a fraction of a millisecond). networks/CPU-min = 60 / (CPU seconds
+per network-step x the recipe's max_steps): training only, at full length, before early stopping. `uptime`'s load is
 printed with the numbers: the machine is shared.
 """
 from __future__ import annotations
@@ -66,8 +68,8 @@ def _cpu(fn) -> float:
 
 
 def _best_of(repeats: int, one, pop) -> tuple[float, float]:
-    """CPU seconds of one() and pop(), each timed `repeats` times, alternating, the least of each kept: on a shared
-    machine other jobs only ever add time (cache misses, frequency), so the minimum is the closest to the code's own."""
+    """one() and pop(), each timed `repeats` times, alternating, the least of each kept: on a shared machine other
+    jobs only ever add time (cache misses, frequency), so the minimum is the closest to the code's own."""
     ones, pops = [], []
     for _ in range(repeats):
         ones.append(one())
@@ -75,41 +77,54 @@ def _best_of(repeats: int, one, pop) -> tuple[float, float]:
     return min(ones), min(pops)
 
 
+def _per_step(seconds, steps: int) -> float:
+    """CPU seconds per step from the difference of a run of `steps` steps and one of steps // 4: what a run spends
+    once (encoding a member's whole train set, the last validation, allocations) cancels, as it does in a run of the
+    recipe's full length."""
+    short = max(1, steps // 4)
+    return (seconds(steps) - seconds(short)) / (steps - short)
+
+
 def bench_task(task: str, model: str, options: dict, k: int, steps: int, repeats: int) -> dict:
     base = _base(task, model, options, steps)
     full = RECIPES[task].train.get("max_steps", 3000)
 
-    def alone(runs):
-        for r in runs:
-            p = scratch_plan(r.net, r.ctx, r.data, r.train, r.val)[0]
+    def plans(runs, n):
+        return [dataclasses.replace(scratch_plan(r.net, r.ctx, r.data, r.train, r.val)[0], max_steps=n) for r in runs]
+
+    def alone(runs, n):
+        for r, p in zip(runs, plans(runs, n)):
             fit(r.net, r.ctx, p.name, p.train, p.val, p.max_steps, p.batches)
 
-    def together(runs):
-        fit_population(runs, [scratch_plan(r.net, r.ctx, r.data, r.train, r.val)[0] for r in runs])
+    def together(runs, n):
+        fit_population(runs, plans(runs, n))
 
-    def timed(train):  # fresh members each time (training changes them), made outside the clock
+    def seconds(train, n):  # fresh members each time (training changes them), made outside the clock
         runs = _members(base, k)
-        return _cpu(lambda: train(runs))
+        return _cpu(lambda: train(runs, n))
 
-    together(_members(base, 2))  # first calls of both paths (imports, allocations, kernel choice) are not timed
-    alone(_members(base, 1))
-    one, pop = _best_of(repeats, lambda: timed(alone), lambda: timed(together))
-    return {"one": one / (k * steps), "pop": pop / (k * steps), "full": full,
-            "params": sum(p.numel() for p in base.net.parameters())}
+    together(_members(base, 2), 2)  # first calls of both paths (imports, allocations, kernel choice) are not timed
+    alone(_members(base, 1), 2)
+    one, pop = _best_of(repeats, lambda: _per_step(lambda n: seconds(alone, n), steps),
+                        lambda: _per_step(lambda n: seconds(together, n), steps))
+    return {"one": one / k, "pop": pop / k, "full": full, "params": sum(p.numel() for p in base.net.parameters())}
 
 
 def bench_replicas(res: int, k: int, steps: int, repeats: int) -> dict:
     face = builtin_net("face")
     target = face.render(res)
-    settings = [ReplicateSettings(res=res, steps=steps, seed=s) for s in range(k)]
-    fit_replicas(face.arch, target, settings[:2])  # first calls are not timed
-    fit_replica(face.arch, target, settings[0], progress=False)
-    one, pop = _best_of(repeats, lambda: _cpu(lambda: [fit_replica(face.arch, target, s, progress=False)
-                                                       for s in settings]),
-                        lambda: _cpu(lambda: fit_replicas(face.arch, target, settings)))
+
+    def settings(n):
+        return [ReplicateSettings(res=res, steps=n, seed=s) for s in range(k)]
+
+    fit_replicas(face.arch, target, settings(2)[:2])  # first calls are not timed
+    fit_replica(face.arch, target, settings(2)[0], progress=False)
+    one, pop = _best_of(
+        repeats, lambda: _per_step(lambda n: _cpu(lambda: [fit_replica(face.arch, target, s, progress=False)
+                                                           for s in settings(n)]), steps),
+        lambda: _per_step(lambda n: _cpu(lambda: fit_replicas(face.arch, target, settings(n))), steps))
     compute = min(_engine_call(face.arch, target, res, steps) for _ in range(repeats))
-    return {"one": one / (k * steps), "pop": pop / (k * steps), "full": 6000, "params": face.arch.n_params,
-            "compute": compute}
+    return {"one": one / k, "pop": pop / k, "full": 6000, "params": face.arch.n_params, "compute": compute}
 
 
 def _engine_call(arch, target, res: int, calls: int) -> float:
@@ -129,7 +144,7 @@ def _engine_call(arch, target, res: int, calls: int) -> float:
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--k", type=int, default=16, help="networks per population")
-    ap.add_argument("--steps", type=int, default=30, help="timed steps per network")
+    ap.add_argument("--steps", type=int, default=40, help="timed steps per network (and a quarter of them)")
     ap.add_argument("--replica-steps", type=int, default=300,
                     help="timed steps per CPPN replica (a replica's step is short: its setup must not dominate)")
     ap.add_argument("--repeats", type=int, default=3, help="times each path is timed (the least is kept)")
@@ -137,8 +152,8 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(1)
     names = a.only or [*CONFIGS, *REPLICAS]
-    print(f"torch {torch.__version__}, 1 thread, K = {a.k}, {a.steps} timed steps per network "
-          f"({a.replica_steps} per CPPN replica), least of {a.repeats} timings, "
+    print(f"torch {torch.__version__}, 1 thread, K = {a.k}, runs of {a.steps} and {max(1, a.steps // 4)} steps "
+          f"(CPPN replicas: {a.replica_steps} and {max(1, a.replica_steps // 4)}), least of {a.repeats} timings, "
           f"fused CPPN engine {'on' if fused_active() else 'off'}; "
           f"load before: {os.getloadavg()[0]:.2f}")
     print("| configuration | params | ms per network-step, one at a time | ms per network-step, population | speed-up |"
