@@ -14,7 +14,7 @@ import torch
 from fracturelab.cppn import fused
 from fracturelab.cppn.arch import Arch
 from fracturelab.cppn.color import to_rgb
-from fracturelab.cppn.module import coord_grid, forward, lecun_normal, rgb
+from fracturelab.cppn.module import activate, activate_rows, coord_grid, forward, lecun_normal, rgb
 from fracturelab.cppn.replicate import ReplicateSettings, fit, fit_many
 
 pytestmark = pytest.mark.skipif(not fused.available(), reason="no C++ compiler: the fused engine is not built")
@@ -108,6 +108,26 @@ def test_fit_uses_the_engine_and_matches_the_reference_recipe():
     assert many[1].settings.seed == 4 and not np.allclose(many[1].losses, fast.losses)
     np.testing.assert_allclose(many[1].losses, fit(ARCH, target, ReplicateSettings(res=16, steps=8, seed=4),
                                                    progress=False).losses, rtol=1e-4)
+
+
+@pytest.mark.parametrize("spec", ["4;gaussian:16,identity:16,sin:16,tanh:16",
+                                  "2;tanh:5,sin:11,cos:3,sigmoid:7,relu:2,gaussian:20,identity:1"])
+def test_grouped_activation_matches_the_reference(spec):
+    """activate_rows (the engine's grouped activation, whole and partial vectors) against activate: values, gradients,
+    under vmap (a population) and vmap of grad; a second derivative is refused, not silently wrong."""
+    arch = Arch.parse(spec)
+    z = (torch.randn(3, 37, arch.width, generator=torch.Generator().manual_seed(0)) * 2).requires_grad_()
+    out, ref = activate_rows(arch, z), activate(arch, z)
+    close(out, ref, 1e-6)
+    g = torch.randn_like(out)
+    close(torch.autograd.grad((out * g).sum(), z)[0], torch.autograd.grad((ref * g).sum(), z)[0], 1e-5)
+    close(torch.vmap(lambda x: activate_rows(arch, x), in_dims=1)(z.detach()), ref.detach().movedim(1, 0), 1e-6)
+    def sq(f):
+        return torch.func.vmap(torch.func.grad(lambda x: (f(arch, x) ** 2).sum()))(z.detach())
+    close(sq(activate_rows), sq(activate), 1e-5)
+    (first,) = torch.autograd.grad((activate_rows(arch, z) ** 2).sum(), z, create_graph=True)
+    with pytest.raises(RuntimeError):
+        torch.autograd.grad(first.sum(), z)
 
 
 def test_without_a_compiler_the_engine_is_off_and_torch_runs(tmp_path):

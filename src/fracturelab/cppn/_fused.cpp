@@ -565,3 +565,51 @@ void fl_adam(int R, long P, float* p, float* g, float* m, float* v, const int* n
 }
 
 }  // extern "C"
+
+// Grouped activations of row-major z (rows, W): a = each group's activation of its columns, d = da/dz (for
+// autograd's backward). groups: ng triples (kind, lo, hi) over the W columns. A group's columns go 16 at a time
+// through the same vector functions as the engine (act<K>), the last partial vector padded with zeros.
+template <int K>
+static void act_cols(const float* z, float* a, float* d, int n) {
+    int c = 0;
+    for (; c + VL <= n; c += VL) {  // whole vectors: fixed-size copies are plain unaligned vector loads and stores
+        vf zv, av, dv;
+        __builtin_memcpy(&zv, z + c, sizeof(vf));
+        act<K>(zv, &av, &dv);
+        __builtin_memcpy(a + c, &av, sizeof(vf));
+        __builtin_memcpy(d + c, &dv, sizeof(vf));
+    }
+    if (c < n) {
+        int m = n - c;
+        vf zv{}, av, dv;
+        __builtin_memcpy(&zv, z + c, m * sizeof(float));
+        act<K>(zv, &av, &dv);
+        __builtin_memcpy(a + c, &av, m * sizeof(float));
+        __builtin_memcpy(d + c, &dv, m * sizeof(float));
+    }
+}
+
+extern "C" {
+
+void fl_act(long rows, int W, int ng, const int32_t* groups, const float* z, float* a, float* d) {
+    FlushDenormals ftz;
+    for (long r = 0; r < rows; r++) {
+        const float* zr = z + r * W;
+        float* ar = a + r * W;
+        float* dr = d + r * W;
+        for (int g = 0; g < ng; g++) {
+            int kind = groups[3 * g], lo = groups[3 * g + 1], n = groups[3 * g + 2] - lo;
+            switch (kind) {
+                case K_SIN: act_cols<K_SIN>(zr + lo, ar + lo, dr + lo, n); break;
+                case K_COS: act_cols<K_COS>(zr + lo, ar + lo, dr + lo, n); break;
+                case K_TANH: act_cols<K_TANH>(zr + lo, ar + lo, dr + lo, n); break;
+                case K_SIGMOID: act_cols<K_SIGMOID>(zr + lo, ar + lo, dr + lo, n); break;
+                case K_GAUSSIAN: act_cols<K_GAUSSIAN>(zr + lo, ar + lo, dr + lo, n); break;
+                case K_RELU: act_cols<K_RELU>(zr + lo, ar + lo, dr + lo, n); break;
+                default: act_cols<K_LINEAR>(zr + lo, ar + lo, dr + lo, n);
+            }
+        }
+    }
+}
+
+}  // extern "C"

@@ -81,6 +81,8 @@ def _library():
     f = ctypes.c_float
     lib.fl_adam.argtypes = [i, lp, p, p, p, p, p, f, f, f, p, f, f]
     lib.fl_adam.restype = None
+    lib.fl_act.argtypes = [lp, i, i, p, p, p, p]
+    lib.fl_act.restype = None
     return lib
 
 
@@ -217,6 +219,16 @@ def adam_step(params: torch.Tensor, grad: torch.Tensor, m: torch.Tensor, v: torc
     flags = np.ascontiguousarray(normalize, dtype=np.int32)
     _library().fl_adam(len(params), params.shape[-1], _ptr(params), _ptr(grad), _ptr(m), _ptr(v), _ptr(flags),
                        1 - b1, b2, 1 - b2, _ptr(step_size), (1 - b2 ** step) ** 0.5, eps)
+
+
+def activation(arch: Arch, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each activation group of arch applied to its columns of row-major z (..., W) float32, with the derivative:
+    (a, d), each shaped like z. The engine's vector functions (as in forward and backward), one pass over z."""
+    z = z.detach().contiguous()
+    a, d = torch.empty_like(z), torch.empty_like(z)
+    groups = _arch_arrays(arch)[1]
+    _library().fl_act(z.numel() // arch.width, arch.width, len(groups) // 3, _ptr(groups), _ptr(z), _ptr(a), _ptr(d))
+    return a, d
 
 
 class FusedForward(torch.autograd.Function):

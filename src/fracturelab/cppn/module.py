@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from .fused import FusedForward
+from .fused import active as fused_active, activation as fused_activation
 from .fused import applies as fused_applies, disabled as fused_disabled, forward as fused_forward
 from .arch import Arch
 from .color import to_rgb
@@ -79,6 +80,40 @@ def activate(arch: Arch, z: torch.Tensor) -> torch.Tensor:
     # each group copied to contiguous memory first: an elementwise op on a narrow strided slice runs 2-3x slower
     # than on a copy (inner loops of one group's width), and the same values come out
     return torch.cat([ACTIVATION_FNS[a](part.contiguous()) for (a, _), part in zip(arch.groups, parts)], dim=-1)
+
+
+def activate_rows(arch: Arch, z: torch.Tensor) -> torch.Tensor:
+    """activate() for row-major z (..., W), through the fused engine where it applies (float32 on the CPU): one pass
+    computes each group's activation and its derivative, and the backward is one product, instead of a split, a copy
+    and an op per group, their gradients and a concatenation (a population's step spent most of its elementwise time
+    there). Works under torch.vmap (populations); not twice differentiable through the engine."""
+    if z.dtype == torch.float32 and z.device.type == "cpu" and len(arch.groups) > 1 and fused_active():
+        return _GroupedActivation.apply(z, arch)[0]
+    return activate(arch, z)
+
+
+class _GroupedActivation(torch.autograd.Function):
+    """fused.activation as an autograd op: (z, arch) -> (a, d), d not differentiable; dz = ga * d."""
+
+    @staticmethod
+    def forward(z, arch):
+        return fused_activation(arch, z)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.mark_non_differentiable(output[1])
+        ctx.set_materialize_grads(False)  # d's gradient is never used: do not fill a zero tensor for it
+        ctx.save_for_backward(output[1])
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, ga, gd):
+        (d,) = ctx.saved_tensors
+        return ga * d, None
+
+    @staticmethod
+    def vmap(info, in_dims, z, arch):  # elementwise per column: the batch dim goes to the front, one call for all
+        return _GroupedActivation.apply(z.movedim(in_dims[0], 0), arch), (0, 0)
 
 
 def _activate_units(arch: Arch, z: torch.Tensor, inplace: bool) -> torch.Tensor:

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..cppn.arch import N_IN, Arch
-from ..cppn.module import activate
+from ..cppn.module import activate_rows
 from ..errors import FracturelabError
 from ..tasks.base import Example
 from .data import DataSpec, decode_fixed, record_activations
@@ -80,7 +80,7 @@ class CPPNClassifier(nn.Module):
         """batch["x"] (B, 4) -> logits (B, V_tgt)."""
         h = batch["x"]
         for i, layer in enumerate(self.dense, 1):
-            h = activate(self.arch, layer(h))  # (B, W), each group through its activation
+            h = activate_rows(self.arch, layer(h))  # (B, W), each group through its activation
             if acts is not None:
                 acts[f"layer{i}"] = h
         logits = self.head(h)
