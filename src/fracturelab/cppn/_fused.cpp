@@ -8,6 +8,7 @@
 // weight gradients accumulate as 16-lane partial sums per weight (one horizontal sum per weight at the end).
 //
 // Flat weights are FER's: Dense_l is an (in, out) row-major kernel at offset off[l]. Activation kinds below.
+#include <type_traits>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,6 +115,21 @@ static void act_row(vf* row, vf* drow, int nv) {
             vf d;
             act<K>(row[j], row + j, &d);
         }
+    }
+}
+
+// f(std::integral_constant<int, K>{}) for the activation kind K of a group: one place maps a runtime kind to the
+// templated vector functions.
+template <class F>
+static inline void with_kind(int kind, F&& f) {
+    switch (kind) {
+    case K_SIN: f(std::integral_constant<int, K_SIN>{}); break;
+    case K_COS: f(std::integral_constant<int, K_COS>{}); break;
+    case K_TANH: f(std::integral_constant<int, K_TANH>{}); break;
+    case K_SIGMOID: f(std::integral_constant<int, K_SIGMOID>{}); break;
+    case K_GAUSSIAN: f(std::integral_constant<int, K_GAUSSIAN>{}); break;
+    case K_RELU: f(std::integral_constant<int, K_RELU>{}); break;
+    default: f(std::integral_constant<int, K_LINEAR>{});
     }
 }
 
@@ -278,14 +294,7 @@ static void activate(const Net& net, float* h, float* d, long hs, int nv, const 
             if (live && !live[r]) continue;
             vf* row = (vf*)(h + r * hs);
             vf* drow = d ? (vf*)(d + (base + r - lo) * hs) : 0;
-            switch (kind) {
-            case K_SIN: act_row<K_SIN>(row, drow, nv); break;
-            case K_COS: act_row<K_COS>(row, drow, nv); break;
-            case K_TANH: act_row<K_TANH>(row, drow, nv); break;
-            case K_SIGMOID: act_row<K_SIGMOID>(row, drow, nv); break;
-            case K_GAUSSIAN: act_row<K_GAUSSIAN>(row, drow, nv); break;
-            case K_RELU: act_row<K_RELU>(row, drow, nv); break;
-            }
+            with_kind(kind, [&](auto k) { act_row<decltype(k)::value>(row, drow, nv); });
         }
     }
 }
@@ -599,15 +608,7 @@ void fl_act(long rows, int W, int ng, const int32_t* groups, const float* z, flo
         float* dr = d + r * W;
         for (int g = 0; g < ng; g++) {
             int kind = groups[3 * g], lo = groups[3 * g + 1], n = groups[3 * g + 2] - lo;
-            switch (kind) {
-                case K_SIN: act_cols<K_SIN>(zr + lo, ar + lo, dr + lo, n); break;
-                case K_COS: act_cols<K_COS>(zr + lo, ar + lo, dr + lo, n); break;
-                case K_TANH: act_cols<K_TANH>(zr + lo, ar + lo, dr + lo, n); break;
-                case K_SIGMOID: act_cols<K_SIGMOID>(zr + lo, ar + lo, dr + lo, n); break;
-                case K_GAUSSIAN: act_cols<K_GAUSSIAN>(zr + lo, ar + lo, dr + lo, n); break;
-                case K_RELU: act_cols<K_RELU>(zr + lo, ar + lo, dr + lo, n); break;
-                default: act_cols<K_LINEAR>(zr + lo, ar + lo, dr + lo, n);
-            }
+            with_kind(kind, [&](auto k) { act_cols<decltype(k)::value>(zr + lo, ar + lo, dr + lo, n); });
         }
     }
 }
