@@ -9,13 +9,16 @@ import numpy as np
 import pytest
 import torch
 
+from fracturelab.cppn import fused
 from fracturelab.errors import FracturelabError
+from fracturelab import stacked
 from fracturelab.stacked import StackedAdam
 from fracturelab.train import RUN_FILES, load_run, train_run
 from fracturelab.train.intervene import ConnectionCost
 from fracturelab.train.population import parse_seeds, train_population
 
 SMALL_MLP = dict(hidden=32, p=11, side=3)
+SMALL_CPPN = dict(p=11, side=3, arch="2;gaussian:4,sin:4,tanh:4")
 
 
 def _losses(m: dict) -> np.ndarray:
@@ -38,13 +41,32 @@ def _follows(task, model, members, shared, tmp_path=None, rtol=1e-4, vectorise=T
     return pop
 
 
-def test_stacked_adam_is_torch_adamw_with_clipping():
+def test_stacked_linear_is_f_linear_per_network():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 5, 4, generator=gen, requires_grad=True)
+    w = torch.randn(3, 6, 4, generator=gen, requires_grad=True)
+    g = torch.randn(3, 5, 6, generator=gen)
+    y = stacked.linear(x, w)
+    gx, gw = torch.autograd.grad(y, (x, w), g)
+    assert gw.is_contiguous()  # row-major like w: what the optimizer reads without a copy
+    for k in range(3):
+        xk, wk = x[k].detach().requires_grad_(), w[k].detach().requires_grad_()
+        yk = torch.nn.functional.linear(xk, wk)
+        torch.testing.assert_close(y[k], yk)
+        for a, b in zip((gx[k], gw[k]), torch.autograd.grad(yk, (xk, wk), g[k])):
+            torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("engine", [False, True])  # torch's ops; the compiled engine's one-pass loop
+def test_stacked_adam_is_torch_adamw_with_clipping(engine):
+    if engine and not fused.available():
+        pytest.skip("no C++ compiler: the fused engine is not built")
     gen = torch.Generator().manual_seed(0)
     K, shapes = 3, [(5, 4), (4,)]
     lr, wd, clip = [1e-2, 3e-3, 1e-3], [0.1, 0.0, 1.0], [0.5, 0.0, 10.0]
     start = [torch.randn(K, *s, generator=gen) for s in shapes]
     grads = [[torch.randn(K, *s, generator=gen) for s in shapes] for _ in range(4)]
-    stacked = StackedAdam([p.clone() for p in start], betas=(0.9, 0.98))
+    stacked = StackedAdam([p.clone() for p in start], betas=(0.9, 0.98), kernel=fused.adam_step if engine else None)
     for g in grads:
         stacked.step([x.clone() for x in g], torch.tensor(lr, dtype=torch.float64),
                      [torch.tensor(wd, dtype=torch.float64), torch.zeros(K, dtype=torch.float64)],
@@ -95,8 +117,7 @@ def test_mlp_population_of_8_follows_separate_runs_and_its_folders_load_and_prob
 
 @pytest.mark.slow
 def test_cppn_classifier_population_follows_separate_runs():
-    shared = dict(max_steps=100, eval_every=1, patience=10_000, max_val=16, p=11, side=3,
-                  arch="2;gaussian:4,sin:4,tanh:4")
+    shared = dict(max_steps=100, eval_every=1, patience=10_000, max_val=16, **SMALL_CPPN)
     _follows("leave_square_out", "cppn", [{"seed": s, "lr": [3e-3, 1e-3][s % 2]} for s in range(8)], shared)
 
 
@@ -128,12 +149,13 @@ def test_bimt_lowers_the_connection_cost_and_weight_l1_against_scratch():
     assert l1["bimt"] < 0.7 * l1["scratch"], l1
 
 
-def test_bimt_population_follows_separate_runs():
-    shared = dict(max_steps=60, eval_every=1, patience=10_000, max_val=16, **SMALL_MLP)
+@pytest.mark.parametrize("model, sizes", [("mlp", SMALL_MLP), ("cppn", SMALL_CPPN)])  # vmap; the model's stacked_loss
+def test_bimt_population_follows_separate_runs(model, sizes):
+    shared = dict(max_steps=60, eval_every=1, patience=10_000, max_val=16, **sizes)
     members = [{"seed": s, "intervention": f"strength={x}"} for s, x in enumerate((1e-4, 1e-3, 0.0))]
-    pop = train_population("leave_square_out", model="mlp", regime="bimt", members=members, **shared)
+    pop = train_population("leave_square_out", model=model, regime="bimt", members=members, **shared)
     for m, p in zip(members, pop):
-        a = _losses(train_run("leave_square_out", model="mlp", regime="bimt", **m, **shared))
+        a = _losses(train_run("leave_square_out", model=model, regime="bimt", **m, **shared))
         assert np.max(np.abs(a - _losses(p)) / a) < 1e-4
 
 

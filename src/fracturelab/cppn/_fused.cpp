@@ -546,20 +546,23 @@ void fl_backward(int L, int W, const int64_t* off, int ng, const int32_t* groups
 
 extern "C" {
 
-// One Adam step on R rows of P weights, as torch.optim.Adam (defaults, no weight decay), each row with its own
-// learning rate: row r's gradient first scaled to unit L2 norm when normalize[r] (FER's recipe), then its update with
-// step_size[r] = lr_r / (1 - b1^t); bc2_sqrt = sqrt(1 - b2^t) (the step count t is shared: rows start together).
-// Rounded as torch rounds: no fused multiply-adds here, hyperparameters formed in float64 by the caller (c1 = 1 - b1,
-// c2 = 1 - b2), the update as (step_size * m) / denom.
+// One Adam step on R rows of P weights, as torch.optim.Adam / AdamW's single-tensor loop, each row with its own
+// learning rate: row r's gradient first scaled to unit L2 norm when normalize[r] (FER's recipe; normalize may be
+// NULL: never), its weights multiplied by decay[r] = 1 - lr_r * weight_decay_r (AdamW's decoupled decay; decay may be
+// NULL: Adam), then its update with step_size[r] = lr_r / (1 - b1^t); bc2_sqrt = sqrt(1 - b2^t) (the step count t is
+// shared: rows start together). Rounded as torch rounds: no fused multiply-adds here, hyperparameters formed in
+// float64 by the caller (c1 = 1 - b1, c2 = 1 - b2), the update as (step_size * m) / denom.
 __attribute__((optimize("fp-contract=off")))
-void fl_adam(int R, long P, float* p, float* g, float* m, float* v, const int* normalize, float c1, float b2, float c2,
-             const float* step_size, float bc2_sqrt, float eps) {
+void fl_adam(int R, long P, float* p, float* g, float* m, float* v, const int* normalize, const float* decay,
+             float c1, float b2, float c2, const float* step_size, float bc2_sqrt, float eps) {
     for (int r = 0; r < R; r++) {
         float* pr = p + r * P;
         float* gr = g + r * P;
         float* mr = m + r * P;
         float* vr = v + r * P;
-        if (normalize[r]) {
+        if (decay)
+            for (long i = 0; i < P; i++) pr[i] *= decay[r];
+        if (normalize && normalize[r]) {
             double sq = 0.0;
             for (long i = 0; i < P; i++) sq += (double)gr[i] * gr[i];
             float scale = 1.0f / ((float)__builtin_sqrt(sq) + 1e-12f);

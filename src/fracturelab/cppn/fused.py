@@ -79,7 +79,7 @@ def _library():
     lib.fl_backward.argtypes = [i, i, p, i, p, i, p, lp, p, lp, i, p, p, lp, p, p, p]
     lib.fl_backward.restype = None
     f = ctypes.c_float
-    lib.fl_adam.argtypes = [i, lp, p, p, p, p, p, f, f, f, p, f, f]
+    lib.fl_adam.argtypes = [i, lp, p, p, p, p, p, p, f, f, f, p, f, f]
     lib.fl_adam.restype = None
     lib.fl_act.argtypes = [lp, i, i, p, p, p, p]
     lib.fl_act.restype = None
@@ -210,15 +210,19 @@ def rgb_mse_fn(arch: Arch, inputs: torch.Tensor, target: torch.Tensor, weights: 
 
 
 def adam_step(params: torch.Tensor, grad: torch.Tensor, m: torch.Tensor, v: torch.Tensor, step: int,
-              lr: np.ndarray, normalize: np.ndarray, betas=(0.9, 0.999), eps: float = 1e-8) -> None:
+              lr: np.ndarray, normalize: np.ndarray | None = None, betas=(0.9, 0.999), eps: float = 1e-8,
+              weight_decay: np.ndarray | None = None) -> None:
     """In place on contiguous float32 (R, P) tensors: row r's gradient scaled to unit norm (where normalize[r]), then
-    torch.optim.Adam's update with learning rate lr[r] (step counts from 1) of params and its moments m, v.
-    lr (R,) float64, normalize (R,) bool (numpy: this runs once per training step, and torch's small ops cost more)."""
+    torch.optim.AdamW's update with learning rate lr[r] and weight decay weight_decay[r] (None: Adam; step counts
+    from 1) of params and its moments m, v. lr, weight_decay (R,) float64, normalize (R,) bool (numpy or CPU tensors:
+    this runs once per training step, and torch's small ops cost more)."""
     b1, b2 = betas
+    lr = np.asarray(lr, dtype=np.float64)
     step_size = (lr / (1 - b1 ** step)).astype(np.float32)  # formed in float64, rounded once, as torch's Python floats
-    flags = np.ascontiguousarray(normalize, dtype=np.int32)
+    flags = None if normalize is None else np.ascontiguousarray(normalize, dtype=np.int32)
+    decay = None if weight_decay is None else (1 - lr * np.asarray(weight_decay, dtype=np.float64)).astype(np.float32)
     _library().fl_adam(len(params), params.shape[-1], _ptr(params), _ptr(grad), _ptr(m), _ptr(v), _ptr(flags),
-                       1 - b1, b2, 1 - b2, _ptr(step_size), (1 - b2 ** step) ** 0.5, eps)
+                       _ptr(decay), 1 - b1, b2, 1 - b2, _ptr(step_size), (1 - b2 ** step) ** 0.5, eps)
 
 
 def activation(arch: Arch, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -7,6 +7,10 @@ drawing the (a, b) table as an image; the answer c is a class over tgt_vocab. Ot
 
 Layers Dense_0 .. Dense_{L-1} (no biases, LeCun-normal init, as FER's replicas) with the activation groups of the
 arch string (fracturelab.cppn.arch), then a linear head to the classes. Named activations: layer1..layerL (B, W).
+
+The network is one function of its weights (`logits_of`), so the same code runs one network and a population's K
+stacked networks (`stacked_loss`: one batched matmul per layer, no torch.vmap, whose fixed cost per step was a large
+share of a population's step; README, population speed).
 """
 from __future__ import annotations
 
@@ -18,11 +22,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import stacked
 from ..cppn.arch import N_IN, Arch
 from ..cppn.module import activate_rows
 from ..errors import FracturelabError
 from ..tasks.base import Example
-from .data import DataSpec, decode_fixed, record_activations
+from .data import IGNORE, DataSpec, decode_fixed, record_activations
 
 
 def _square_coords(e: Example, spec: DataSpec) -> tuple[float, float]:
@@ -49,6 +54,26 @@ class CPPNSettings:
         Arch.parse(self.arch)
         if not self.scale > 0:
             raise FracturelabError(f"bad cppn settings: scale must be > 0, got {self.scale}")
+
+
+def logits_of(arch: Arch, weights: Sequence[torch.Tensor], x: torch.Tensor,
+              acts: dict | None = None) -> torch.Tensor:
+    """x (B, 4) CPPN inputs, weights [Dense_0 (W, 4), .., Dense_{L-1} (W, W), head (V, W)] as nn.Linear stores
+    them -> logits (B, V); or K networks at once: x (K, B, 4) and every weight with a leading K -> (K, B, V)."""
+    linear = F.linear if weights[0].dim() == 2 else stacked.linear
+    h = x
+    for i, w in enumerate(weights[:-1], 1):
+        h = activate_rows(arch, linear(h, w))  # (B, W) or (K, B, W), each group through its activation
+        if acts is not None:
+            acts[f"layer{i}"] = h
+    return linear(h, weights[-1])
+
+
+def mean_nll(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of K networks' logits (K, B, V) against y (K, B), averaged over each network's rows whose y is not
+    IGNORE (rows a population pads its batches with): (K,), F.cross_entropy's mean per network to float rounding."""
+    nll = F.cross_entropy(logits.flatten(0, -2), y.flatten(), reduction="none").view(y.shape)  # 0 where IGNORE
+    return nll.sum(-1) / (y != IGNORE).sum(-1)
 
 
 class CPPNClassifier(nn.Module):
@@ -78,12 +103,7 @@ class CPPNClassifier(nn.Module):
 
     def forward(self, batch: dict, acts: dict | None = None) -> torch.Tensor:
         """batch["x"] (B, 4) -> logits (B, V_tgt)."""
-        h = batch["x"]
-        for i, layer in enumerate(self.dense, 1):
-            h = activate_rows(self.arch, layer(h))  # (B, W), each group through its activation
-            if acts is not None:
-                acts[f"layer{i}"] = h
-        logits = self.head(h)
+        logits = logits_of(self.arch, [layer.weight for layer in [*self.dense, self.head]], batch["x"], acts)
         if acts is not None:
             acts["logits"] = logits
         return logits
@@ -91,6 +111,13 @@ class CPPNClassifier(nn.Module):
     def loss(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
         logits = self(batch)
         return F.cross_entropy(logits, batch["y"]), logits.detach().argmax(-1) == batch["y"]
+
+    def stacked_loss(self, params: dict[str, torch.Tensor], batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """loss() of K networks at once: params {name: (K, *shape)} as named_parameters(), batch {"x": (K, B, 4),
+        "y": (K, B)} -> (loss (K,), exact (K, B))."""
+        names = [f"dense.{i}.weight" for i in range(len(self.dense))] + ["head.weight"]
+        logits = logits_of(self.arch, [params[n] for n in names], batch["x"])  # (K, B, V)
+        return mean_nll(logits, batch["y"]), logits.detach().argmax(-1) == batch["y"]
 
     @torch.no_grad()
     def predict(self, batch: dict) -> list[tuple[str, ...]]:

@@ -39,7 +39,8 @@ class Penalty(Protocol):
     strength: float
 
     def cost(self, params: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """Unscaled cost (a scalar) of one network's named parameters (works under torch.vmap)."""
+        """Unscaled cost of one network's named parameters: a scalar, or (K,) for K networks' stacked (K, ...)
+        parameters (also works under torch.vmap)."""
 
 
 @dataclass
@@ -88,4 +89,4 @@ class ConnectionCost:
         return cls(names, [params[n].shape for n in names], settings)
 
     def cost(self, params: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        return sum((params[n].abs() * self.lengths[n]).sum() for n in self.names)
+        return sum((params[n].abs() * self.lengths[n]).sum((-2, -1)) for n in self.names)  # a leading K stays

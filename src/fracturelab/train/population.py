@@ -16,9 +16,12 @@ clock, shared by its members. Transformer members, and those of big networks, tr
 (VECTORISED and MAX_VECTORISED_PARAMS say why).
 
 How: the members' weights are stacked (K, ...) per parameter and the model's own loss runs for all members at once
-with torch.func.functional_call under torch.vmap, one batched kernel per layer; one backward pass gives every
+with torch.func.functional_call under torch.vmap, one batched kernel per layer, or through the model's own
+`stacked_loss(params {name: (K, ...)}, batch (K, ...)) -> (loss (K,), exact (K, B))` where it has one (the CPPN
+classifier: vmap's fixed cost per step was a large share of its population's step); one backward pass gives every
 member's gradient (the members are independent, so the gradient of the summed losses is each member's own); the
-update is stacked.StackedAdam (torch's AdamW arithmetic with a learning rate, decay and clip per member). Each member
+update is stacked.StackedAdam (torch's AdamW arithmetic with a learning rate, decay and clip per member; its update
+in one pass of the compiled engine's Adam loop where that is available). Each member
 reads its own batch (the indices its own run would read), gathered from its train set encoded once; batches are
 padded to a common shape with rows and positions the loss ignores. Validation and checkpoints load a member's row
 into its own model and reuse loop.record. tests/test_population.py checks members against separate runs.
@@ -36,6 +39,7 @@ import torch
 from torch.func import functional_call
 from tqdm.auto import tqdm
 
+from ..cppn.fused import active as fused_active, adam_step
 from ..errors import FracturelabError
 from ..io import staged_dir
 from ..models.data import IGNORE
@@ -174,7 +178,7 @@ class _Members:
         self.buffers = {f"model.{n}": b for n, b in self.template.named_buffers()}
         stacked = [torch.stack([dict(m.named_parameters())[n].detach() for m in nets]).requires_grad_()
                    for n in self.names]
-        self.opt = StackedAdam(stacked, betas=(0.9, 0.98))
+        self.opt = StackedAdam(stacked, betas=(0.9, 0.98), kernel=adam_step if fused_active() else None)
         self.wrapped = _LossOf(self.template)
 
     @property
@@ -215,7 +219,12 @@ def fit_population(runs: list[Prepared], plans: list[PhasePlan]) -> list[Phase]:
         cost = pen.cost(dict(zip(mem.names, params))) if pen is not None else torch.zeros(())
         return loss, exact, cost
 
-    vone = torch.vmap(one, in_dims=(0, 0))
+    def stacked(params, batch):  # the model runs its K networks itself (module docstring)
+        named = dict(zip(mem.names, params))
+        loss, exact = mem.template.stacked_loss(named, batch)
+        return loss, exact, pen.cost(named) if pen is not None else None
+
+    vone = stacked if hasattr(mem.template, "stacked_loss") else torch.vmap(one, in_dims=(0, 0))
     mem.template.train()
     total_steps = max(p.max_steps for p in plans)
     bar = tqdm(total=total_steps, desc=f"{plans[0].name} x{K}", unit="step", leave=False, file=sys.stderr,
