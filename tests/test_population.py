@@ -159,6 +159,13 @@ def test_bimt_population_follows_separate_runs(model, sizes):
         assert np.max(np.abs(a - _losses(p)) / a) < 1e-4
 
 
+def test_population_without_the_engine_follows_separate_runs():
+    # torch's AdamW ops and activations instead of the compiled engine's (what runs without a C++ compiler)
+    shared = dict(max_steps=40, eval_every=1, patience=10_000, max_val=16, **SMALL_CPPN)
+    with fused.disabled():
+        _follows("leave_square_out", "cppn", [{"seed": s, "weight_decay": [1.0, 0.1][s % 2]} for s in range(3)], shared)
+
+
 def test_population_refuses_bad_input(tmp_path):
     with pytest.raises(FracturelabError, match="SGD regimes"):
         train_population("leave_square_out", model="mlp", regime="es", members=[{"seed": 0}])

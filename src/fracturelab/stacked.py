@@ -32,8 +32,8 @@ def _rows(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 class _Linear(torch.autograd.Function):
     """x @ w^T per network, with w's gradient row-major like w. Autograd of x @ w.mT gives w's gradient as a
-    transposed view, which the optimizer then copies (clipping norms, the one-pass Adam); with those copies and
-    the matmuls against a transposed view, a population of 32 CPPN classifiers trained ~10 % slower per step."""
+    transposed view, which the optimizer then copies (clipping norms, the one-pass Adam), and runs its matmuls against
+    transposed views (README, population speed)."""
 
     @staticmethod
     def forward(ctx, x, w):

@@ -21,10 +21,10 @@ with torch.func.functional_call under torch.vmap, one batched kernel per layer, 
 classifier: vmap's fixed cost per step was a large share of its population's step); one backward pass gives every
 member's gradient (the members are independent, so the gradient of the summed losses is each member's own); the
 update is stacked.StackedAdam (torch's AdamW arithmetic with a learning rate, decay and clip per member; its update
-in one pass of the compiled engine's Adam loop where that is available). Each member
-reads its own batch (the indices its own run would read), gathered from its train set encoded once; batches are
-padded to a common shape with rows and positions the loss ignores. Validation and checkpoints load a member's row
-into its own model and reuse loop.record. tests/test_population.py checks members against separate runs.
+in one pass of the compiled engine's Adam loop where that is available). Each member reads its own batch (the
+indices its own run would read), gathered from its train set encoded once; batches are padded to a common shape with
+rows and positions the loss ignores. Validation and checkpoints load a member's row into its own model and reuse
+loop.record. tests/test_population.py checks members against separate runs.
 """
 from __future__ import annotations
 
@@ -178,7 +178,8 @@ class _Members:
         self.buffers = {f"model.{n}": b for n, b in self.template.named_buffers()}
         stacked = [torch.stack([dict(m.named_parameters())[n].detach() for m in nets]).requires_grad_()
                    for n in self.names]
-        self.opt = StackedAdam(stacked, betas=(0.9, 0.98), kernel=adam_step if fused_active() else None)
+        engine = fused_active() and all(p.dtype == torch.float32 for p in stacked)  # the engine is float32 only
+        self.opt = StackedAdam(stacked, betas=(0.9, 0.98), kernel=adam_step if engine else None)
         self.wrapped = _LossOf(self.template)
 
     @property
