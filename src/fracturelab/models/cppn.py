@@ -115,8 +115,7 @@ class CPPNClassifier(nn.Module):
     def stacked_loss(self, params: dict[str, torch.Tensor], batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
         """loss() of K networks at once: params {name: (K, *shape)} as named_parameters(), batch {"x": (K, B, 4),
         "y": (K, B)} -> (loss (K,), exact (K, B))."""
-        names = [f"dense.{i}.weight" for i in range(len(self.dense))] + ["head.weight"]
-        logits = logits_of(self.arch, [params[n] for n in names], batch["x"])  # (K, B, V)
+        logits = logits_of(self.arch, [params[n] for n, _ in self.named_parameters()], batch["x"])  # (K, B, V)
         return mean_nll(logits, batch["y"]), logits.detach().argmax(-1) == batch["y"]
 
     @torch.no_grad()
