@@ -560,8 +560,7 @@ void fl_adam(int R, long P, float* p, float* g, float* m, float* v, const int* n
         float* gr = g + r * P;
         float* mr = m + r * P;
         float* vr = v + r * P;
-        if (decay)
-            for (long i = 0; i < P; i++) pr[i] *= decay[r];
+        float dr = decay ? decay[r] : 1.0f;  // x 1 is exact: Adam's rows round as before
         if (normalize && normalize[r]) {
             double sq = 0.0;
             for (long i = 0; i < P; i++) sq += (double)gr[i] * gr[i];
@@ -571,7 +570,7 @@ void fl_adam(int R, long P, float* p, float* g, float* m, float* v, const int* n
         for (long i = 0; i < P; i++) {
             mr[i] += c1 * (gr[i] - mr[i]);
             vr[i] = vr[i] * b2 + c2 * gr[i] * gr[i];
-            pr[i] -= step_size[r] * mr[i] / (__builtin_sqrtf(vr[i]) / bc2_sqrt + eps);
+            pr[i] = pr[i] * dr - step_size[r] * mr[i] / (__builtin_sqrtf(vr[i]) / bc2_sqrt + eps);
         }
     }
 }
