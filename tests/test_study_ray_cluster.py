@@ -1,6 +1,6 @@
 """Ray at more than one node: a local two-node cluster (ray.cluster_utils.Cluster) runs a small study through the
-Ray executor joining it by address; cells run on both nodes and every number equals a local run's (skipped where
-ray is not installed)."""
+Ray executor joining it by address; cells run on both nodes, each on one thread in every library it
+loaded, and every number equals a local run's (skipped where ray is not installed)."""
 from __future__ import annotations
 
 import pytest
@@ -36,6 +36,9 @@ def test_two_node_cluster_uses_both_nodes_and_matches_a_local_run(tmp_path):
         cells = st.cells()
     assert {c["status"] for c in cells} == {"done"} and len(cells) >= 4
     assert {c["notes"]["node"] for c in cells} == nodes  # both nodes ran cells
+    for c in cells:  # one thread per worker in every library the cell had loaded (torch, numpy's and scipy's BLAS)
+        assert any(k.startswith("openblas") for k in c["notes"]["threads"]), c["notes"]["threads"]
+        assert set(c["notes"]["threads"].values()) == {1}, c["notes"]["threads"]
     a, b = store_rows(tmp_path / "local"), store_rows(tmp_path / "ray")
     assert a["metrics"] == b["metrics"] and len(a["metrics"]) == a["counts"]["cells"]
     assert a["examples"] == b["examples"]

@@ -122,14 +122,42 @@ def cell_from_params(p: dict) -> TaskCell | CppnCell:
     return cls(**kw)
 
 
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
+               "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+"""Environment variables that fix a BLAS/OpenMP library's thread count when the library loads. They must be in a
+worker's environment before it starts: numpy reads them when it is imported, which in a spawned worker happens while
+the pickled task is unpickled, before any initializer runs (executors.worker_env)."""
+
+
+def thread_env(threads: int) -> dict:
+    """{variable: threads} for every THREAD_VARS entry."""
+    return {v: str(threads) for v in THREAD_VARS}
+
+
 def setup_worker(threads: int = 1) -> None:
-    """Pin a worker's threads (so workers x threads never exceeds the cores) and make torch deterministic."""
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[var] = str(threads)
+    """Pin a worker's threads (so workers x threads never exceeds the cores) and make torch deterministic.
+
+    The environment covers libraries loaded from now on; threadpoolctl limits those already loaded (a worker started
+    without executors.worker_env, or numpy imported before this call)."""
+    os.environ.update(thread_env(threads))
+    from threadpoolctl import threadpool_limits
     import torch
 
+    threadpool_limits(limits=threads)
     torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def worker_threads() -> dict:
+    """{"torch": torch's intra-op threads, "<api>:<library file>": threads, ...} for every library threadpoolctl
+    finds loaded in this process: what a worker really runs on (kept in each cell's notes)."""
+    from threadpoolctl import threadpool_info
+    import torch
+
+    out = {"torch": torch.get_num_threads()}
+    for lib in threadpool_info():
+        out[f"{lib['internal_api']}:{Path(lib['filepath']).name}"] = int(lib["num_threads"])
+    return out
 
 
 def _float(v):
@@ -223,6 +251,7 @@ def execute(cell: TaskCell | CppnCell) -> dict:
         out = run_cell(cell)
         # CPU seconds of the cell (this process only): what it costs on an idle core, however busy the machine is
         out["notes"]["cpu_seconds"] = round(time.process_time() - c0, 2)
+        out["notes"]["threads"] = worker_threads()
         return {"key": cell.key, "ok": True, "result": out, "seconds": time.perf_counter() - t0}
     except Exception as e:  # noqa: BLE001 - any failure of a cell is data, recorded in the store
         last = traceback.extract_tb(e.__traceback__)[-1] if e.__traceback__ else None

@@ -2,9 +2,10 @@
 writes to the store.
 
 - local (default): a process pool of `workers` spawned processes, each pinned to `threads` torch/BLAS threads, so
-  workers x threads stays within the machine's cores.
+  workers x threads stays within the machine's cores. The thread variables are in each worker's environment from its
+  start (worker_env), since numpy fixes its BLAS threads when a worker first imports it, before any initializer.
 - ray: `ray.init(address)` joins an existing cluster when given an address and starts a local one otherwise; each
-  cell is one task of one CPU.
+  cell is one task of one CPU, its workers started with the same thread variables (the job's runtime_env).
 
 Both call cell.execute(cell) on a typed cell record in a fresh process with the same thread pinning, so a study gives the same numbers on
 either.
@@ -12,11 +13,12 @@ either.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator
 
 from ..errors import FracturelabError
-from .cell import execute, setup_worker
+from .cell import execute, setup_worker, thread_env
 
 EXECUTORS = ("local", "ray")
 
@@ -42,15 +44,39 @@ def threads_per_worker(workers: int) -> int:
     return max(1, cores // max(1, workers))
 
 
-def _local(cells: list, workers: int) -> Iterator[dict]:
+@contextmanager
+def worker_env(threads: int):
+    """The thread variables (cell.THREAD_VARS = threads) in this process's environment while workers are spawned,
+    which inherit it; restored afterwards (this process's own libraries are already loaded and keep theirs)."""
+    saved = {k: os.environ.get(k) for k in thread_env(threads)}
+    os.environ.update(thread_env(threads))
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@contextmanager
+def worker_pool(workers: int, threads: int):
+    """The local executor's pool: `workers` spawned processes, each on `threads` threads in every library."""
     import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-    from concurrent.futures.process import BrokenProcessPool
+    from concurrent.futures import ProcessPoolExecutor
 
     # spawn, not fork: a forked child would inherit the parent's torch thread pools and open SQLite handle
-    threads = max(c.threads for c in cells)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=setup_worker,
-                             initargs=(threads,)) as pool:
+    with worker_env(threads), ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+                                                  initializer=setup_worker, initargs=(threads,)) as pool:
+        yield pool
+
+
+def _local(cells: list, workers: int) -> Iterator[dict]:
+    from concurrent.futures import as_completed
+    from concurrent.futures.process import BrokenProcessPool
+
+    with worker_pool(workers, max(c.threads for c in cells)) as pool:
         futures = {pool.submit(execute, c): c for c in cells}
         for fut in as_completed(futures):
             c = futures[fut]
@@ -69,14 +95,14 @@ def _ray_execute(cell) -> dict:
     return out
 
 
-def _ray(cells: list, workers: int, address: str | None) -> Iterator[dict]:
+def _ray(cells: list, workers: int, address: str | None, threads: int) -> Iterator[dict]:
     try:
         import ray
     except ImportError:
         raise FracturelabError("--executor ray needs ray: pip install 'fracturelab[ray]'") from None
     started_here = False
     if not ray.is_initialized():
-        env = {"env_vars": {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}}
+        env = {"env_vars": thread_env(threads)}  # set before a worker process imports numpy (ray itself does)
         try:
             if address:
                 ray.init(address=address, runtime_env=env, log_to_driver=False)
@@ -110,5 +136,5 @@ def run_cells(cells: list, settings: ExecSettings) -> Iterator[dict]:
         return iter(())
     workers = min(settings.resolved_workers(), len(cells))
     if settings.executor == "ray":
-        return _ray(cells, workers, settings.address)
+        return _ray(cells, workers, settings.address, max(c.threads for c in cells))
     return _local(cells, workers)
