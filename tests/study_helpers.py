@@ -58,7 +58,6 @@ models = ["transformer"]
 references = ["face", "target", "sunset"]
 replicas = 3
 [analysis]
-n_boot = 200
 """
 
 

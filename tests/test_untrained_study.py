@@ -17,8 +17,7 @@ def untrained_quick():
     tasks = tuple(dataclasses.replace(t, options=dict(t.options, max_steps=1, pretrain_steps=1, eval_every=1))
                   for t in spec.tasks)
     cppn = dataclasses.replace(spec.cppn, steps=1, adapt_steps=2, replicas=2)
-    return dataclasses.replace(spec, name="untrained", seeds=(0, 1), tasks=tasks, cppn=cppn, checkpoints=(),
-                               analysis=dataclasses.replace(spec.analysis, n_boot=200))
+    return dataclasses.replace(spec, name="untrained", seeds=(0, 1), tasks=tasks, cppn=cppn, checkpoints=())
 
 
 @pytest.mark.slow

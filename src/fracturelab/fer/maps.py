@@ -16,22 +16,35 @@ Definitions (all on maps at `res`, 64x64 by default; tests pin each one on const
                 novel maps, inputs included. On the layerized Picbreeder skull this is 24 = 4 inputs + 18 hidden
                 genome nodes + the ink output + the constant-0 map (grey genomes get zero-fed hue/saturation units,
                 and padding is zero); without counting the 0 map it would be 23, so FER's 24 counts it.
+- counted unit: a hidden unit whose map the render depends on and that draws something: (a) it is *read*, i.e. it
+                has a path of nonzero weights to the output layer (Dense_L's h, s, v), and (b) its map is not constant.
+                Layerization pads every layer to the arch's width: a layerized Picbreeder net leaves most of its hidden
+                units as padding (no incoming weights, or cache units nothing reads), which an SGD replica or an
+                untrained net of the same arch uses. (a) drops units the render ignores, whatever their weights (giving
+                an unread unit random incoming weights leaves the render and every metric below unchanged); (b) drops
+                constant units, which act as biases and carry no spatial structure. Every unit of a net whose weights
+                are all nonzero is read. Inputs are never counted units: they are given, not drawn by the net.
 - roughness:    per map, standardise to mean 0 and std 1 (so amplitude does not matter), then take the mean |finite
                 difference| between neighbouring pixels, averaged over the row and the column direction. Averaged over
-                the novel, non-constant hidden maps. At 64x64 a linear ramp x gives ~0.027; i.i.d. noise ~1.13.
-- effective_dim_ratio: per hidden layer, F = the (pixels x W) matrix of that layer's maps with each column centred
-                (so constant units, padding included, add no dimension); p = singular values / their sum;
-                eff = exp(-sum p log p) (1 for a rank-1 layer, W for W equal orthogonal directions); ratio = eff / W
-                with W the full arch width, padding included, as FER defines width (a Picbreeder net and its SGD
-                replica share the arch, so they share the denominator). A layer that is all constant has ratio 0.
-                Reported as max and mean over hidden layers.
+                the distinct counted maps (a counted unit whose map equals an input's or an earlier counted unit's is
+                left out, as `novel` leaves copies out). At 64x64 a linear ramp x gives ~0.027; i.i.d. noise ~1.13.
+                NaN when the net has no counted unit.
+- effective_dim_ratio: per hidden layer, F = the (pixels x n) matrix of the maps of that layer's n counted units, each
+                column centred; p = singular values / their sum; eff = exp(-sum p log p) (1 for a rank-1 layer, and for
+                two counted copies of one map; n for n equal orthogonal directions); ratio = eff / W with W the arch's
+                width, as FER defines width (a Picbreeder net and its SGD replica share the arch, so they share the
+                denominator). Only counted units enter the numerator, so a unit the render ignores or a constant one
+                adds no dimension; the denominator is the shared scale, not a count of what takes part (eff / n would
+                score a compact net's few units as spread: a one-unit layer has eff / n = 1). A layer with no counted
+                unit has ratio 0. Reported as max and mean over hidden layers.
 - symmetric_fraction: per map, asym = ||m - fliplr(m)|| / (2 ||m - mean(m)||), the share of the map's (centred) norm
                 in its left-right antisymmetric part: 0 = symmetric, 1 = antisymmetric (like x). A map is symmetric
-                when asym < 0.05 (the antisymmetric part holds < 0.25% of the variance). Fraction over the novel,
-                non-constant hidden maps.
+                when asym < 0.05 (the antisymmetric part holds < 0.25% of the variance). Fraction over the distinct
+                counted maps, as roughness; NaN when the net has no counted unit.
 - redundancy:   over the novel, non-constant maps (inputs included), the fraction that have |Pearson correlation|
                 > 0.99 with another one: the same map up to sign, scale and offset. Exact copies (cache units) are
-                already folded by `novel`, so this counts near-copies that the net computes separately.
+                already folded by `novel`, so this counts near-copies that the net computes separately. Like
+                novel_maps (FER's count), it is taken over every unit, read or not.
 """
 from __future__ import annotations
 
@@ -42,7 +55,7 @@ import math
 import numpy as np
 import torch
 
-from ..cppn.module import DEFAULT_WINDOW, coord_grid, forward
+from ..cppn.module import DEFAULT_WINDOW, coord_grid, forward, unflatten
 
 TOL = 1e-3
 
@@ -122,11 +135,15 @@ def _split(flat_mask: np.ndarray, maps: list[np.ndarray]) -> list[np.ndarray]:
     return np.split(flat_mask, sizes)
 
 
+def _first_of_kind(same: np.ndarray, pool: np.ndarray) -> np.ndarray:
+    """(n, n) same-map matrix, (n,) bool pool -> (n,) bool: the pool's maps that no earlier map of the pool equals."""
+    return pool & ~(np.tril(same, k=-1) & pool[None, :]).any(axis=1)
+
+
 def novel_from_maps(maps: list[np.ndarray], tol: float = TOL) -> dict:
     """novel_maps on maps already computed (see novel_maps)."""
     flat = _stack(maps)
-    same = same_map_matrix(flat, tol)
-    novel = ~np.tril(same, k=-1).any(axis=1)   # no earlier map is the same map
+    novel = _first_of_kind(same_map_matrix(flat, tol), np.ones(len(flat), dtype=bool))
     return {"count": int(novel.sum()), "novel": _split(novel, maps), "constant": _split(is_constant(flat, tol), maps)}
 
 
@@ -134,6 +151,18 @@ def novel_maps(net, res: int = 64, tol: float = TOL) -> dict:
     """Distinct per-neuron maps, the 4 inputs included: {"count": int, "novel": per-layer (n_units,) bool masks,
     "constant": per-layer bool masks}. Layer 0 = inputs, then hidden layers 1..L."""
     return novel_from_maps(feature_maps(net, res), tol)
+
+
+def read_units(net) -> list[np.ndarray]:
+    """Per layer [inputs (4,), hidden 1..L (W,)], bool: the unit is read, i.e. has a path of nonzero weights to an
+    output (Dense_L's 3 columns). An unread unit cannot change the render, whatever its map."""
+    kernels = [k[0].numpy() for k in unflatten(net.arch, torch.as_tensor(np.asarray(net.params)).unsqueeze(0))]
+    live = np.ones(kernels[-1].shape[1], dtype=bool)            # the outputs
+    out = []
+    for k in kernels[::-1]:                                     # Dense_L .. Dense_0, each (in, out)
+        live = (k[:, live] != 0).any(axis=1)                    # a unit is read when it feeds a read unit
+        out.append(live)
+    return out[::-1]
 
 
 # ---------------------------------------------------------------------------------------------------- map metrics
@@ -191,17 +220,27 @@ def map_metrics(net, res: int = 64, settings: MapSettings | None = None) -> dict
     `settings.res` wins over `res` when settings are given."""
     s = settings or MapSettings(res=res)
     maps = feature_maps(net, s.res)
-    nov = novel_from_maps(maps, s.tol)
-    keep = [n & ~c for n, c in zip(nov["novel"], nov["constant"])]   # novel, non-constant, per layer
-    hidden = np.concatenate([m[k] for m, k in zip(maps[1:], keep[1:])])  # (n_h, res, res)
-    everyone = np.concatenate([m[k] for m, k in zip(maps, keep)])        # inputs included
-    ratios = [effective_dim(layer) / net.arch.width for layer in maps[1:]]
+    flat = _stack(maps)
+    same = same_map_matrix(flat, s.tol)
+    constant = is_constant(flat, s.tol)
+    novel = _first_of_kind(same, np.ones(len(flat), dtype=bool))
+    read = np.concatenate(read_units(net))
+    counted = read & ~constant
+    counted[:len(maps[0])] = False                              # the inputs are given, not drawn by the net
+    # distinct counted maps: an input's copy or an earlier counted unit's copy is not a new map (inputs join the pool)
+    pool = counted.copy()
+    pool[:len(maps[0])] = True
+    distinct = _first_of_kind(same, pool) & counted
+    hidden = flat[distinct].reshape(-1, s.res, s.res)           # (n_h, res, res)
+    everyone = flat[novel & ~constant]                          # every unit, inputs included: FER's novel maps
+    ratios = [effective_dim(layer[k]) / net.arch.width if k.any() else 0.0
+              for layer, k in zip(maps[1:], _split(counted, maps)[1:])]
     nan = float("nan")
     return {
-        "novel_maps": float(nov["count"]),
+        "novel_maps": float(novel.sum()),
         "roughness": float(roughness(hidden).mean()) if len(hidden) else nan,
-        "effective_dim_ratio_max": float(max(ratios)),
+        "effective_dim_ratio_max": float(np.max(ratios)),
         "effective_dim_ratio_mean": float(np.mean(ratios)),
         "symmetric_fraction": float((asymmetry(hidden) < s.sym_threshold).mean()) if len(hidden) else nan,
-        "redundancy": redundancy(everyone.reshape(len(everyone), -1), s.corr_threshold),
+        "redundancy": redundancy(everyone, s.corr_threshold),
     }

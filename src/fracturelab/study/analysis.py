@@ -16,7 +16,8 @@ from collections import defaultdict
 import numpy as np
 
 from .cell import cell_from_params
-from .measures import TASK_COMPOSITE, dummies, init_value, learned, novelty, r2
+from .measures import TASK_COMPOSITE, dummies, init_value, learned, r2
+from .per_example import novelty
 from .stats import codes
 
 FACTORS = ("regime", "model", "scale", "task")

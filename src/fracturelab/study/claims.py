@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from . import measures as M
+from . import per_example as E
 from .intervention import claim9
 
 
@@ -27,7 +28,7 @@ class Claim:
     measure: str
     """The effect, in words."""
     unit: str
-    """The independent unit the interval resamples."""
+    """The independent unit the interval leaves out in turn (stats.estimate)."""
     control: str
     """The control that could make the claim fail."""
     why: str
@@ -47,44 +48,55 @@ CLAIMS: dict[int, Claim] = {c.id: c for c in (
           "fractured than the CPPN they reproduce",
           "FER (Kumar, Clune, Lehman, Stanley 2025)",
           "mean over reference networks of (replica - reference) on a composite of effective-dimension ratio, "
-          "symmetric fraction (negated) and roughness, each in units of its sd over the study's CPPNs",
+          "symmetric fraction (negated) and roughness, each in units of its sd over the study's CPPNs; every metric "
+          "reads only the units the render depends on (a path of nonzero weights to the output and a non-constant "
+          "map), so layerization padding never counts",
           "reference network (its output-matched replicas averaged)",
           "untrained networks of the same architecture and SGD replicas of another architecture, on the same scale "
           "(summary: control); replicas whose render is not within match_mse of the reference never count",
-          "the metrics are ratios and fractions, not unit counts, so a replica that reproduced the reference's "
-          "factored maps would score 0; an untrained net cannot enter because it does not match the output",
+          "the metrics are ratios and fractions over the units the render depends on, not unit counts, so a replica "
+          "that reproduced the reference's factored maps would score 0, and so does the reference itself with its "
+          "unread padding given random weights (tests/test_placebo_cppn.py); an untrained net cannot enter because "
+          "it does not match the output",
           0.5, "fig-cppn", M.claim1,
           "FER's count of novel maps is reported but not used: it is the unit count for any generic net"),
     Claim(2, "fracture predicts failure on novel compositions beyond what in-distribution accuracy predicts",
           "the open question (Greff et al. 2020; FER)",
           "partial Spearman, within configurations, of a fixed fracture composite with OOD error given test_id "
           "accuracy, the composite at initialization, and regime",
-          "training run",
+          "task x seed (every run of one task and seed shares its data)",
           "the same networks at initialization (partialled out), and each component reported alone",
           "a network whose learned fracture is unrelated to its OOD failure gives 0 whatever its architecture, "
           "since the architecture's own contribution is removed with the value at initialization",
           0.1, "fig-corr", M.claim2),
-    Claim(3, "within a test split, models succeed where the instance's computation subgraphs were all seen in "
-          "training and fail where not",
+    Claim(3, "within a test split at one depth, examples whose computation subgraphs were more fully seen in "
+          "training are more often right",
           "Faith and Fate (Dziri et al. 2023)",
-          "per run, among non-ID test examples at the same depth: accuracy where seen_frac = 1 minus where < 1 "
-          "(factors: new_triple against test_ood)",
-          "training run",
-          "test_id is excluded, so the contrast is never the ID-OOD split itself; depth is matched",
-          "a model that composes systematically gets both groups right; one at chance gets both wrong",
-          0.05, "fig-examples", M.claim3),
-    Claim(4, "failure follows the novelty the split manipulates more than complexity",
+          "per run, in each (split, depth) cell with 2+ seen_frac values, the Firth logit slope of correct on seen_frac, "
+          "cells weighted by the slope's information at no effect (logit per unit seen_frac)",
+          "task x seed (every run of one task and seed shares its data)",
+          "coverage is compared only inside one split at one depth, so coverage that differs between splits or depths "
+          "never counts (placebo: coverage that follows the split with no effect inside it gives no verdict)",
+          "a model whose success does not depend on seen sub-computations gives slope 0 at any accuracy, at ceiling "
+          "or floor",
+          1.0, "fig-examples", E.claim3,
+          "the source contrasts seen and unseen computation graphs; measured as graded coverage inside a split, since "
+          "across splits coverage restates the split label"),
+    Claim(4, "failure follows the novelty the split manipulates more than complexity: a held-out relation pair "
+          "costs more log-odds than one more hop",
           "Faith and Fate (Dziri et al. 2023)",
-          "per run: accuracy drop from familiar to novel combinations at matched depth, minus the drop per extra "
-          "step of depth at matched novelty (accuracy differences: finite under separation, sign kept)",
-          "training run",
-          "each effect is measured at a fixed level of the other; novelty is the held-out pair the split holds out",
-          "a model whose errors grow with depth alone scores below 0; one with no errors scores 0",
-          0.05, "fig-examples", M.claim4),
+          "per run, a Firth logit of correct on novelty (+-1/2) x depth (centred) over the depths where familiar and "
+          "novel questions both occur: novelty cost - per-hop cost at the design's centre (logit)",
+          "task x seed (every run of one task and seed shares its data)",
+          "novelty and depth are crossed inside each run, at depths the model trained on (knowledge_graph's crossed "
+          "split); runs where they are not crossed do not enter; control: the mean novelty and hop costs",
+          "a model whose errors grow with depth alone scores < 0; equal log-odds costs score 0 (placebo: "
+          "tests/test_placebo_examples.py)",
+          0.5, "fig-examples", E.claim4),
     Claim(5, "pretraining makes the subnetworks of different output parts more separable (less shared weight)",
           "Break It Down (Lepori et al. 2023)",
           "reuse IoU between output parts' masks, scratch minus pretrain, same task, model, scale and seed",
-          "seed pair (scratch and pretrain runs of one seed)",
+          "task x seed (its scratch-pretrain pairs: both leave_square_out models of a seed share its data)",
           "both regimes start from the same weights, so the difference at initialization is 0 by construction",
           "a pretraining that does not change how output parts share weights gives 0",
           0.05, "fig-regimes", M.claim5,
@@ -94,32 +106,36 @@ CLAIMS: dict[int, Claim] = {c.id: c for c in (
           "Jin et al. 2026",
           "Hoyer sparsity of the last hidden layer (transformers: after the final norm, as Jin et al.), OOD minus ID, "
           "after training minus at initialization",
-          "training run",
+          "task x seed (every run of one task and seed shares its data)",
           "the same gap at initialization (the inputs alone can differ in sparsity)",
           "a network that does not sparsify unfamiliar inputs keeps its initial gap: 0",
           0.01, "fig-sparsity", M.claim6),
     Claim(7, "that sparsity gap grows with exposure during training",
           "Jin et al. 2026",
           "Hoyer OOD - ID gap of the trained model minus at the first checkpoint during training",
-          "training run",
+          "task x seed (every run of one task and seed shares its data)",
           "the early checkpoint of the same run",
           "a gap fixed early (or present at initialization) gives 0",
           0.01, "fig-sparsity", M.claim7,
           "exposure is varied by training steps only (the spec's checkpoints), not by data size"),
     Claim(8, "fracture depends more on training regime than on architecture",
           "the open bet of this project",
-          "unique variance share of regime minus that of architecture in the learned part (final - init) of each "
-          "fracture component, on tasks where both are crossed, mean over tasks and components",
-          "training run (resampled within task x model x regime)",
-          "the value at initialization is subtracted, so architecture's share at init cannot decide it",
+          "chance-adjusted unique variance share of regime minus that of architecture in an ANCOVA of each fracture "
+          "component after training on its value at initialization plus regime and architecture, on tasks where "
+          "both are crossed, mean over tasks and components",
+          "task x seed (every run of one task and seed shares its data)",
+          "the value at initialization is a covariate, never subtracted: final - init regresses toward the mean when "
+          "architectures start apart, which would hand architecture an effect (placebo: final fracture that ignores "
+          "architecture gives no verdict)",
           "if architecture decided fracture, its share would exceed regime's: < 0",
           0.1, "fig-variance", M.claim8,
           "'and exposure' dropped: the study varies regime and architecture; exposure enters claim 7"),
     Claim(9, "lowering fracture by training raises accuracy on novel compositions at matched in-distribution accuracy",
           "the causal test of the open question (intervention: BIMT's connection cost, Liu, Gan, Tegmark 2023)",
           "OOD accuracy, intervention regime minus scratch, same task, model, scale and seed, pairs whose test_id "
-          "accuracies are within match_id_acc",
-          "seed pair (scratch and intervention runs of one seed)",
+          "accuracies are within match_id_acc, read at zero test_id change (OOD change regressed on ID change within "
+          "configurations)",
+          "task x seed (its scratch-intervention pairs)",
           "a manipulation check: the intervention must lower the fracture composite (above 0 at two-sided p <= alpha), "
           "else the claim is inconclusive with that reason",
           "if fracture did not cause failure, lowering it would leave OOD accuracy where it was: 0",

@@ -5,7 +5,10 @@ The rules every measure follows (claims.py states each claim's measure, unit, co
   did not learn its task says nothing about what learning does (the caveats count those left out);
 - fracture on task models is read relative to the same network at initialization (the metric's *learned* part,
   final - init, same seed and architecture), so what the architecture alone produces never counts as an effect;
-- a configuration is task x model x scale; contrasts inside a configuration are resampled inside it.
+- a configuration is task x model x scale; a claim's effect weighs configurations equally;
+- the independent unit is the *cluster* (`cluster`): every run of one task and seed shares that seed's task data
+  (and, per regime, its initial weights), so those runs are one unit; the interval deletes whole clusters, nested in
+  their task (stats.estimate).
 """
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from .stats import Estimate, codes, estimate, missing, partial_rank_corr, stratum_mean
+from .stats import Estimate, codes, config_mean, estimate, missing, partial_rank_corr
 
 CPPN_COMPOSITE = (
     ("cppn.effective_dim_ratio_mean", 1.0, "FER: a fractured net spreads the image over many unaligned maps, so its "
@@ -50,15 +53,18 @@ def init_value(r: dict, name: str):
     return AT_INIT.get(name) if v is None and r.get(name) is not None else v
 
 
-NOVELTY_FLAGS = ("heldout_pairs", "heldout_pair")
-"""Per-example metadata naming the factor a compositional split manipulates (held-out relation pairs in
-knowledge_graph, the held-out factor pair in factors): > 0 = a novel combination."""
-
-MIN_EXAMPLES = 5  # fewest examples in each side of a within-run accuracy contrast
+CLUSTER = "task x seed"
+"""The independent unit of claims on task models: one task's seed, with every run that shares its data."""
 
 
 def config(r: dict) -> tuple:
     return (r["task"], r["model"], r["scale"])
+
+
+def cluster(r: dict) -> tuple:
+    """The independent unit a row belongs to: (task, seed) for task runs and pairs of them (a seed's task data, and
+    per regime its initial weights, are shared by all its runs), the reference for CPPNs."""
+    return ("cppn", r["reference"]) if r.get("kind") == "cppn" else (r["task"], r["seed"])
 
 
 def learned(rows: list[dict], s) -> tuple[list[dict], list[str]]:
@@ -70,7 +76,7 @@ def learned(rows: list[dict], s) -> tuple[list[dict], list[str]]:
                  "(they did not learn the task)"] if left else [])
 
 
-def _missing(caveats: list, why: str, unit: str = "training run") -> Estimate:
+def _missing(caveats: list, why: str, unit: str = CLUSTER) -> Estimate:
     est = missing(why, unit)
     est.caveats = list(caveats)
     return est
@@ -83,11 +89,14 @@ def _by_task(rows, values) -> dict:
     return {t: {"effect": float(np.mean(v)), "n": len(v)} for t, v in sorted(per.items())}
 
 
-def _mean_over_runs(rows: list[dict], values: list[float], s, caveats, unit="training run") -> Estimate:
+def _mean_over_runs(rows: list[dict], values: list[float], s, caveats, unit=CLUSTER, runs_per_row: int = 1) -> Estimate:
+    """The mean over configurations of the rows' values, its interval over (task, seed) clusters nested in tasks.
+    rows: dicts with task, model, scale and seed (runs, or pairs of runs: runs_per_row = 2)."""
     if len(rows) < 2:
-        return _missing(caveats, f"{len(rows)} {unit}(s) with the data this claim needs", unit)
-    strata = [config(r) for r in rows]
-    est = estimate(len(rows), stratum_mean(values, strata), strata, s.n_boot, s.seed, vectorized=True, unit=unit)
+        return _missing(caveats, f"{len(rows)} row(s) with the data this claim needs", unit)
+    est = estimate(config_mean(values, [config(r) for r in rows]), [cluster(r) for r in rows],
+                   [r["task"] for r in rows], unit=unit)
+    est.runs *= runs_per_row
     est.breakdown = {"task": _by_task(rows, values)}
     est.caveats = caveats + est.caveats
     return est
@@ -133,8 +142,9 @@ def claim1(rows, examples, s) -> Estimate:
     if len(units) < 2:
         return _missing(left, f"{len(units)} reference network(s) with an SGD replica matching its output "
                         f"(render MSE <= {s.match_mse:g})", unit)
-    est = estimate(len(units), lambda idx: np.asarray(units)[idx].mean(-1), None, s.n_boot, s.seed,
-                   vectorized=True, unit=unit)
+    names = sorted(per)
+    est = estimate(lambda idx: float(np.asarray(units)[idx].mean()), names, None, unit=unit)
+    est.runs = sum(p["n"] for p in per.values())
     est.breakdown = {"reference": per}
     est.control = {"untrained_same_arch": float(np.mean(control)) if control else None,
                    "replica_other_arch": float(np.mean(alt)) if alt else None}
@@ -190,7 +200,7 @@ def claim2(rows, examples, s) -> Estimate:
 
     def stat(idx, f=np.array(f)):
         return partial_rank_corr(f[idx], err[idx], [c[idx] for c in covs], cfg[idx], regimes[idx])
-    est = estimate(len(rs), stat, strata, s.n_boot, s.seed)
+    est = estimate(stat, [cluster(r) for r in rs], [r["task"] for r in rs])
     per_task = {}
     for t in sorted({r["task"] for r in rs}):
         i = [k for k, r in enumerate(rs) if r["task"] == t]
@@ -202,85 +212,12 @@ def claim2(rows, examples, s) -> Estimate:
             v = np.array([sign * rs[k][name] if rs[k].get(name) is not None else np.nan for k in range(len(rs))])
             comps[name] = {"effect": stat(np.array(i), f=v), "n": len(i)}
     est.breakdown = {"task": per_task, "component": comps}
-    est.caveats = caveats + [f"{len(set(map(str, strata)))} configurations; OOD error is ranked within each, "
+    est.caveats = caveats + est.caveats + [f"{len(set(map(str, strata)))} configurations; OOD error is ranked within each, "
                              "given test_id accuracy, fracture at initialization and regime"]
     return est
 
 
-# -- claims 3 and 4: which test examples fail ---------------------------------------------------------------------
-
-def _acc(ex):
-    return float(np.mean([e["correct"] for e in ex])) if len(ex) >= MIN_EXAMPLES else None
-
-
-def coverage_contrast(ex: list[dict]) -> float | None:
-    """Among a run's non-ID test examples, at each depth: accuracy where every sub-computation was seen in training
-    (seen_frac = 1) minus where not; the mean over depths that have both."""
-    d = []
-    pool = [e for e in ex if e["split"] != "test_id" and e["seen_frac"] is not None]
-    for depth in sorted({e["depth"] for e in pool}, key=lambda x: (x is None, x)):
-        at = [e for e in pool if e["depth"] == depth]
-        a, b = _acc([e for e in at if e["seen_frac"] >= 1]), _acc([e for e in at if e["seen_frac"] < 1])
-        if a is not None and b is not None:
-            d.append(a - b)
-    return float(np.mean(d)) if d else None
-
-
-def claim3(rows, examples, s) -> Estimate:
-    rs, caveats = learned(rows, s)
-    pairs = [(r, coverage_contrast(examples.get(r["key"], []))) for r in rs]
-    pairs = [(r, v) for r, v in pairs if v is not None]
-    if len(pairs) < 2:
-        return _missing(caveats, "no learned run whose non-ID test examples differ in subgraph coverage at one "
-                        "depth")
-    return _mean_over_runs([p[0] for p in pairs], [p[1] for p in pairs], s, caveats)
-
-
-def novelty(e: dict) -> float | None:
-    meta = e.get("meta") or {}
-    for k in NOVELTY_FLAGS:
-        if meta.get(k) is not None:
-            return float(meta[k] > 0)
-    return None
-
-
-def novelty_vs_complexity(ex: list[dict]) -> tuple[float, float] | None:
-    """(novelty effect, complexity effect) of one run, as accuracy differences at matched levels of the other:
-    novelty = acc(familiar) - acc(novel) at each depth with both; complexity = acc(depth d) - acc(depth d + 1) per
-    hop at each novelty level with 2+ depths. None when either cannot be measured."""
-    pool = [(novelty(e), e["depth"], e["correct"]) for e in ex if e["depth"] is not None]
-    pool = [p for p in pool if p[0] is not None]
-    nov, cmp = [], []
-    for d in sorted({p[1] for p in pool}):
-        fam, new = _acc_of(pool, 0.0, d), _acc_of(pool, 1.0, d)
-        if fam is not None and new is not None:
-            nov.append(fam - new)
-    for n in (0.0, 1.0):
-        depths = sorted({p[1] for p in pool if p[0] == n})
-        acc = [(d, _acc_of(pool, n, d)) for d in depths]
-        acc = [(d, a) for d, a in acc if a is not None]
-        cmp += [(a0 - a1) / (d1 - d0) for (d0, a0), (d1, a1) in zip(acc, acc[1:])]
-    return (float(np.mean(nov)), float(np.mean(cmp))) if nov and cmp else None
-
-
-def _acc_of(pool, n, d):
-    return _acc([{"correct": c} for nv, dd, c in pool if nv == n and dd == d])
-
-
-def claim4(rows, examples, s) -> Estimate:
-    rs, caveats = learned(rows, s)
-    found = [(r, novelty_vs_complexity(examples.get(r["key"], []))) for r in rs]
-    found = [(r, v) for r, v in found if v is not None]
-    if len(found) < 2:
-        return _missing(caveats, "no learned run whose test examples vary in both the split's novelty and depth")
-    est = _mean_over_runs([r for r, _ in found], [a - b for _, (a, b) in found], s, caveats)
-    est.control = {"novelty_effect": float(np.mean([a for _, (a, _) in found])),
-                   "complexity_effect_per_step": float(np.mean([b for _, (_, b) in found]))}
-    if any(r["model"] == "transformer" for r, _ in found):
-        est.caveats.append("transformers: deeper questions are longer; with learned positions, positions never "
-                           "trained are reached (the pos_shift control did not remove the 3-hop failure on "
-                           "knowledge_graph's depth split, but the position encoding moves it: README)")
-    return est
+# (claims 3 and 4, which test examples fail, are in per_example.py)
 
 
 # -- claim 5: pretraining and separable subnetworks ----------------------------------------------------------------
@@ -289,7 +226,7 @@ def paired_regimes(rows, metric, s, a="scratch", b="pretrain"):
     """Per (task, model, scale, seed) where both regimes learned: metric(a) - metric(b)."""
     rs, caveats = learned(rows, s)
     by = {(config(r), r["seed"], r["regime"]): r[metric] for r in rs if r.get(metric) is not None}
-    pairs = [({"task": k[0][0], "model": k[0][1], "scale": k[0][2]}, v - by[(k[0], k[1], b)])
+    pairs = [({"task": k[0][0], "model": k[0][1], "scale": k[0][2], "seed": k[1]}, v - by[(k[0], k[1], b)])
              for k, v in sorted(by.items(), key=str) if k[2] == a and (k[0], k[1], b) in by]
     return pairs, caveats
 
@@ -297,10 +234,9 @@ def paired_regimes(rows, metric, s, a="scratch", b="pretrain"):
 def claim5(rows, examples, s) -> Estimate:
     pairs, caveats = paired_regimes(rows, "reuse.iou", s)
     if len(pairs) < 2:
-        return _missing(caveats, "fewer than 2 seeds that learned under both scratch and pretrain, with reuse.iou",
-                        "seed pair")
+        return _missing(caveats, "fewer than 2 seeds that learned under both scratch and pretrain, with reuse.iou")
     caveats.append("both regimes start from the same weights for a seed, so the difference at initialization is 0")
-    return _mean_over_runs([p[0] for p in pairs], [p[1] for p in pairs], s, caveats, unit="seed pair")
+    return _mean_over_runs([p[0] for p in pairs], [p[1] for p in pairs], s, caveats, runs_per_row=2)
 
 
 # -- claims 6 and 7: sparsity and familiarity ----------------------------------------------------------------------
@@ -346,11 +282,26 @@ def dummies(c: np.ndarray) -> np.ndarray:
     return (c[:, None] == levels[None, 1:]).astype(float)
 
 
-def _shares(y: np.ndarray, regime: np.ndarray, model: np.ndarray) -> float:
-    """Unique R^2 of regime minus that of model in a two-way main-effects fit of y (codes as int arrays)."""
+def _adjusted_share(y: np.ndarray, full: np.ndarray, without: np.ndarray) -> float:
+    """A factor's unique R^2 (full fit minus the fit without its columns) less what chance gives it: its columns'
+    count times the full fit's residual R^2 per residual df (so under no effect its expected share is ~0 whatever
+    the number of levels)."""
+    n, p, q = len(y), np.linalg.matrix_rank(full), np.linalg.matrix_rank(without)
+    if n - p < 1:
+        return math.nan
+    r_full = r2(y, full)
+    return (r_full - r2(y, without)) - (p - q) * (1 - r_full) / (n - p)
+
+
+def _shares(y: np.ndarray, y0: np.ndarray, regime: np.ndarray, model: np.ndarray) -> float:
+    """ANCOVA of final fracture y on its value at initialization y0 (same seed, same network) plus regime and
+    model: the chance-adjusted unique R^2 of regime minus that of model. The initial value is a covariate, never
+    subtracted: final - init regresses toward the mean when architectures start apart (Lord's paradox; Senn 2006),
+    which would hand architecture an effect it does not have."""
     one, dr, dm = np.ones((len(y), 1)), dummies(regime), dummies(model)
-    full = r2(y, np.hstack([one, dr, dm]))
-    return (full - r2(y, np.hstack([one, dm]))) - (full - r2(y, np.hstack([one, dr])))
+    base = np.hstack([one, y0[:, None]])
+    full = np.hstack([base, dr, dm])
+    return _adjusted_share(y, full, np.hstack([base, dm])) - _adjusted_share(y, full, np.hstack([base, dr]))
 
 
 def claim8(rows, examples, s) -> Estimate:
@@ -364,8 +315,11 @@ def claim8(rows, examples, s) -> Estimate:
     if not tasks or not names:
         return _missing(caveats, "no task on which 2+ architectures and 2+ regimes learned, with fracture probes at "
                        "initialization and after training")
-    part = np.array([[(r[m] - init_value(r, m)) if r.get(m) is not None and init_value(r, m) is not None
-                      else np.nan for m in names] for r in rs])            # (runs, components): the learned part
+    def values(at_init):  # (runs, components), nan where either value is missing
+        return np.array([[(init_value(r, m) if at_init else r[m])
+                          if r.get(m) is not None and init_value(r, m) is not None else np.nan for m in names]
+                         for r in rs], float)
+    final, init = values(False), values(True)
     task, regime, model = (codes([r[f] for r in rs]) for f in ("task", "regime", "model"))
     task_names = sorted(tasks)
 
@@ -375,20 +329,21 @@ def claim8(rows, examples, s) -> Estimate:
         for t in range(len(task_names)):
             sel = idx[task[idx] == t]
             for j in range(len(names)):
-                i = sel[np.isfinite(part[sel, j])]
-                if len(i) >= 4 and len(np.unique(regime[i])) > 1 and len(np.unique(model[i])) > 1:
-                    v = _shares(part[i, j], regime[i], model[i])
+                i = sel[np.isfinite(final[sel, j])]
+                if len(i) >= 6 and len(np.unique(regime[i])) > 1 and len(np.unique(model[i])) > 1:
+                    v = _shares(final[i, j], init[i, j], regime[i], model[i])
                     if math.isfinite(v):
                         d.append(v)
         return float(np.mean(d)) if d else math.nan
-    est = estimate(len(rs), stat, [(r["task"], r["model"], r["regime"]) for r in rs], min(s.n_boot, 500), s.seed)
+    est = estimate(stat, [cluster(r) for r in rs], [r["task"] for r in rs])
     est.breakdown = {"task": {t: {"effect": stat(np.flatnonzero(task == k)), "n": int((task == k).sum())}
                               for k, t in enumerate(task_names)}}
     sizes = {r["model"]: r.get("train.n_params") for r in rs}
     if sizes and all(sizes.values()) and max(sizes.values()) / min(sizes.values()) > 2:
         caveats.append(f"architectures differ in size by more than 2x ({sizes})")
-    est.caveats = caveats + ["fracture is the learned part (after training - at initialization, same seed)",
-                             f"tasks where architecture and regime are crossed: {', '.join(tasks)}"]
+    est.caveats = caveats + est.caveats + [
+        "fracture after training with its value at initialization as a covariate (ANCOVA), never the difference",
+        f"tasks where architecture and regime are crossed: {', '.join(tasks)}"]
     return est
 
 

@@ -1,17 +1,23 @@
-"""The statistics behind every verdict: the training run as the unit, a bootstrap over runs, Holm's correction
-across claims, and a smallest effect of interest that separates "no effect" from "inconclusive".
+"""The statistics behind every verdict: the independent cluster as the unit, a stratified delete-one-cluster
+jackknife with Welch–Satterthwaite degrees of freedom, Holm's correction across claims, and a smallest effect of
+interest that separates "no effect" from "inconclusive".
 
-An estimate is a statistic of *units* (training runs, pairs of runs that share a seed, or reference networks); the
-examples of one network are summarized inside its unit and never resampled on their own. Its interval:
+An estimate is a statistic of *rows* (training runs, pairs of runs, reference networks), each belonging to a
+*cluster*: the rows that are not independent of each other (runs that share a seed's task data or initial weights:
+every run of one task and seed, whatever its regime or model). Examples of one network are summarized inside its
+row and never resampled on their own. Clusters are nested in *strata* (the task), inside which a statistic may
+compare configurations. The interval:
 
-- the units are resampled with replacement, within strata when the statistic conditions on them (a configuration:
-  task x model x scale, so a contrast measured inside each configuration is not inflated by differences between
-  them), `n_boot` times;
-- the bootstrap standard deviation is rescaled by sqrt(n / (n - k)) (n units, k strata: a stratum of m units has
-  a resampling variance (m - 1) / m of the sample variance), and the interval is effect +- t(df = n - k) x se, with
-  the two-sided p-value from the same t. For a mean this is the t-interval; for any statistic it keeps small
-  samples from the percentile bootstrap's known undercoverage (Hesterberg 2015, "What teachers should know about
-  the bootstrap", sec. 4). tests/test_calibration.py checks the rate of false verdicts on synthetic studies.
+- stratum h with m_h clusters: delete each cluster in turn and recompute the statistic (theta_(j)); its variance
+  v_h = (m_h - 1) / m_h * sum_j (theta_(j) - mean theta_(h))^2 (the stratified jackknife, Davison & Hinkley 1997,
+  ch. 3.8; for a weighted mean of cluster totals it is exactly the stratified variance m_h / (m_h - 1) * sum of
+  squared deviations, each stratum with its own small-sample factor);
+- se = sqrt(sum_h v_h); degrees of freedom by Welch–Satterthwaite, df = (sum v_h)^2 / sum v_h^2 / (m_h - 1), so a
+  few noisy strata with few clusters give few df (Cameron & Miller 2015 on few clusters);
+- a stratum with fewer than MIN_CLUSTERS clusters is dropped (with a caveat): its variance cannot be estimated;
+- interval effect +- t(df) x se, two-sided p from the same t. tests/test_calibration.py checks the rate of false
+  verdicts on synthetic studies with unequal, heteroscedastic strata and shared seed effects, and
+  tests/test_stats.py checks the standard error against a slow resampling of whole studies.
 
 Verdicts (`verdict`), for an effect signed so that > 0 is what the claim says:
 - supported / contradicted: Holm-adjusted p <= alpha, effect > 0 / < 0;
@@ -37,13 +43,15 @@ class Estimate:
     effect: float = math.nan
     """The statistic on the data (signed: > 0 is what the claim says)."""
     se: float = math.nan
-    """Bootstrap standard error, small-sample rescaled."""
-    df: int = 0
-    """Degrees of freedom of the t reference (units - strata)."""
+    """Standard error: the stratified delete-one-cluster jackknife."""
+    df: float = 0.0
+    """Degrees of freedom of the t reference (Welch–Satterthwaite over strata; clusters - 1 with one stratum)."""
     n: int = 0
-    """Number of independent units."""
-    unit: str = "training run"
-    """What one unit is."""
+    """Number of independent units (clusters)."""
+    unit: str = "task x seed"
+    """What one independent unit is."""
+    runs: int = 0
+    """Training runs (or networks) behind the estimate."""
     breakdown: dict = field(default_factory=dict)
     """Per task (or per architecture, per reference): {name: {"effect", "n"}}."""
     caveats: list = field(default_factory=list)
@@ -65,7 +73,7 @@ class Estimate:
         return [self.effect - h, self.effect + h]
 
 
-def missing(why: str, unit: str = "training run") -> Estimate:
+def missing(why: str, unit: str = "task x seed") -> Estimate:
     return Estimate(missing=why, unit=unit)
 
 
@@ -78,50 +86,62 @@ def codes(labels) -> np.ndarray:
     return np.array([pos[str(x)] for x in labels], dtype=np.int64)
 
 
-def boot_indices(strata, n_boot: int, seed: int) -> np.ndarray:
-    """(n_boot, n) indices: each row resamples the units with replacement inside each stratum, keeping positions (so
-    row b's i-th entry is a unit of unit i's stratum)."""
-    strata = np.asarray(strata)
-    n = len(strata)
-    rng = np.random.default_rng(seed)
-    idx = np.empty((n_boot, n), dtype=np.int64)
-    for s in np.unique(strata):
-        pos = np.flatnonzero(strata == s)
-        idx[:, pos] = pos[rng.integers(0, len(pos), (n_boot, len(pos)))]
-    return idx
+MIN_CLUSTERS = 3
+"""Fewest clusters a stratum needs for its variance (with 2, one deletion's value is the other's mirror image)."""
 
 
-def estimate(n_units: int, stat, strata=None, n_boot: int = 1000, seed: int = 0, vectorized: bool = False,
-             unit: str = "training run") -> Estimate:
-    """stat(idx) -> float on units idx (an index array), or with vectorized=True stat(idx2d) -> (n_boot,) floats.
-    Units resampled within strata (None: one stratum)."""
-    strata = np.zeros(n_units, int) if strata is None else codes(strata)
-    k = len(np.unique(strata)) if n_units else 0
-    if n_units < 2:
-        return missing(f"{n_units} {unit}(s): too few for an interval", unit)
-    base = np.arange(n_units)
-    effect = float(stat(base[None])[0]) if vectorized else float(stat(base))
-    idx = boot_indices(strata, n_boot, seed)
-    boots = np.asarray(stat(idx) if vectorized else [stat(row) for row in idx], float)
-    boots = boots[np.isfinite(boots)]
-    df = n_units - k
-    if not math.isfinite(effect) or len(boots) < n_boot // 2 or df < 1:
-        return Estimate(effect=effect, n=n_units, unit=unit, df=max(df, 0),
-                        missing="" if math.isfinite(effect) else "the statistic is undefined on these data")
-    se = float(boots.std(ddof=1) * math.sqrt(n_units / df))
-    return Estimate(effect=effect, se=se, df=df, n=n_units, unit=unit)
+def estimate(stat, clusters, strata=None, unit: str = "task x seed") -> Estimate:
+    """stat(idx) -> float on the rows idx (an int array, sorted); clusters: per row, the independent unit it belongs
+    to; strata: per row, the stratum its cluster is nested in (None: one). The jackknife of the module docstring."""
+    if len(clusters) < 2:
+        return missing(f"{len(clusters)} row(s): too few for an interval", unit)
+    c = codes(clusters)
+    h = np.zeros(len(c), np.int64) if strata is None else codes(strata)
+    names = {int(k): str(x) for k, x in zip(h, strata)} if strata is not None else {0: "all"}
+    if len(np.unique(np.stack([c, h], 1), axis=0)) != len(np.unique(c)):
+        raise ValueError("a cluster spans several strata (strata must be coarser than clusters)")
+    keep_h = [k for k in np.unique(h) if len(np.unique(c[h == k])) >= MIN_CLUSTERS]
+    caveats = [f"stratum {names[k]} left out: {len(np.unique(c[h == k]))} cluster(s), {MIN_CLUSTERS} needed for its "
+               "variance" for k in np.unique(h) if k not in keep_h]
+    rows = np.flatnonzero(np.isin(h, keep_h))
+    n = len(np.unique(c[rows]))
+    if not keep_h:
+        est = missing(f"{len(np.unique(c))} {unit}(s) in strata of fewer than {MIN_CLUSTERS}: too few for an "
+                      "interval", unit)
+        est.caveats = caveats
+        return est
+    effect = float(stat(rows))
+    v, dfs = [], []
+    for k in keep_h:
+        mine = np.unique(c[rows][h[rows] == k])
+        theta = np.array([stat(rows[c[rows] != j]) for j in mine], float)
+        if not np.isfinite(theta).all():
+            return Estimate(effect=effect, n=n, unit=unit, runs=len(rows), caveats=caveats,
+                            missing="the statistic is undefined when a cluster is left out")
+        m = len(mine)
+        v.append((m - 1) / m * ((theta - theta.mean()) ** 2).sum())
+        dfs.append(m - 1)
+    v, dfs = np.array(v), np.array(dfs, float)
+    se = float(np.sqrt(v.sum()))
+    df = float(v.sum() ** 2 / (v ** 2 / dfs).sum()) if v.sum() > 0 else float(dfs.sum())
+    if not math.isfinite(effect):
+        return Estimate(effect=effect, n=n, unit=unit, runs=len(rows), caveats=caveats,
+                        missing="the statistic is undefined on these data")
+    return Estimate(effect=effect, se=se, df=df, n=n, unit=unit, runs=len(rows), caveats=caveats)
 
 
-def stratum_mean(values, strata):
-    """A vectorized stat: the mean over strata of each stratum's mean (every configuration weighs the same)."""
+def config_mean(values, configs):
+    """A statistic: the mean over the configurations present in idx of each one's mean value (every configuration
+    weighs the same, however many runs it has)."""
     v = np.asarray(values, float)
-    s = codes(strata)
-    w = np.zeros(len(v))
-    levels = np.unique(s)
-    for lv in levels:
-        m = s == lv
-        w[m] = 1.0 / (m.sum() * len(levels))
-    return lambda idx: (v[idx] * w).sum(-1)
+    g = codes(configs)
+
+    def stat(idx):
+        idx = np.asarray(idx)
+        sums = np.bincount(g[idx], weights=v[idx], minlength=g.max() + 1)
+        cnt = np.bincount(g[idx], minlength=g.max() + 1)
+        return float((sums[cnt > 0] / cnt[cnt > 0]).mean()) if len(idx) else math.nan
+    return stat
 
 
 def ranks_within(x, strata) -> np.ndarray:
@@ -179,12 +199,12 @@ def verdict(est: Estimate, p_adj: float, alpha: float, level: float, sesoi: floa
     return "inconclusive", f"{why} and reaches beyond +-{sesoi:g}"
 
 
-def power(effect: float, sd_unit: float, n: int, alpha: float, strata: int = 1) -> float:
-    """Power of the two-sided t test of a mean of n units with this per-unit sd at this effect."""
-    df = n - strata
-    if df < 1:
+def power(effect: float, se: float, df: float, alpha: float) -> float:
+    """Power of the two-sided t test (df degrees of freedom, level alpha) of an estimate with this standard error
+    when the true effect is `effect`."""
+    if not (df > 0 and se > 0):
         return math.nan
-    ncp = effect / (sd_unit / math.sqrt(n))
+    ncp = effect / se
     t = st.t.ppf(1 - alpha / 2, df)
     return _upper_tail(t, df, ncp) + _upper_tail(t, df, -ncp)  # P(T > t) + P(T < -t), the second by symmetry
 

@@ -4,7 +4,8 @@
     claims = decide(rows, examples_by_cell, spec.analysis)   # the same from plain rows (tests, calibration)
 
 Per claim: id, claim (as measured), source, verdict, reason, effect, ci (at the corrected level), se and df (of its
-t reference), p, p_holm, n and unit, sesoi (smallest effect of interest), level (the corrected interval level), alpha,
+t reference), p, p_holm, n and unit (independent units: clusters of runs that share a seed's data), runs (training
+runs or networks behind the estimate), sesoi (smallest effect of interest), level (the corrected interval level), alpha,
 power (of this claim's test at its level, its n and its standard error, against an effect equal to the SESOI),
 breakdown (per task, architecture or reference), control, caveats, measure, control_text, why, reworded, figure.
 """
@@ -42,9 +43,9 @@ def decide(rows: list[dict], examples: dict, s, ids=None) -> list[dict]:
         level = 1 - s.alpha / (m - order.index(i)) if i in adj else 1 - s.alpha / m
         v, reason = verdict(e, adj.get(i, math.nan), s.alpha, level, sesoi)
         out.append({"id": i, "claim": c.text, "source": c.source, "verdict": v, "reason": reason,
-                    "effect": _num(e.effect), "ci": [_num(x) for x in e.ci(level)], "se": _num(e.se), "df": e.df,
+                    "effect": _num(e.effect), "ci": [_num(x) for x in e.ci(level)], "se": _num(e.se), "df": _num(e.df),
                     "p": _num(p[i]),
-                    "p_holm": _num(adj.get(i, math.nan)), "n": e.n, "unit": e.unit, "sesoi": sesoi,
+                    "p_holm": _num(adj.get(i, math.nan)), "n": e.n, "unit": e.unit, "runs": e.runs, "sesoi": sesoi,
                     "level": round(level, 6), "alpha": s.alpha, "power": _num(_power(e, sesoi, level)),
                     "breakdown": _clean(e.breakdown),
                     "control": _clean(e.control), "caveats": list(e.caveats), "measure": c.measure,
@@ -57,7 +58,7 @@ def _power(e, sesoi: float, level: float) -> float:
     SESOI, with the standard error the data gave (a design's sensitivity, not the observed effect's power)."""
     if e.missing or not (e.df > 0 and math.isfinite(e.se) and e.se > 0):
         return math.nan
-    return power(sesoi, e.se * math.sqrt(e.n), e.n, 1 - level, strata=e.n - e.df)
+    return power(sesoi, e.se, e.df, 1 - level)
 
 
 @dataclass
