@@ -24,7 +24,7 @@ PILOT = {  # task: (model, max_steps, strengths tried): the standard profile's b
 }
 PROBES = tuple(dict.fromkeys(name.split(".")[0] for name, _, _ in TASK_COMPOSITE))  # the fracture composite's probes
 PROBE_OPTIONS = profile("standard").probe_options  # measured as the profile measures them
-SHOW = ("train.id_acc", "train.ood_acc", "factorization.dci_c", "crosstalk.spread", "clusterability.ncut_z",
+SHOW = ("train.id_acc", "train.ood_acc", "factorization.dci_c", "crosstalk.spread", "clusterability.ncut_rel",
         "geometry.eff_rank_ratio")
 
 

@@ -74,3 +74,14 @@ def test_small_strata_are_dropped_with_a_caveat_and_clusters_must_nest():
     assert estimate(config_mean(y[:2], strata[:2]), [0, 1], strata[:2]).missing
     with pytest.raises(ValueError, match="spans"):
         estimate(config_mean(y, strata), [0] * 7, strata)
+
+
+def test_an_interval_inside_the_sesoi_is_no_effect_even_when_it_excludes_zero():
+    from fracturelab.study.stats import Estimate, verdict
+
+    small = Estimate(effect=0.03, se=0.005, df=20, n=21)        # p ~ 1e-5, interval [0.02, 0.04] inside +-0.05
+    assert verdict(small, small.p(), 0.05, 0.95, 0.05)[0] == "no effect"
+    big = Estimate(effect=0.08, se=0.01, df=20, n=21)           # beyond the SESOI: a finding
+    assert verdict(big, big.p(), 0.05, 0.95, 0.05)[0] == "supported"
+    straddle = Estimate(effect=0.05, se=0.005, df=20, n=21)     # excludes 0, reaches past the SESOI: decided
+    assert verdict(straddle, straddle.p(), 0.05, 0.95, 0.05)[0] == "supported"

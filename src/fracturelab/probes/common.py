@@ -11,6 +11,14 @@ Conventions (all probes):
 - A layer's per-example vector: (B, units) as the model gives it; for sequence activations (B, T, units) the vector
   at each example's <sep> position (the position that has read the whole input and predicts the first answer
   token). `hidden_layers` drops the model's input encoding and logits.
+- A unit is *alive* for a model on its task when its value varies over the model's training examples (at most
+  ALIVE_EXAMPLES of data.train, a fixed seeded subset; a layer's vector as above, an nn.Linear's inputs and outputs at
+  every position): a hidden unit that is constant there (a ReLU unit that never fires, any unit whose value never
+  changes) is *dead*, even where it varies on test examples. An output unit (a logit; for the weight-graph probes a
+  row of the output head) is alive only if it is also the target of some training example: class v of part j where
+  some example's y[:, j] = v. Where the data has no training examples (a prompt set without them) every unit counts
+  alive. Probes read only alive units (`alive_layers`, `alive_linear`, `target_classes`), so a component does not
+  change when dead units are added to a network.
 """
 from __future__ import annotations
 
@@ -26,6 +34,13 @@ from ..models.data import IGNORE
 
 SKIP_LAYERS = ("input", "logits")
 """Named activations that are not hidden representations."""
+
+ALIVE_EXAMPLES = 4096
+"""Training examples (a seeded subset where there are more) a unit must vary over to be alive."""
+
+CONSTANT_RTOL = 1e-6
+"""A unit is constant when its range over the examples is at most this times (1 + its largest |value|): a
+float32 model's rounding, not a signal."""
 
 
 class Skip(Exception):
@@ -203,3 +218,129 @@ def stacked_outputs(model, batch: dict, base: dict[str, torch.Tensor], deltas: d
         for s in range(0, P, chunk):
             outs.append(torch.vmap(one)({k: v[s : s + chunk] for k, v in deltas.items()}))
     return torch.cat(outs)
+
+
+# ------------------------------------------------------------------------------------------ alive and dead units
+
+
+def varying(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """(units,) bool: True where a unit's range [lo, hi] over the examples is more than rounding (CONSTANT_RTOL)."""
+    lo, hi = np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
+    return hi - lo > CONSTANT_RTOL * (1 + np.maximum(np.abs(lo), np.abs(hi)))
+
+
+def alive(a: np.ndarray) -> np.ndarray:
+    """(units,) bool of an (N, units) activation matrix: True where the unit is not constant over the N examples."""
+    a = np.asarray(a, dtype=np.float64)
+    if len(a) == 0:
+        return np.zeros(a.shape[1], dtype=bool)
+    return varying(a.min(0), a.max(0))
+
+
+def alive_examples(data) -> list:
+    """The training examples that decide which units are alive (the module docstring)."""
+    return cap(data.train, ALIVE_EXAMPLES, 0, 8)
+
+
+def alive_layers(model, data) -> dict[str, np.ndarray]:
+    """{hidden layer: (units,) bool alive} over the named activations the probes read (common.activations); {} where
+    the data has no training examples (a prompt set without them: nothing shows a unit dead, all count alive)."""
+    return {k: alive(a) for k, a in activations(model, alive_examples(data)).items()}
+
+
+def _hits(logits: torch.Tensor, batch: dict) -> tuple[set, int, int]:
+    """({(part j, class v) that are some example's target}, J, V) of one batch."""
+    lg, y = part_logits(logits, batch)
+    return {(j, int(y[b, j])) for b, j in (y != IGNORE).nonzero().tolist()}, y.shape[1], lg.shape[-1]
+
+
+def _mask(hits: set, J: int, V: int) -> np.ndarray:
+    mask = np.zeros((J, V), dtype=bool)
+    for j, v in hits:
+        mask[j, v] = True
+    return mask
+
+
+@torch.no_grad()
+def target_classes(model, data) -> np.ndarray | None:
+    """(J, V) bool: class v of output part j is the target of some training example (J, V as part_logits gives
+    them); None where the data has no training examples."""
+    hits, J, V = set(), 0, 0
+    for batch in batched(model, alive_examples(data)):
+        h, j, V = _hits(model(batch), batch)
+        hits, J = hits | h, max(J, j)
+    return _mask(hits, J, V) if V else None
+
+
+def linear_chains(model: torch.nn.Module) -> list[list[torch.nn.Linear]]:
+    """Chains of dense layers: consecutive nn.Linear modules in registration order with matching sizes and no other
+    parameterized module between them (an MLP's hidden layers and head; a transformer block's c_fc -> c_proj), two
+    or more each. The modules between two of them (an activation function) hold no weights."""
+    chains, cur = [], []
+    for m in model.modules():
+        if isinstance(m, torch.nn.Linear):
+            if cur and cur[-1].out_features == m.in_features:
+                cur.append(m)
+            else:
+                if len(cur) >= 2:
+                    chains.append(cur)
+                cur = [m]
+        elif any(True for _ in m.parameters(recurse=False)):
+            if len(cur) >= 2:
+                chains.append(cur)
+            cur = []
+    if len(cur) >= 2:
+        chains.append(cur)
+    return chains
+
+
+@torch.no_grad()
+def alive_linear(model, data) -> dict[torch.nn.Module, tuple[np.ndarray, np.ndarray]]:
+    """{every nn.Linear: (inputs alive (in,), outputs alive (out,))}, each unit's range taken over the training
+    examples at every position. An output is alive when it varies, when the next layer of its chain (linear_chains)
+    reads it as a varying input (after the nonlinearity: a ReLU that never fires is dead), and, for the model's
+    output head (the Linear whose output is the logits), when it is a target (target_classes). A Linear that the
+    forward pass never calls (a model that reads its weights directly, as the CPPN classifier does) has every unit
+    alive: nothing shows which are dead."""
+    lins = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    lo: dict = {}
+    hi: dict = {}
+    last: dict = {}
+
+    def hook(m, inp, out):
+        for key, t in (((m, 0), inp[0]), ((m, 1), out)):
+            t = t.detach().reshape(-1, t.shape[-1]).double()
+            if len(t):
+                lo[key] = torch.minimum(lo[key], t.min(0).values) if key in lo else t.min(0).values
+                hi[key] = torch.maximum(hi[key], t.max(0).values) if key in hi else t.max(0).values
+        last[m] = out
+
+    handles = [m.register_forward_hook(hook) for m in lins]
+    heads, hits = set(), set()
+    J = V = 0
+    try:
+        for batch in batched(model, alive_examples(data)):
+            last.clear()
+            logits = model(batch)
+            heads |= {m for m, o in last.items() if o.shape[0] == logits.shape[0] and o.numel() == logits.numel()
+                      and torch.equal(o.reshape(-1), logits.reshape(-1))}
+            h, j, V = _hits(logits, batch)
+            hits, J = hits | h, max(J, j)
+    finally:
+        for handle in handles:
+            handle.remove()
+    targets = _mask(hits, J, V)
+    out = {}
+    for m in lins:
+        # a Linear the forward never calls (its weights read directly) shows nothing: every unit counts alive
+        ends = [varying(lo[(m, i)].numpy(), hi[(m, i)].numpy()) if (m, i) in lo else
+                np.ones(m.in_features if i == 0 else m.out_features, dtype=bool) for i in (0, 1)]
+        if m in heads and m.out_features == targets.size:  # one row per (part, class): the MLP's head
+            ends[1] &= targets.reshape(-1)
+        elif m in heads and m.out_features == V:  # one row per class, read at every part (a decoder's lm_head)
+            ends[1] &= targets.any(0)
+        out[m] = (ends[0], ends[1])
+    for chain in linear_chains(model):
+        for a, b in zip(chain[:-1], chain[1:]):
+            out[a] = (out[a][0], out[a][1] & out[b][0])
+    return out

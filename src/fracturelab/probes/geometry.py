@@ -6,8 +6,12 @@ For a layer's centred activation matrix A (N examples x d units) with singular v
   factor): 1 for rank one, d for isotropic.
 Reported: layer.<name>.eff_rank / .participation_ratio / .units for every hidden layer; eff_rank and
 participation_ratio (summaries) = their means over the hidden layers (every named activation except the input
-encoding and the logits); eff_rank_ratio = the mean over hidden layers of eff_rank / units; eff_rank_last / participation_ratio_last on the layer the other probes summarize
+encoding and the logits); eff_rank_last / participation_ratio_last on the layer the other probes summarize
 (common.last_hidden). Examples: test_id and test_ood pooled (capped).
+eff_rank_ratio (the fracture composite's component) = the mean over hidden layers of layer.<name>.eff_rank_ratio =
+eff_rank of the layer's alive units / the number of alive units (layer.<name>.alive_units: units that vary over the
+training examples, common.alive_layers), in [0, 1]: dead units neither add rank nor count in the width, so a network
+with more of them does not score lower. Layers with no alive unit are left out (NaN where every layer is dead).
 """
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .common import Skip, activations, cap, last_hidden
+from .common import Skip, activations, alive, alive_layers, cap, last_hidden
 
 
 @dataclass
@@ -61,16 +65,24 @@ def geometry_probe(model, data, config=None, seed: int = 0, checkpoints=None,
     acts = activations(model, exs)
     if not acts:
         raise Skip("the model names no hidden layers")
+    live = alive_layers(model, data)
     out: dict[str, float] = {}
+    ratios = []
     for name, a in acts.items():
         spec = _spectrum(a)  # one SVD per layer serves both measures
         out[f"layer.{name}.eff_rank"] = _effective_rank(spec)
         out[f"layer.{name}.participation_ratio"] = _participation_ratio(spec)
         out[f"layer.{name}.units"] = float(a.shape[1])
+        keep = live.get(name, np.ones(a.shape[1], dtype=bool))
+        out[f"layer.{name}.alive_units"] = float(keep.sum())
+        if keep.any():  # per alive unit: comparable across widths and across how many units training left dead
+            # a dropped unit constant here too is a zero column once centred: the spectrum stays, no second SVD
+            alive_rank = _effective_rank(_spectrum(a[:, keep]) if (alive(a) & ~keep).any() else spec)
+            ratios.append(alive_rank / float(keep.sum()))
+        out[f"layer.{name}.eff_rank_ratio"] = ratios[-1] if keep.any() else float("nan")
     out["eff_rank"] = float(np.mean([out[f"layer.{n}.eff_rank"] for n in acts]))
     out["participation_ratio"] = float(np.mean([out[f"layer.{n}.participation_ratio"] for n in acts]))
-    # per unit: comparable across widths (eff_rank alone grows with the layer's width)
-    out["eff_rank_ratio"] = float(np.mean([out[f"layer.{n}.eff_rank"] / out[f"layer.{n}.units"] for n in acts]))
+    out["eff_rank_ratio"] = float(np.mean(ratios)) if ratios else float("nan")
     last = last_hidden(list(acts))
     out["eff_rank_last"] = out[f"layer.{last}.eff_rank"]
     out["participation_ratio_last"] = out[f"layer.{last}.participation_ratio"]

@@ -30,8 +30,9 @@ task's extra sets such as ood_hard, which is where some tasks vary complexity)."
 
 INIT_PROBES = ("factorization", "crosstalk", "geometry")
 """Probes also run on the network at initialization (the fracture composite's; measures.TASK_COMPOSITE). Not
-clusterability: its z-score compares the weights with shuffled copies of themselves, which for the iid weights of an
-initialization has expected value 0 (measures.AT_INIT), and it is the slowest probe."""
+clusterability: its n-cut relative to shuffled copies of the same weights has expected value 1 for the iid weights of
+an initialization (shuffling iid entries leaves their distribution as it was: measures.AT_INIT), and it is the slowest
+probe."""
 
 
 def cell_key(params: dict) -> str:

@@ -62,8 +62,9 @@ CLAIMS: dict[int, Claim] = {c.id: c for c in (
           "FER's count of novel maps is reported but not used: it is the unit count for any generic net"),
     Claim(2, "fracture predicts failure on novel compositions beyond what in-distribution accuracy predicts",
           "the open question (Greff et al. 2020; FER)",
-          "partial Spearman, within configurations, of a fixed fracture composite with OOD error given test_id "
-          "accuracy, the composite at initialization, and regime",
+          "Fisher z of the partial Spearman correlation, within configurations, of a fixed fracture composite (dead "
+          "units out of every component) with OOD error given test_id accuracy, the composite at initialization, and "
+          "regime",
           "task x seed (every run of one task and seed shares its data)",
           "the same networks at initialization (partialled out), and each component reported alone",
           "a network whose learned fracture is unrelated to its OOD failure gives 0 whatever its architecture, "

@@ -35,15 +35,16 @@ TASK_COMPOSITE = (
     ("factorization.dci_c", -1.0, "DCI completeness: a factor read from few units is factored; spread over many, "
      "entangled (Eastwood & Williams 2018)"),
     ("crosstalk.spread", 1.0, "a weight change that moves many answer parts at once is entangled (after FER)"),
-    ("clusterability.ncut_z", 1.0, "n-cut z against shuffled weights: lower = more clusterable = more modular "
-     "(Filan et al. 2021), so higher = less modular"),
+    ("clusterability.ncut_rel", 1.0, "n-cut relative to the same layers' shuffled weights, dead units out (Filan et "
+     "al. 2021): 1 = no more clusterable than chance, < 1 = modular, so higher = less modular; bounded below by 0 and "
+     "comparable across architectures (the old z over a few nearly identical shuffles ran to -149)"),
     ("geometry.eff_rank_ratio", 1.0, "effective rank per unit: fractured representations spread over more "
      "dimensions (FER); divided by width so wider models do not score higher by size alone"),
 )
 """Claim 2's and claim 8's fracture components on task models (sign: + = more fractured). reuse.iou is left out: more
 sharing between output parts can be entanglement or a reused subroutine, so it has no sign a reason fixes."""
 
-AT_INIT = {"clusterability.ncut_z": 0.0}
+AT_INIT = {"clusterability.ncut_rel": 1.0}
 """Components whose value at initialization is known without measuring it (see cell.INIT_PROBES)."""
 
 
@@ -198,8 +199,9 @@ def claim2(rows, examples, s) -> Estimate:
     else:
         caveats.append("fracture at initialization not measured on every run: not partialled out")
 
-    def stat(idx, f=np.array(f)):
-        return partial_rank_corr(f[idx], err[idx], [c[idx] for c in covs], cfg[idx], regimes[idx])
+    def stat(idx, f=np.array(f)):  # Fisher's z: the jackknife of a correlation is far closer to normal on this scale
+        return float(np.arctanh(np.clip(partial_rank_corr(f[idx], err[idx], [c[idx] for c in covs], cfg[idx],
+                                                          regimes[idx]), -0.999999, 0.999999)))
     est = estimate(stat, [cluster(r) for r in rs], [r["task"] for r in rs])
     per_task = {}
     for t in sorted({r["task"] for r in rs}):

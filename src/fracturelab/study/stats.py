@@ -20,8 +20,9 @@ compare configurations. The interval:
   tests/test_stats.py checks the standard error against a slow resampling of whole studies.
 
 Verdicts (`verdict`), for an effect signed so that > 0 is what the claim says:
-- supported / contradicted: Holm-adjusted p <= alpha, effect > 0 / < 0;
-- no effect: the interval at the corrected level lies inside (-sesoi, +sesoi) (two one-sided tests);
+- no effect: the interval at the corrected level lies inside (-sesoi, +sesoi) (two one-sided tests), even when it
+  excludes 0: an effect smaller than the smallest effect of interest is never "supported" or "contradicted";
+- supported / contradicted: otherwise, Holm-adjusted p <= alpha, effect > 0 / < 0;
 - inconclusive: anything else, and whenever a claim's data or its manipulation check is missing.
 """
 from __future__ import annotations
@@ -191,10 +192,10 @@ def verdict(est: Estimate, p_adj: float, alpha: float, level: float, sesoi: floa
     lo, hi = est.ci(level)
     if not (math.isfinite(lo) and math.isfinite(hi)):
         return "inconclusive", "no interval (too little variation or too few units)"
+    if -sesoi < lo and hi < sesoi:  # first: an effect too small to matter is never a finding, even if not 0
+        return "no effect", f"interval inside +-{sesoi:g} (the smallest effect of interest)"
     if math.isfinite(p_adj) and p_adj <= alpha:
         return ("supported" if est.effect > 0 else "contradicted"), f"Holm-adjusted p = {p_adj:.3g}"
-    if -sesoi < lo and hi < sesoi:
-        return "no effect", f"interval inside +-{sesoi:g} (the smallest effect of interest)"
     why = "the interval spans 0" if lo <= 0 <= hi else f"Holm-adjusted p = {p_adj:.3g} > {alpha:g}"
     return "inconclusive", f"{why} and reaches beyond +-{sesoi:g}"
 
