@@ -82,7 +82,9 @@ def test_planted_effects_are_found_through_the_store(tmp_path):
 
 
 def test_no_effect_and_untrained_through_the_store(tmp_path):
-    synthetic_store(tmp_path / "b", seeds=8, rng=5)
+    # one fixed null study: any single one decides some claim with probability up to alpha (the rate is
+    # tests/test_calibration.py's job); rng 5 is such a study under the current generator (claim 9, p_holm 0.003)
+    synthetic_store(tmp_path / "b", seeds=8, rng=6)
     build_report(tmp_path / "b")
     assert all(c["verdict"] in ("no effect", "inconclusive") for c in _claims(tmp_path / "b").values())
     synthetic_store(tmp_path / "c", effect={i: 1.0 for i in CLAIMS}, seeds=4, learned=False)

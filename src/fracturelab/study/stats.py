@@ -109,7 +109,7 @@ def estimate(stat, clusters, strata=None, unit: str = "task x seed") -> Estimate
     if not keep_h:
         est = missing(f"{len(np.unique(c))} {unit}(s) in strata of fewer than {MIN_CLUSTERS}: too few for an "
                       "interval", unit)
-        est.caveats = caveats
+        est.caveats, est.n, est.runs = caveats, len(np.unique(c)), len(c)  # what there was, though it decides nothing
         return est
     effect = float(stat(rows))
     v, dfs = [], []
