@@ -39,12 +39,14 @@ def _done(db) -> int:
 def test_sigkill_then_resume_matches_uninterrupted(tmp_path, uninterrupted):
     out = tmp_path / "out"
     spec = write_spec(tmp_path)
-    # one worker: cells finish one after another, so there is a moment with some done and some not
+    # one worker: cells finish one after another, so there is a moment with some done and some not. The kill comes
+    # after the first cell: the two task cells come first and take seconds each, while the CPPN cells after them finish
+    # within milliseconds of each other (waiting for two done cells could find them all done)
     p = subprocess.Popen([sys.executable, "-m", "fracturelab", "study", str(spec), "-o", str(out), "--workers", "1",
                           "-q"], env=ENV, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     db = out / "results.sqlite"
     deadline = time.time() + 240
-    while time.time() < deadline and p.poll() is None and _done(db) < 2:
+    while time.time() < deadline and p.poll() is None and _done(db) < 1:
         time.sleep(0.1)
     assert p.poll() is None, "the study finished before it could be killed: " + p.stderr.read().decode()[-500:]
     os.killpg(p.pid, signal.SIGKILL)  # the parent and its workers, mid-study
@@ -52,7 +54,7 @@ def test_sigkill_then_resume_matches_uninterrupted(tmp_path, uninterrupted):
     killed = store_rows(out)
     n_cells = killed["counts"]["cells"]
     done = [k for k, s in killed["status"].items() if s == "done"]
-    assert 2 <= len(done) < n_cells
+    assert 1 <= len(done) < n_cells
     # a cell in flight left no rows; a finished one has all of them
     assert set(killed["metrics"]) == set(done)
     assert not (out / "report.html").exists()
