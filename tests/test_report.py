@@ -163,7 +163,7 @@ def test_claim9_per_task_check_and_effect_match_a_direct_computation(tmp_path, m
             assert g["ci"][0] < g["effect"] < g["ci"][1] and m["ci"][0] < m["fracture_lowered_by"] < m["ci"][1]
         else:
             assert g["ci"] == [None, None] or not all(map(np.isfinite, g["ci"])), t
-        if w["models"] == 1 and w["n"] >= 3:  # the jackknife interval of a mean of one value per cluster is the t-interval exactly
+        if w["models"] == 1 and w["n"] >= 3:  # a jackknife of a mean of one value per cluster: the t-interval exactly
             assert (m["ci"][1] - m["ci"][0]) / 2 == pytest.approx(w["lowered_half"], rel=1e-6), t
             assert m["passed"] == (w["lowered"] > 0 and w["lowered_p"] <= 0.05), t
     assert not got["factors"]["manipulation"]["passed"] and got["factors"]["manipulation"]["fracture_lowered_by"] < 0

@@ -73,7 +73,8 @@ CLAIMS: dict[int, Claim] = {c.id: c for c in (
     Claim(3, "within a test split at one depth, examples whose computation subgraphs were more fully seen in "
           "training are more often right",
           "Faith and Fate (Dziri et al. 2023)",
-          "per run, in each (split, depth) cell with 2+ seen_frac values, the Firth logit slope of correct on seen_frac, "
+          "per run, in each (split, depth) cell with 2+ seen_frac values, the Firth logit slope of correct on "
+          "seen_frac, "
           "cells weighted by the slope's information at no effect (logit per unit seen_frac)",
           "task x seed (every run of one task and seed shares its data)",
           "coverage is compared only inside one split at one depth, so coverage that differs between splits or depths "

@@ -13,9 +13,9 @@ match_id_acc (only matched pairs enter the check and the effect). Per pair:
 
 The check is the mean over configurations of their mean (every configuration weighs the same). Both take the
 stats.estimate interval over (task, seed) clusters nested in tasks (the two leave_square_out models of one seed share
-its data). The check passes when its effect is > 0 at p <= alpha; the pooled claim is inconclusive when it does not. Per task, `breakdown["task"][task]` holds the check, the
-effect (interval at 1 - alpha, not corrected across tasks: a description, not a verdict), the pairs left out and the
-pairs themselves (the report draws them: fig-intervention).
+its data). The check passes when its effect is > 0 at p <= alpha; the pooled claim is inconclusive when it does not.
+Per task, `breakdown["task"][task]` holds the check, the effect (interval at 1 - alpha, not corrected across tasks: a
+description, not a verdict), the pairs left out and the pairs themselves (the report draws them: fig-intervention).
 """
 from __future__ import annotations
 

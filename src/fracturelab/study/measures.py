@@ -90,7 +90,8 @@ def _by_task(rows, values) -> dict:
     return {t: {"effect": float(np.mean(v)), "n": len(v)} for t, v in sorted(per.items())}
 
 
-def _mean_over_runs(rows: list[dict], values: list[float], s, caveats, unit=CLUSTER, runs_per_row: int = 1) -> Estimate:
+def _mean_over_runs(rows: list[dict], values: list[float], s, caveats, unit=CLUSTER,
+                    runs_per_row: int = 1) -> Estimate:
     """The mean over configurations of the rows' values, its interval over (task, seed) clusters nested in tasks.
     rows: dicts with task, model, scale and seed (runs, or pairs of runs: runs_per_row = 2)."""
     if len(rows) < 2:
@@ -214,7 +215,8 @@ def claim2(rows, examples, s) -> Estimate:
             v = np.array([sign * rs[k][name] if rs[k].get(name) is not None else np.nan for k in range(len(rs))])
             comps[name] = {"effect": stat(np.array(i), f=v), "n": len(i)}
     est.breakdown = {"task": per_task, "component": comps}
-    est.caveats = caveats + est.caveats + [f"{len(set(map(str, strata)))} configurations; OOD error is ranked within each, "
+    est.caveats = caveats + est.caveats + [f"{len(set(map(str, strata)))} configurations; OOD error is ranked "
+                                           "within each, "
                              "given test_id accuracy, fracture at initialization and regime"]
     return est
 
