@@ -5,14 +5,15 @@ summarize them into one number per run, in logit units; measures._mean_over_runs
 interval over the independent clusters of runs).
 
 - Claim 3 (Faith and Fate: success where the instance's computation subgraphs were seen in training). A *cell* is one
-  (split, depth) of a run's test examples, every test split (test_id included); a cell enters when it holds
-  >= MIN_EXAMPLES examples with 2+ distinct seen_frac values. In each cell, a logistic regression of correct on
-  seen_frac gives the slope b_c: the change in log-odds of a correct answer per unit of seen_frac (0 = no
-  sub-computation seen, 1 = all seen). The run's value is the mean of b_c weighted by w_c = p_c (1 - p_c) sum_i (x_i - xbar_c)^2, the slope's Fisher information when
-  coverage has no effect (x = seen_frac, p_c = the cell's accuracy with 1/2 added to the successes and the failures:
-  (k + 1/2) / (n + 1)), so a precisely measured cell counts more than a cell at the ceiling or floor, and the weights
-  never depend on the slope's sign. A split whose examples all share one coverage value makes no cell: coverage
-  that only differs between splits restates the split label and never counts. A run without a cell does not enter.
+  (split, depth) of a run's test examples, every test split (test_id included); a cell enters when it holds >=
+  MIN_EXAMPLES examples with 2+ distinct seen_frac values. In each cell, a logistic regression of correct on seen_frac
+  gives the slope b_c: the change in log-odds of a correct answer per unit of seen_frac (0 = no sub-computation seen,
+  1 = all seen). The run's value is the mean of b_c weighted by w_c = p_c (1 - p_c) sum_i (x_i - xbar_c)^2, the
+  slope's Fisher information when coverage has no effect (x = seen_frac, p_c = the cell's accuracy with 1/2 added to
+  the successes and the failures: (k + 1/2) / (n + 1)), so a precisely measured cell counts more than a cell at the
+  ceiling or floor, and the weights never depend on the slope's sign. A split whose examples all share one coverage
+  value makes no cell: coverage that only differs between splits restates the split label and never counts. A run
+  without a cell does not enter.
 - Claim 4 (failure follows the novelty the split manipulates more than complexity). Novelty of an example = its
   held-out relation pair or factor pair (meta heldout_pairs / heldout_pair > 0); depth = hops. The run's test
   examples at the depths where familiar and novel ones both occur (>= MIN_EXAMPLES each) are fitted by
