@@ -32,15 +32,14 @@ from fracturelab.cppn.fused import active as fused_active, rgb_mse_fn
 from fracturelab.cppn.module import DEFAULT_WINDOW, forward
 from fracturelab.cppn.population import fit_population as fit_replicas
 from fracturelab.cppn.replicate import INITS, fit as fit_replica, fit_problem
-from fracturelab.models import DEFAULT_MODEL, make_model
+from fracturelab.models import make_model
 from fracturelab.tasks import TASKS
-from fracturelab.train import RECIPES
 from fracturelab.train.loop import Context, fit
 from fracturelab.train.population import fit_population
 from fracturelab.train.regimes import scratch_plan
 from fracturelab.train.run import prepare, resolve
 
-CONFIGS = {f"{t}/{DEFAULT_MODEL[t]}": (t, DEFAULT_MODEL[t], {}) for t in TASKS}
+CONFIGS = {f"{t}/{TASKS[t].default_model}": (t, TASKS[t].default_model, {}) for t in TASKS}
 CONFIGS |= {"leave_square_out/mlp-64": ("leave_square_out", "mlp", {"hidden": 64}),
             "leave_square_out/cppn": ("leave_square_out", "cppn", {})}
 REPLICAS = {"cppn replicas 32 px": 32, "cppn replicas 64 px": 64}
@@ -87,7 +86,7 @@ def _per_step(seconds, steps: int) -> float:
 
 def bench_task(task: str, model: str, options: dict, k: int, steps: int, repeats: int) -> dict:
     base = _base(task, model, options, steps)
-    full = RECIPES[task].train.get("max_steps", 3000)
+    full = TASKS[task].recipe.train.get("max_steps", 3000)
 
     def plans(runs, n):
         return [dataclasses.replace(scratch_plan(r.net, r.ctx, r.data, r.train, r.val)[0], max_steps=n) for r in runs]

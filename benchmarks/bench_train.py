@@ -19,15 +19,15 @@ import time
 import numpy as np
 import torch
 
-from fracturelab.models import DEFAULT_MODEL, DataSpec, make_model
+from fracturelab.models import DataSpec, make_model
 from fracturelab.tasks import TASKS, make_task
-from fracturelab.train import RECIPES, TrainSettings
+from fracturelab.train import TrainSettings
 from fracturelab.train.loop import make_optimizer, shuffled_batches
 
 
 def bench(task: str, steps: int, warmup: int = 5, chunks: int = 3) -> dict:
-    recipe = RECIPES[task]
-    model_name = DEFAULT_MODEL[task]
+    recipe = TASKS[task].recipe
+    model_name = TASKS[task].default_model
     opts = dict(recipe.task_options)
     if "novelty" in {f.name for f in dataclasses.fields(TASKS[task].settings_cls)}:
         opts["novelty"] = False  # novelty metadata is not needed to time training

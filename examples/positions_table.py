@@ -31,7 +31,7 @@ from fracturelab.models.transformer import ABSOLUTE, POSITIONS  # noqa: E402
 from fracturelab.train import train_run  # noqa: E402
 
 SPLITS = {"knowledge_graph": "depth", "multiplication": "larger", "scan": "length"}
-BUDGETS = {  # reduced from the recipes (fracturelab.train.RECIPES) so the whole table fits in well under an hour of CPU
+BUDGETS = {  # reduced from the recipes (fracturelab.tasks.TASKS[task].recipe) so the whole table fits in well under an hour of CPU
     "knowledge_graph": {"task_options": {"novelty": False}, "max_steps": 1500},  # recipe: 4000 steps
     # recipe: train up to 3x1, test 2x2, 3 layers, 3000 steps (500 steps of it left test_id at 1 %); here the same
     # split one size down: train 1x1 and 2x1, test 3x1 (one more digit of a, the same row procedure)

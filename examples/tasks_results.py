@@ -27,7 +27,8 @@ import numpy as np  # noqa: E402
 
 from fracturelab.tasks import TASKS  # noqa: E402
 from fracturelab.tasks.multiplication import ERROR_TYPES  # noqa: E402
-from fracturelab.train import RECIPES, train_run  # noqa: E402
+from fracturelab.tasks import TASKS  # noqa: E402
+from fracturelab.train import train_run  # noqa: E402
 from fracturelab.train.breakdown import (accuracy_by, error_type_table, log_bin, multiplication_nodes,  # noqa: E402
                                          read_results)
 
@@ -80,7 +81,7 @@ def defaults(run: Runner, seeds: list[int]) -> tuple[str, dict]:
             extra = ", ".join(f"{k[:-4]} {pct(m[k])}" for k in m if k.endswith("_acc")
                               and k not in ("train_acc", "val_acc", "id_acc", "ood_acc"))
             rows.append([task, m["split"], m["model"], seed, pct(m["id_acc"]), pct(m["ood_acc"]), extra or "",
-                         m["steps"], f"{m['seconds']:.0f}", RECIPES[task].budget])
+                         m["steps"], f"{m['seconds']:.0f}", TASKS[task].recipe.budget])
             res[f"{task}/s{seed}"] = {k: m[k] for k in ("id_acc", "ood_acc", "train_acc", "steps", "seconds")}
     md = table(["task", "split", "model", "seed", "test_id %", "test_ood %", "extra sets %", "steps", "seconds",
                 "budget"], rows)

@@ -68,8 +68,8 @@ def synthetic_store(outdir: Path, effect: dict | None = None, seeds: int = 6, rn
     matched to the spec's cells by their fields."""
     from fracturelab.study.cell import cell_from_params
     from fracturelab.study.spec import parse_spec
-    from fracturelab.study.store import Store
-    from fracturelab.study.verdicts import STORE
+    from fracturelab.study.records import CellResult, Outcome
+    from fracturelab.study.store import STORE, Store
     from synthetic_study import synthetic
 
     spec = parse_spec(SYNTHETIC_SPEC.format(seeds=list(range(seeds))))
@@ -91,7 +91,7 @@ def synthetic_store(outdir: Path, effect: dict | None = None, seeds: int = 6, rn
                    "seen_frac": e["seen_frac"], "depth": e["depth"], "width": None, "length": None,
                    "meta_json": json.dumps(e["meta"])} for i, e in enumerate(examples.get(r["key"], []))]
             notes = {"model": c.model} if c.kind == "task" else {"reference": c.reference}
-            st.finish(c.key, {"ok": True, "result": {"metrics": m, "examples": ex, "notes": notes}, "seconds": 0.1})
+            st.finish(Outcome(c.key, True, 0.1, CellResult(m, ex, notes)))
     return spec
 
 

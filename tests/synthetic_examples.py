@@ -1,4 +1,4 @@
-"""One synthetic run's per-example test outcomes, shaped as the store gives them (study/measures.parse_meta), for the
+"""One synthetic run's per-example test outcomes, shaped as the store gives them (study/per_example.parse_meta), for the
 placebo, null and calibration checks of claims 3 and 4 (study/per_example.py).
 
 Each example is right with probability sigmoid(logit),

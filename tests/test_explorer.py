@@ -77,12 +77,12 @@ def test_page_renders_sweeps_and_counts_like_python(picbreeder_dir, browser, tmp
     assert max(errors.values()) < 1e-4, errors
 
     from fracturelab.fer.maps import novel_maps
-    from fracturelab.fer.sweeps import SweepSettings, sweep_weight
+    from fracturelab.fer.sweeps import SweepSettings, sweep_weights
 
     assert counts == {p.name: novel_maps(load_cppn(p))["count"] for p in paths}  # skull 24 as in FER; SGD 268
 
     # the skull's mouth weight 4371 (0 in the layerized skull) moved to +1, set through the URL hash
-    sweep = sweep_weight(skull, 4371, SweepSettings(res=RES), keep_images=True)["images"][-1]
+    sweep = sweep_weights(skull, [4371], SweepSettings(res=RES), keep_images=True)[0]["images"][-1]
     got = _page_image(browser, 0, "&w=4371&dw=1")
     state = browser.execute_script("return [explorer.state.w, explorer.state.dw, location.hash]")
     assert state[:2] == [4371, 1] and "w=4371" in state[2]

@@ -8,7 +8,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from fracturelab.cppn import load_cppn, load_genome
-from fracturelab.fer.labels import (LabelSettings, _block_shuffles, _perm_stats, auc_smaller, format_table,
+from fracturelab.fer.labels import (LabelSettings, _auc_counts, _block_shuffles, _perm_stats, format_table,
                                     is_quiet, label_agreement, label_table, map_label_test, normalize_label)
 from fracturelab.fer.sweeps import SweepSettings
 
@@ -50,9 +50,9 @@ def test_auc_matches_sklearn_with_ties():
     for _ in range(20):
         q, o = rng.integers(0, 5, rng.integers(1, 9)), rng.integers(0, 5, rng.integers(1, 9))  # many ties
         y = np.r_[np.ones(len(q)), np.zeros(len(o))]
-        assert auc_smaller(q, o) == pytest.approx(roc_auc_score(y, -np.r_[q, o]))  # quiet = smaller scores
-    assert auc_smaller([0.0, 0.0], [1.0, 2.0]) == 1.0 and auc_smaller([3.0], [1.0, 2.0]) == 0.0
-    assert math.isnan(auc_smaller([], [1.0])) and math.isnan(auc_smaller([1.0], []))
+        wins, pairs = _auc_counts(q, o)
+        assert wins / pairs == pytest.approx(roc_auc_score(y, -np.r_[q, o]))  # quiet = smaller scores
+    assert _auc_counts([0.0, 0.0], [1.0, 2.0]) == (4.0, 4.0) and _auc_counts([3.0], [1.0, 2.0]) == (0.0, 2.0)
 
 
 def grouped_maps(n_groups: int, per_group: int, noise: float, seed: int, res: int = 12):

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from fracturelab.errors import FracturelabError
-from fracturelab.models import DEFAULT_MODEL, MODELS, DataSpec, make_model
+from fracturelab.models import MODELS, DataSpec, make_model
 from fracturelab.models.cppn import COORDINATES
 from fracturelab.tasks import TASKS, Example, make_task
 
@@ -37,7 +37,7 @@ CASES = [(m, t) for t in TASKS for m in MODELS if m != "cppn" or t in COORDINATE
 
 def test_registry_and_defaults():
     assert set(MODELS) == {"mlp", "transformer", "cppn"}
-    assert set(DEFAULT_MODEL) == set(TASKS) and set(DEFAULT_MODEL.values()) <= set(MODELS)
+    assert {t.default_model for t in TASKS.values()} <= set(MODELS)
 
 
 @pytest.mark.parametrize("name, task", CASES)

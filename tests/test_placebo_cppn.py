@@ -16,7 +16,7 @@ from fracturelab.cppn.picbreeder import ROOT
 from fracturelab.cppn.replicate import INITS, ReplicateSettings, fit
 from fracturelab.fer.maps import feature_maps, map_metrics
 from fracturelab.study.claims import CLAIMS
-from fracturelab.study.measures import claim1
+from fracturelab.study.claims.claim1_cppn_replicas import claim1
 from fracturelab.study.spec import AnalysisSettings, profile
 
 

@@ -12,6 +12,8 @@ import statsmodels.api as sm
 from scipy.optimize import minimize
 
 from fracturelab.study import per_example as P
+from fracturelab.study.claims.claim3_coverage import claim3
+from fracturelab.study.claims.claim4_novelty import claim4
 from fracturelab.study.measures import _mean_over_runs, learned
 from fracturelab.study.spec import AnalysisSettings
 from synthetic_examples import run_examples
@@ -206,7 +208,7 @@ def test_runs_whose_splits_restate_the_design_do_not_enter():
     assert P.novelty_hop_costs([run_examples(g, "knowledge_graph", design="composition"),
                                 run_examples(g, "factors")]) == [None, None]
     rows, ex = study(5, (("knowledge_graph", "crossed"), ("knowledge_graph", "composition")))
-    est = P.claim4(rows, ex, S)
+    est = claim4(rows, ex, S)
     assert not est.missing and est.runs == len(rows) // 2
     assert any(f"{len(rows) // 2} of {len(rows)} learned runs left out" in c for c in est.caveats)
 
@@ -216,7 +218,7 @@ def test_runs_whose_splits_restate_the_design_do_not_enter():
 @pytest.mark.slow
 def test_no_effect_rejects_at_the_nominal_rate():
     """Outcomes independent of coverage, novelty and depth: claims 3 and 4 reject at most at ALPHA + 2 MC SE."""
-    for fn in (P.claim3, P.claim4):
+    for fn in (claim3, claim4):
         have, rate, _ = rates(fn, MIXED)
         assert have > 0.9 and rate <= BOUND, (fn.__name__, have, rate)
 
@@ -230,9 +232,9 @@ def test_equal_logit_costs_give_no_claim4_verdict(cost, n):
     the splits sit). At cost 3 the novel 4-hop cell sits near p = 0.001 and needs more examples than 40 to be
     calibrated (with 40 claim 4 leans to 'contradicted': the floor cell's logit is only bounded)."""
     effects = {"novelty_cost": cost, "depth_cost": cost, "n": n}
-    have, rate, _ = rates(P.claim4, CROSSED, **effects)
+    have, rate, _ = rates(claim4, CROSSED, **effects)
     assert have > 0.9 and rate <= BOUND, (have, rate)
-    assert rates(P.claim4, (("knowledge_graph", "composition"),), reps=20, **effects)[0] == 0
+    assert rates(claim4, (("knowledge_graph", "composition"),), reps=20, **effects)[0] == 0
     have, old, _ = rates(old_claim(old_novelty_vs_complexity), (("knowledge_graph", "composition"),), reps=50,
                          **effects)
     assert have > 0.9 and old > 3 * BOUND, old
@@ -244,20 +246,20 @@ def test_coverage_that_follows_the_split_gives_no_claim3_verdict():
     is harder: claim 3 rejects at the nominal rate; the old measure, pooling splits, finds 'coverage' nearly always.
     Coverage constant inside each split gives no estimate at all."""
     effects = {"novelty_cost": 1.5, "depth_cost": 0.5}
-    have, rate, _ = rates(P.claim3, MIXED, **effects)
+    have, rate, _ = rates(claim3, MIXED, **effects)
     assert have > 0.9 and rate <= BOUND, (have, rate)
     have, old, _ = rates(old_claim(old_coverage_contrast), MIXED, reps=50, **effects)
     assert have > 0.9 and old > 0.5, old
-    assert rates(P.claim3, (("factors", "constant"),), reps=20, **effects)[0] == 0
+    assert rates(claim3, (("factors", "constant"),), reps=20, **effects)[0] == 0
 
 
 @pytest.mark.slow
 def test_planted_effects_are_found():
     """novelty_cost - depth_cost = 1.5 logit: claim 4 supported (p <= ALPHA, effect > 0) in most studies, its mean
     near 1.5; a coverage effect of 2 logit per unit seen_frac: claim 3 likewise."""
-    _, _, found = rates(P.claim4, CROSSED, reps=50, novelty_cost=2.0, depth_cost=0.5)
+    _, _, found = rates(claim4, CROSSED, reps=50, novelty_cost=2.0, depth_cost=0.5)
     assert found >= 0.8, found
-    _, _, found = rates(P.claim3, MIXED, reps=50, coverage_effect=2.0, novelty_cost=1.0, depth_cost=0.5)
+    _, _, found = rates(claim3, MIXED, reps=50, coverage_effect=2.0, novelty_cost=1.0, depth_cost=0.5)
     assert found >= 0.8, found
-    effects = [P.claim4(*study(r, CROSSED, novelty_cost=2.0, depth_cost=0.5), S).effect for r in range(20)]
+    effects = [claim4(*study(r, CROSSED, novelty_cost=2.0, depth_cost=0.5), S).effect for r in range(20)]
     assert np.mean(effects) == pytest.approx(1.5, abs=0.15)

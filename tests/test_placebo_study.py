@@ -15,8 +15,10 @@ import pytest
 
 from fracturelab.study import intervention as I
 from fracturelab.study import measures as M
+from fracturelab.study.claims.claim8_regime import claim8
+from fracturelab.study.claims.claim9_intervention import claim9
 from fracturelab.study.spec import AnalysisSettings
-from fracturelab.study.stats import config_mean, estimate
+from fracturelab.study.stats import codes, config_mean, estimate
 from synthetic_study import Mess, synthetic
 
 REPS = 200
@@ -28,7 +30,7 @@ def old_claim8(rows, s):
     rs = [r for r in M.learned(rows, s)[0] if r["regime"] != s.intervention and r["task"] == "leave_square_out"]
     names = [m for m, _, _ in M.TASK_COMPOSITE]
     part = np.array([[r[m] - M.init_value(r, m) for m in names] for r in rs])
-    regime, model = M.codes([r["regime"] for r in rs]), M.codes([r["model"] for r in rs])
+    regime, model = codes([r["regime"] for r in rs]), codes([r["model"] for r in rs])
 
     def shares(y, idx):
         one, dr, dm = np.ones((len(y), 1)), M.dummies(regime[idx]), M.dummies(model[idx])
@@ -61,7 +63,7 @@ def _rates(mess, claim, old, seeds=6):
 
 @pytest.mark.slow
 def test_final_fracture_that_ignores_architecture_gives_claim8_no_verdict():
-    new, old, finite = _rates(Mess(flat_final=True), M.claim8, old_claim8)
+    new, old, finite = _rates(Mess(flat_final=True), claim8, old_claim8)
     assert finite > 0.9
     assert new <= BOUND, f"claim 8 decided {new:.2f} of placebo studies"
     assert old > 0.5, f"the final - init measure should fail this placebo (decided {old:.2f})"
@@ -69,7 +71,7 @@ def test_final_fracture_that_ignores_architecture_gives_claim8_no_verdict():
 
 @pytest.mark.slow
 def test_an_intervention_that_only_costs_id_accuracy_gives_claim9_no_verdict():
-    new, old, finite = _rates(Mess(id_cost=0.03), I.claim9, old_claim9, seeds=10)
+    new, old, finite = _rates(Mess(id_cost=0.03), claim9, old_claim9, seeds=10)
     assert finite > 0.9
     assert new <= BOUND, f"claim 9 decided {new:.2f} of placebo studies"
     assert old > 3 * BOUND, f"the matched-window mean should fail this placebo (decided {old:.2f})"

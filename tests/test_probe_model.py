@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from fracturelab.cli import main
-from fracturelab.probes import _json_safe, run_probes
+from fracturelab.probes import PROBES, _json_safe, run_probes
 from fracturelab.probes.adapters import load_model
 from fracturelab.probes.prompts import read_prompts
 from fracturelab.probes.sparsity import METRICS
@@ -88,7 +88,7 @@ def hf_dir(request, tmp_path_factory, tokenizer_dir):
 
 
 def _summary_ok(res: dict) -> None:
-    assert list(res) == ["sparsity", "geometry", "factorization", "coverage"]
+    assert list(res) == [n for n, spec in PROBES.items() if spec.on_prompts]  # the default: every prompt probe
     for probe, m in res.items():
         assert "skipped" not in m, (probe, m)
     for m in METRICS:

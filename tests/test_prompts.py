@@ -6,7 +6,8 @@ import pytest
 
 from fracturelab.cli import main
 from fracturelab.errors import FracturelabError
-from fracturelab.probes.prompts import TEXT_TASKS, export_rows, read_prompts, write_jsonl
+from fracturelab.probes.prompts import export_rows, read_prompts, write_jsonl
+from fracturelab.tasks import text_tasks
 from fracturelab.tasks import make_task
 
 SMALL = {"knowledge_graph": {"n_test": 30, "n_entities": 30}, "scan": {"novelty": False},
@@ -14,7 +15,7 @@ SMALL = {"knowledge_graph": {"n_test": 30, "n_entities": 30}, "scan": {"novelty"
          "lookup": {"n_train": 100, "n_test": 20}}
 
 
-@pytest.mark.parametrize("task", TEXT_TASKS)
+@pytest.mark.parametrize("task", text_tasks())
 def test_text_task_exports_and_reads_back(task, tmp_path):
     data = make_task(task, seed=0, **SMALL[task])
     path = write_jsonl(export_rows(data), tmp_path / f"{task}.jsonl")

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from fracturelab.errors import FracturelabError
-from fracturelab.settings import bounded, check_options, from_options
+from fracturelab.settings import bounded, check_options, from_options, key_values
 
 
 @dataclass(frozen=True)
@@ -128,3 +128,65 @@ def test_every_part_uses_it():
     # scalars to tuples, everywhere
     assert parse_spec('seeds = 4\n[[tasks]]\nname = "lookup"\n').seeds == (4,)
     assert resolve("lookup", None, None, "scratch", checkpoints=500)["train"].checkpoints == (500,)
+
+
+def test_nested_errors_name_the_path():
+    """A nested table's errors name where it sits: the field, and the element of a tuple of tables."""
+    @dataclass(frozen=True)
+    class Outer:
+        inners: tuple[Inner, ...] = ()
+        """tables"""
+        one: Inner | None = None
+        """a table or None"""
+
+    for options, words in [({"one": {"j": 1}}, "o.one: unknown option 'j'"),
+                           ({"inners": [{"k": 1}, {"k": "x"}]}, "o.inners[1].k='x': expected int"),
+                           ({"one": 3}, "o.one=3: expected Inner | None")]:
+        with pytest.raises(FracturelabError) as e:
+            from_options(Outer, options, "o")
+        assert words in str(e.value), str(e.value)
+    assert from_options(Outer, {"inners": {"k": 5}}, "o").inners == (Inner(5),)  # one table: the one-element tuple
+    with pytest.raises(FracturelabError, match=r"o\.one: unknown key 'j' \(keys: k\)"):
+        from_options(Outer, {"one": {"j": 1}}, "o", noun="key")  # a file's tables say key, all the way down
+
+
+def test_own_check_runs():
+    """from_options ends with the settings' own check(), so no caller can forget it."""
+    @dataclass(frozen=True)
+    class Checked:
+        lo: int = 0
+        """lower end"""
+        hi: int = 1
+        """upper end"""
+
+        def check(self) -> None:
+            if self.lo > self.hi:
+                raise FracturelabError(f"lo > hi in {self}")
+
+    assert from_options(Checked, {"hi": 5}, "c").hi == 5
+    with pytest.raises(FracturelabError, match="lo > hi"):
+        from_options(Checked, {"lo": 2}, "c")
+
+
+def test_key_values():
+    """A command line's "key=value,..." text: parts split on commas, spaces around them ignored, every part
+    key=value; the values stay strings for from_options(strings=True)."""
+    assert key_values(" n=4 , pair=(1 , ,", S, "s") == {"n": "4", "pair": "(1"}  # a comma always splits
+    assert key_values("", S, "s") == {} and key_values(None, S, "s") == {}
+    assert from_options(S, key_values("n=4,x=0.25,name=a", S, "s"), "s", strings=True) == S(n=4, x=0.25, name="a")
+    with pytest.raises(FracturelabError, match=r"s setting 'n': expected key=value \(fields: n, x, flag,"):
+        key_values("x=1,n", S, "s")
+
+
+def test_spec_round_trip():
+    """A stored spec (to_dict, as results.sqlite keeps it) reads back to the same spec, CPPN part and nested
+    tables included, through the same from_options as a TOML file."""
+    from fracturelab.study.spec import profile, spec_from_dict
+
+    for name in ("quick", "full"):
+        spec = profile(name)
+        assert spec_from_dict(spec.to_dict()) == spec
+    stored = profile("quick").to_dict()
+    stored["tasks"][0]["modles"] = ["mlp"]
+    with pytest.raises(FracturelabError, match=r"stored spec\.tasks\[0\]: unknown key 'modles'"):
+        spec_from_dict(stored)

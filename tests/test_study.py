@@ -10,6 +10,7 @@ import pytest
 from study_helpers import TINY, cli, write_spec
 
 from fracturelab.errors import FracturelabError
+from fracturelab.study.records import FAILED, CellResult, Outcome
 from fracturelab.study.spec import PROFILES, parse_spec, profile
 from fracturelab.study.store import Store, check_store
 
@@ -57,7 +58,7 @@ def test_probe_options_reach_the_probe_on_trained_and_initial_nets(monkeypatch):
     cell = next(c for c in spec.cells() if c.kind == "task")
     out = run_cell(cell)
     assert seen == [GeometrySettings(max_examples=7)] * 2  # trained, then at initialization
-    assert out["metrics"]["geometry.n"] == out["metrics"]["init.geometry.n"] == 1.0
+    assert out.metrics["geometry.n"] == out.metrics["init.geometry.n"] == 1.0
     assert parse_spec(TINY).cells()[0].key != cell.key  # the options are part of the cell's identity
 
 
@@ -152,10 +153,10 @@ def test_store_one_transaction_per_cell(tmp_path):
         st.register_cells(sid, [c.params() for c in cells])
         st.register_cells(sid, [c.params() for c in cells])  # idempotent
         key = cells[0].key
-        outcome = {"ok": True, "seconds": 1.0, "result": {"metrics": {"a": 1.0, "b": 2.0}, "examples": [
-            {"split": "test_id", "idx": 0, "correct": 1, "meta_json": "{}"}]}}
-        st.finish(key, outcome)
-        st.finish(key, outcome)  # a cell finished twice never duplicates its rows
+        outcome = Outcome(key, True, 1.0, CellResult({"a": 1.0, "b": 2.0}, [
+            {"split": "test_id", "idx": 0, "correct": 1, "meta_json": "{}"}]))
+        st.finish(outcome)
+        st.finish(outcome)  # a cell finished twice never duplicates its rows
         assert st.counts()["metrics"] == 2 and st.counts()["examples"] == 1
         assert st.status()[key] == "done" and st.counts()["cells"] == len(cells)
 
@@ -179,9 +180,9 @@ def test_failed_cell_recorded_and_study_goes_on(tmp_path):
     assert r.returncode == 0, r.stderr
     with Store(out / "results.sqlite", create=False) as st:
         cells = st.cells()
-    failed = [c for c in cells if c["status"] == "failed"]
-    assert len(failed) == 2 and all("identical" in c["error"] for c in failed)  # passes the spec check, fails in the cell
-    assert sum(c["status"] == "done" for c in cells) == len(cells) - 2
+    failed = [c for c in cells if c.status == FAILED]
+    assert len(failed) == 2 and all("identical" in c.error for c in failed)  # passes the spec check, fails in the cell
+    assert sum(c.done for c in cells) == len(cells) - 2
     assert "identical" in (out / "report.html").read_text()
     r = cli("study", write_spec(tmp_path, bad), "-o", out, "--workers", "1")  # resumes: only the failed ones again
     assert "2 run now, 2 failed" in r.stdout

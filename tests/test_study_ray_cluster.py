@@ -34,11 +34,11 @@ def test_two_node_cluster_uses_both_nodes_and_matches_a_local_run(tmp_path):
         cluster.shutdown()
     with Store(tmp_path / "ray" / "results.sqlite", create=False) as st:
         cells = st.cells()
-    assert {c["status"] for c in cells} == {"done"} and len(cells) >= 4
-    assert {c["notes"]["node"] for c in cells} == nodes  # both nodes ran cells
+    assert all(c.done for c in cells) and len(cells) >= 4
+    assert {c.notes["node"] for c in cells} == nodes  # both nodes ran cells
     for c in cells:  # one thread per worker in every library the cell had loaded (torch, numpy's and scipy's BLAS)
-        assert any(k.startswith("openblas") for k in c["notes"]["threads"]), c["notes"]["threads"]
-        assert set(c["notes"]["threads"].values()) == {1}, c["notes"]["threads"]
+        assert any(k.startswith("openblas") for k in c.notes["threads"]), c.notes["threads"]
+        assert set(c.notes["threads"].values()) == {1}, c.notes["threads"]
     a, b = store_rows(tmp_path / "local"), store_rows(tmp_path / "ray")
     assert a["metrics"] == b["metrics"] and len(a["metrics"]) == a["counts"]["cells"]
     assert a["examples"] == b["examples"]

@@ -1,14 +1,17 @@
 """The systematic-generalization testbed: the registry API, split hygiene for every task, and each task's metadata.
 Small settings keep the file fast; SCAN lives in test_tasks_scan.py."""
 import functools
+import importlib
 import json
 import math
+import pkgutil
 
 import numpy as np
 import pytest
 
 from fracturelab.errors import FracturelabError
-from fracturelab.tasks import EOS, PAD, TASKS, describe, list_tasks, make_task
+import fracturelab.tasks as tasks_pkg
+from fracturelab.tasks import EOS, PAD, TASKS, TaskSpec, describe, list_tasks, make_task
 from fracturelab.tasks.base import nearest_edit_distance
 from fracturelab.tasks.factors import to_image
 from fracturelab.tasks.multiplication import build_graph, error_types, parse_scratchpad, render_scratchpad
@@ -29,8 +32,14 @@ def _make(name, split, seed=0):
 
 
 def test_registry_and_list():
-    assert set(TASKS) == {"lookup", "scan", "multiplication", "leave_square_out", "factors", "knowledge_graph"}
+    """Every task module of the package (one with a SPEC) is registered under its own name, and nothing else is:
+    a new module that forgets its entry, or an entry under the wrong key, fails here."""
+    shipped = [importlib.import_module(f"fracturelab.tasks.{m.name}") for m in pkgutil.iter_modules(tasks_pkg.__path__)]
+    specs = [m.SPEC for m in shipped if isinstance(getattr(m, "SPEC", None), TaskSpec)]
+    assert specs and {s.name: s for s in specs} == TASKS
+    assert all(TASKS[name].name == name for name in TASKS)
     rows = {r["name"]: r for r in list_tasks()}
+    assert list(rows) == list(TASKS)
     assert rows["scan"]["default_split"] == "addprim_jump" and "length" in rows["scan"]["splits"]
     assert rows["lookup"]["default_split"] == "heldout_compositions"
     assert all(r["doc"] and r["default_split"] in r["splits"] for r in rows.values())

@@ -10,21 +10,11 @@ import torch
 
 import fracturelab.train.run as run_mod
 from fracturelab.errors import FracturelabError
-from fracturelab.models import DEFAULT_MODEL
 from fracturelab.tasks import TASKS, Example, make_task
-from fracturelab.train import (CURRICULUM_KEYS, PRETRAIN_SETS, REGIMES, RUN_FILES, TrainSettings, load_run,
-                               pretrain_set, score_sets, train_run)
+from fracturelab.train import REGIMES, RUN_FILES, TrainSettings, load_run, pretrain_set, score_sets, train_run
 from fracturelab.train.loop import Context, fit, shuffled_batches
 
-TINY = {  # task options that make a run take seconds
-    "lookup": {"n_train": 1500, "n_test": 200, "novelty": False},
-    "scan": {"novelty": False},
-    "multiplication": {"train_sizes": ((1, 1), (2, 1)), "ood_sizes": ((2, 2),), "n_train_per_size": 300,
-                       "n_test_per_size": 40, "n_ood_per_size": 30, "novelty": False},
-    "leave_square_out": {"p": 23, "side": 5},
-    "factors": {"n_per_combo": 2},
-    "knowledge_graph": {"n_entities": 20, "n_relations": 4, "n_test": 100, "novelty": False},
-}
+TINY = {name: spec.tiny for name, spec in TASKS.items()}  # task options that make a run take seconds
 FAST = {"max_steps": 60, "eval_every": 20, "warmup": 10}
 
 
@@ -79,7 +69,7 @@ def test_run_folder_contents_and_reload(tmp_path):
     assert [int(r["step"]) for r in curve] == [20, 40, 60]
     assert {"train_loss", "val_loss", "val_acc", "train_acc"} <= set(curve[0])
     config = json.loads((out / "config.json").read_text())
-    assert config["task"] == "knowledge_graph" and config["model"] == DEFAULT_MODEL["knowledge_graph"]
+    assert config["task"] == "knowledge_graph" and config["model"] == TASKS["knowledge_graph"].default_model
 
     model, data, cfg = load_run(out)
     scores = score_sets(model, {"test_id": data.test_id, "test_ood": data.test_ood}, with_outputs=())
@@ -186,7 +176,6 @@ def test_pretraining_sets_hold_no_test_input(task):
     pre = pretrain_set(d)
     tests = {e.src for k, v in d.sets().items() if k != "train" for e in v}
     assert pre and not any(e.src in tests for e in pre)
-    assert set(PRETRAIN_SETS) == set(TASKS)
 
 
 def test_pretrain_and_curriculum_regimes(tmp_path):
@@ -197,7 +186,6 @@ def test_pretrain_and_curriculum_regimes(tmp_path):
     assert {r["phase"] for r in curve} == {"pretrain", "train"}
     c = _run("knowledge_graph", tmp_path, "cur", regime="curriculum", curriculum_steps=40)
     assert c["phases"][0]["name"] == "curriculum" and c["steps"] >= 40
-    assert set(CURRICULUM_KEYS) <= set(TASKS)
 
 
 @pytest.mark.parametrize("task", list(TASKS))
@@ -206,7 +194,7 @@ def test_tiny_run_of_every_task_learns_something(task):
     validation accuracy is above its chance level."""
     steps = {"scan": 120, "multiplication": 80}.get(task, 150)
     m = _run(task, max_steps=steps, eval_every=steps // 3, patience=10, max_val=200, score_train=500)
-    assert m["model"] == DEFAULT_MODEL[task] and m["steps"] == steps
+    assert m["model"] == TASKS[task].default_model and m["steps"] == steps
     curve = m["curve"]
     assert curve[-1]["train_loss"] < 0.7 * curve[0]["train_loss"]
 

@@ -1,7 +1,9 @@
 """The command line: parses arguments and calls the library. Bad input -> one line on stderr, exit code 2.
 
 Each module here registers the commands of one part of the library (register(sub) adds its subparsers); COMMANDS
-lists them in the order `fracturelab --help` shows.
+lists them in the order `fracturelab --help` shows, the main job first. Building the parser imports no numerical
+library, so `--help` costs ~0.05 s of CPU, not ~2 s: a command imports the library inside the function that runs it,
+and a library constant shown in `--help` is read by args.declared (tests/test_cli_start.py, benchmarks/bench_cli.py).
 """
 from __future__ import annotations
 
@@ -12,20 +14,55 @@ import sys
 from ..errors import FracturelabError
 from . import cppn, evolve, model, probe, study, tasks
 
-COMMANDS = (cppn, tasks, evolve, probe, model, study)
+COMMANDS = (study, tasks, probe, model, cppn, evolve)
+DESCRIPTION = ("Measure whether neural networks' internal representations are fractured and entangled, and whether "
+               "that explains their failures on novel combinations of familiar parts.")
+EPILOG = "Start with `fracturelab run` (the default study and its report); `fracturelab COMMAND --help` says more."
+
+
+class _Commands(argparse._SubParsersAction):
+    """Subcommands whose own `--help` opens with the line the list of commands shows for them."""
+
+    def add_parser(self, name, **kwargs):
+        kwargs.setdefault("description", kwargs.get("help"))
+        return super().add_parser(name, **kwargs)
+
+
+class _Formatter(argparse.HelpFormatter):
+    """Help without the lone `COMMAND` line argparse prints above the list of commands."""
+
+    def _format_action(self, action):
+        text = super()._format_action(action)
+        return text.split("\n", 1)[1] if isinstance(action, argparse._SubParsersAction) else text
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, formatter_class=_Formatter, **kwargs)
+        self.register("action", "parsers", _Commands)
+
     def error(self, message):  # one line, exit 2, as for every other bad input
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="fracturelab", description=__doc__.splitlines()[0])
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    p = _Parser(prog="fracturelab", description=DESCRIPTION, epilog=EPILOG)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser, title="commands", metavar="COMMAND")
     for module in COMMANDS:
         module.register(sub)
     return p
+
+
+def command_paths(parser: argparse.ArgumentParser | None = None, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every command of the command line as the words that name it: () (the top level), ("run",), ...,
+    ("tasks", "list"); parents before their subcommands, in the order `--help` lists them."""
+    parser = parser or _parser()
+    out = [path]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                out += command_paths(sub, path + (name,))
+    return out
 
 
 def _one_line(e: Exception) -> str:

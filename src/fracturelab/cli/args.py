@@ -1,9 +1,12 @@
 """Argument types of the command line: each checks one number at parse time (finite, in range), so a bad value is
-argparse's one-line error (exit 2) before any work starts."""
+argparse's one-line error (exit 2) before any work starts. Also `declared`: a library constant shown in `--help`,
+read without importing the library (the CLI imports the library only inside the function that runs a command)."""
 from __future__ import annotations
 
 import argparse
+import ast
 import math
+from pathlib import Path
 
 
 def finite(text: str) -> float:
@@ -49,3 +52,17 @@ def seed(text: str) -> int:
 def add_force(p) -> None:
     p.add_argument("--force", action="store_true",
                    help="replace an existing non-empty output folder (refused otherwise, before any work)")
+
+
+def declared(module: str, name: str):
+    """The value of the literal constant `name = ...` in fracturelab's module `module` (dotted, below the package,
+    e.g. "study.spec"), read from the module's source without importing it: importing a module first imports its
+    packages, and fracturelab.study's and fracturelab.train's import torch, which costs `--help` over a second of CPU.
+    The module stays the one place the value is declared (tests/test_cli_start.py checks both agree)."""
+    path = Path(__file__).resolve().parents[1].joinpath(*module.split(".")).with_suffix(".py")
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if node.value is not None and any(isinstance(t, ast.Name) and t.id == name for t in targets):
+                return ast.literal_eval(node.value)
+    raise LookupError(f"fracturelab.{module} declares no literal {name}")

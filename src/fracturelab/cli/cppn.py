@@ -190,7 +190,8 @@ def register(sub) -> None:
                    help="weights to keep: after the last step (FER's, default) or those with the lowest training MSE")
     s.set_defaults(fn=_cmd_replicate)
 
-    s = sub.add_parser("fer", help="FER measurements of a reference CPPN and its replicas")
+    s = sub.add_parser("fer", help="measure fractured entangled representation (FER) in a reference CPPN and its "
+                       "SGD replicas")
     s.add_argument("reference", help="genome file, net folder or built-in name")
     s.add_argument("--replica", action="append", default=[], metavar="NETDIR",
                    help="a replica net folder or shipped net name, e.g. sgd_skull (repeat)")
@@ -202,7 +203,8 @@ def register(sub) -> None:
     s.add_argument("--quick", action="store_true", help="short training budgets: a smoke run")
     s.set_defaults(fn=_cmd_fer)
 
-    s = sub.add_parser("labels", help="agreement of weight sweeps with people's labels, for every genome in DIR")
+    s = sub.add_parser("labels", help="score how well weight sweeps agree with people's labels, for every genome "
+                       "in DIR")
     s.add_argument("dir", help="folder of genomes, or `cppnx` for the 16 shipped CPPN-X genomes")
     s.add_argument("-o", "--out", required=True)
     s.add_argument("--res", type=int_at_least(8), default=64)
@@ -211,7 +213,7 @@ def register(sub) -> None:
     add_force(s)
     s.set_defaults(fn=_cmd_labels)
 
-    s = sub.add_parser("explore", help="one self-contained HTML page to sweep CPPN weights live in the browser")
+    s = sub.add_parser("explore", help="write one self-contained HTML page to sweep CPPN weights live in the browser")
     s.add_argument("paths", nargs="+", metavar="PATH", help="genome file, net folder or built-in name (repeat)")
     s.add_argument("-o", "--out", required=True, help="output .html")
     s.add_argument("--sweep-res", type=int, default=32, help="resolution of the sweeps behind the effect column "

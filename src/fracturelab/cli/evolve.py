@@ -3,7 +3,10 @@ write a net folder, the format `replicate` writes."""
 from __future__ import annotations
 
 from ..errors import FracturelabError
-from .args import add_force, int_at_least, positive, seed
+from .args import add_force, declared, int_at_least, positive, seed
+
+GENERATIONS = 300
+"""Generations of a method that settings.CPPN_GENERATIONS does not name."""
 
 
 def _cmd_evolve(a):
@@ -18,7 +21,7 @@ def _cmd_evolve(a):
     from .cppn import load_target
 
     if a.generations is None:
-        a.generations = CPPN_GENERATIONS.get(a.method, 300)
+        a.generations = CPPN_GENERATIONS.get(a.method, GENERATIONS)
     if a.res < 2 or a.generations < 1 or a.population < 2:
         raise FracturelabError("--res must be at least 2, --generations at least 1, --population at least 2")
     if a.match_mse is not None and not a.match_mse > 0:
@@ -52,8 +55,7 @@ def _cmd_evolve(a):
 
 
 def register(sub) -> None:
-    from ..train.evolve.settings import CPPN_ARCH
-
+    arch, generations = (declared("train.evolve.settings", n) for n in ("CPPN_ARCH", "CPPN_GENERATIONS"))
     s = sub.add_parser("evolve", help="evolve a CPPN toward a target (NEAT, novelty search, CMA-ES) into a net folder")
     s.add_argument("target", help="a PNG image, a genome (.xml/.zip), a net folder or a built-in CPPN's name")
     s.add_argument("-o", "--out", required=True, help="net folder to write (arch.txt, params.npy, img.png, ...)")
@@ -62,11 +64,12 @@ def register(sub) -> None:
     s.add_argument("--seed", type=seed, default=0)
     s.add_argument("--res", type=int_at_least(2), default=32, help="fitness resolution (res x res)")
     s.add_argument("--generations", type=int_at_least(1), default=None,
-                   help="most generations (default: cmaes 1500, others 300)")
+                   help="most generations (default: " + ", ".join(f"{m} {g}" for m, g in generations.items())
+                        + f", others {GENERATIONS})")
     s.add_argument("--population", type=int_at_least(2), default=100)
     add_force(s)
     s.add_argument("--arch", default=None,
-                   help=f"cmaes/es: the fixed arch (default {CPPN_ARCH}; `own`: the target net's own arch)")
+                   help=f"cmaes/es: the fixed arch (default {arch}; `own`: the target net's own arch)")
     s.add_argument("--start", default="constant", choices=("constant", "lecun"),
                    help="cmaes/es: start from the target's mean colour (default) or a LeCun-normal draw")
     s.add_argument("--set", default="", metavar="K=V,...",

@@ -28,9 +28,10 @@ def _cmd_probe_model(a):
 def _task_data(source: str, split, seed: int, options: list[str]):
     """A run folder's task data (regenerated from its config) or a text task made from its name."""
     from ..probes.adapters import is_run_folder
-    from ..probes.prompts import TEXT_TASKS
-    from ..tasks import make_task
+    from ..tasks import make_task, text_tasks
     from .tasks import _options
+
+    text = text_tasks()
 
     path = Path(source)
     if path.is_dir():
@@ -39,11 +40,11 @@ def _task_data(source: str, split, seed: int, options: list[str]):
         if split or options:
             raise FracturelabError("--split and --set apply to a task name; a run folder has its own")
         cfg = json.loads((path / "config.json").read_text())
-        if cfg["task"] not in TEXT_TASKS:
-            raise FracturelabError(f"{source}: task {cfg['task']!r} is not a text task ({', '.join(TEXT_TASKS)})")
+        if cfg["task"] not in text:
+            raise FracturelabError(f"{source}: task {cfg['task']!r} is not a text task ({', '.join(text)})")
         return make_task(cfg["task"], split=cfg["split"], seed=cfg["seed"], **cfg["task_options"])
-    if source not in TEXT_TASKS:
-        raise FracturelabError(f"unknown text task or run folder {source!r} (text tasks: {', '.join(TEXT_TASKS)})")
+    if source not in text:
+        raise FracturelabError(f"unknown text task or run folder {source!r} (text tasks: {', '.join(text)})")
     return make_task(source, split=split, seed=seed, **_options(options))
 
 
@@ -60,8 +61,8 @@ def _cmd_export(a):
 
 
 def register(sub) -> None:
-    p = sub.add_parser("probe-model", help="probe your own model (Hugging Face, TransformerLens, a run folder, "
-                       "FILE.py:FUNCTION) on a JSONL prompt set: writes OUTDIR/probes.json, figures, index.html")
+    p = sub.add_parser("probe-model", help="probe your own model (Hugging Face, TransformerLens, a run folder or "
+                       "FILE.py:FUNCTION) on a JSONL prompt set: writes OUTDIR/probes.json, figures and index.html")
     p.add_argument("model", help="a Hugging Face model folder (or hub name), lens:NAME, FILE.py:FUNCTION, or a run "
                    "folder")
     p.add_argument("--prompts", required=True, help="a JSONL prompt set (see `fracturelab prompts export`)")
@@ -79,10 +80,10 @@ def register(sub) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(fn=_cmd_probe_model)
 
-    pr = sub.add_parser("prompts", help="prompt sets for probe-model")
-    psub = pr.add_subparsers(dest="prompts_command", required=True, parser_class=type(pr))
-    e = psub.add_parser("export", help="export a text task (knowledge_graph, scan, multiplication, lookup) or a "
-                        "run folder's task data as a JSONL prompt set")
+    pr = sub.add_parser("prompts", help="make prompt sets for probe-model (prompts export)")
+    psub = pr.add_subparsers(dest="prompts_command", required=True, parser_class=type(pr), title="commands")
+    e = psub.add_parser("export", help="export a text task (an unknown name lists them) or a run folder's "
+                        "task data as a JSONL prompt set")
     e.add_argument("source", help="a text task name or a run folder")
     e.add_argument("-o", "--out", required=True, help="the .jsonl file to write")
     e.add_argument("--split", default=None, help="the task's systematic split (default: its default)")

@@ -21,7 +21,8 @@ def _cmd_probe(a):
 
 
 def register(sub) -> None:
-    p = sub.add_parser("probe", help="fracture probes on a trained run folder: writes RUNDIR/probes.json and figures")
+    p = sub.add_parser("probe", help="measure fracture with the probes on a trained run folder: writes "
+                       "RUNDIR/probes.json and figures")
     p.add_argument("rundir", help="a run folder written by `fracturelab train`")
     p.add_argument("--probes", default=None, help="comma-separated probe names (default: all)")
     p.add_argument("--seed", type=seed, default=0)

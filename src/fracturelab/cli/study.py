@@ -2,8 +2,7 @@
 from __future__ import annotations
 
 from ..errors import FracturelabError
-from .args import int_at_least
-from ..study.spec import PROFILES
+from .args import declared, int_at_least
 
 
 def _finish(res: dict) -> None:
@@ -56,7 +55,8 @@ def _cmd_report(a):
     from ..report.study_page import build_report
 
     res = build_report(a.outdir, progress=not a.quiet, dest=a.out)
-    print(f"wrote {res['report']} and {res['summary']}")
+    wrote = [str(res[k]) for k in ("report", "summary", "explorer") if res[k] is not None]
+    print(f"wrote {', '.join(wrote[:-1])} and {wrote[-1]}")
 
 
 def _common(s, out_default=None):
@@ -78,14 +78,14 @@ def _common(s, out_default=None):
 
 
 def register(sub) -> None:
-    s = sub.add_parser("run", help="the main job: run the default study and write its report (resumable)")
+    s = sub.add_parser("run", help="the main job, start here: run the default study and write its report (resumable)")
     _common(s, "fracturelab-out")
-    s.add_argument("--profile", choices=PROFILES, default="quick",
+    s.add_argument("--profile", choices=declared("study.spec", "PROFILES"), default="quick",
                    help="quick (a smoke run: 2 cores, <= 10 minutes), standard (the power to decide: 2 cores, "
                         "<= 60 minutes) or full (a cluster)")
     s.set_defaults(fn=_cmd_run)
 
-    s = sub.add_parser("study", help="run any study spec (TOML) into OUTDIR (resumable)")
+    s = sub.add_parser("study", help="run a study spec of your own (TOML) into -o OUT and write its report (resumable)")
     s.add_argument("spec", help="study spec, TOML (see fracturelab/study/profiles/quick.toml)")
     _common(s)
     s.set_defaults(fn=_cmd_study)

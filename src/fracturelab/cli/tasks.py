@@ -85,12 +85,12 @@ def _cmd_train(a):
 
 
 def register(sub) -> None:
-    s = sub.add_parser("tasks", help="the compositional tasks: list them, or show one's splits and examples")
-    tsub = s.add_subparsers(dest="tasks_command", required=True, parser_class=type(s))
-    t = tsub.add_parser("list", help="every task with its splits")
+    s = sub.add_parser("tasks", help="list the compositional tasks, or show one task's splits and examples")
+    tsub = s.add_subparsers(dest="tasks_command", required=True, parser_class=type(s), title="commands")
+    t = tsub.add_parser("list", help="list every task with its splits")
     t.add_argument("--json", action="store_true")
     t.set_defaults(fn=_cmd_tasks_list)
-    t = tsub.add_parser("show", help="a task's split sizes (train, test_id, test_ood) and examples")
+    t = tsub.add_parser("show", help="show a task's split sizes (train, test_id, test_ood) and examples")
     t.add_argument("name")
     t.add_argument("--split", default=None, help="default: the task's main systematic split")
     t.add_argument("--seed", type=seed, default=0)

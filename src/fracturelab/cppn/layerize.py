@@ -91,37 +91,64 @@ def layerize(genome: Genome, outputs: list[str] | None = None) -> Layerized:
     for k in input_keys:
         depth.setdefault(k, 0)
     n_hidden = max(depth[k] for k in outputs)
+    units = _units(order, nodes, depth, _last_use(links, depth, outputs, n_hidden), n_hidden)
+    arch = _arch(units, n_hidden)
+    layers = [list(input_keys)] + [_row(layer, arch) for layer in units[1:]]
+    where = [{k: i for i, k in enumerate(row) if k is not None} for row in layers]  # each node's unit, per layer
+    params, link_ids = _link_weights(links[:len(genome.links)], depth, where, arch)
+    _carry_weights(params, depth, layers, where, arch)
+    for col, k in enumerate(outputs if own else ()):  # Dense_L selects h, s, v
+        params[arch.weight_id(n_hidden, where[n_hidden][k], col)] = 1.0
+    labels = {wid: genome.links[i].label for i, wid in enumerate(link_ids) if wid is not None and genome.links[i].label}
+    return Layerized(arch, params.astype(np.float32), link_ids, layers[1:], labels)
+
+
+def _last_use(links: list[Link], depth: dict[str, int], outputs: list[str], n_hidden: int) -> dict[str, int]:
+    """Node key -> the deepest layer that reads it (outputs: n_hidden + 1, the output layer)."""
     last_use = {k: n_hidden + 1 for k in outputs}
     for l in links:
         if l.target in depth and l.source in depth:
             last_use[l.source] = max(last_use.get(l.source, 0), depth[l.target])
+    return last_use
 
-    # units[l][act] = node keys of activation group `act` in hidden layer l (1..L), in `order`
-    units = [dict() for _ in range(n_hidden + 1)]
+
+def _units(order: list[str], nodes: dict[str, Node], depth: dict[str, int], last_use: dict[str, int],
+           n_hidden: int) -> list[dict]:
+    """units[l][act] = node keys of activation group `act` in hidden layer l (1..n_hidden), in `order`: each node
+    at its own depth, and as a `cache` unit in every layer between it and its last use."""
+    units: list[dict] = [dict() for _ in range(n_hidden + 1)]
     for k in order:
         d = depth[k]
         if d > 0:
             units[d].setdefault(nodes[k].activation, []).append(k)
         for layer in range(d + 1, min(last_use.get(k, 0), n_hidden + 1)):
             units[layer].setdefault("cache", []).append(k)
+    return units
+
+
+def _arch(units: list[dict], n_hidden: int) -> Arch:
+    """The arch: each group as wide as its widest layer, `cache` first, then alphabetical."""
     names = {a for layer in units for a in layer}
     widths = [(a, max(len(layer.get(a, [])) for layer in units)) for a in ["cache"] + sorted(names - {"cache"})
               if a in names]
-    arch = Arch(n_hidden, tuple(widths))
+    return Arch(n_hidden, tuple(widths))
 
-    # position of every node in every layer
-    layers: list[list[str | None]] = [list(input_keys)]
-    for layer in units[1:]:
-        row: list[str | None] = []
-        for a, n in arch.groups:
-            keys = layer.get(a, [])
-            row += keys + [None] * (n - len(keys))
-        layers.append(row)
-    where = [{k: i for i, k in enumerate(row) if k is not None} for row in layers]
 
+def _row(layer: dict, arch: Arch) -> list[str | None]:
+    """The node key held by each unit of one hidden layer, group by group, None where a group is padded."""
+    row: list[str | None] = []
+    for a, n in arch.groups:
+        keys = layer.get(a, [])
+        row += keys + [None] * (n - len(keys))
+    return row
+
+
+def _link_weights(links: list[Link], depth: dict[str, int], where: list[dict], arch: Arch):
+    """Flat float64 params holding the genome's link weights, and each link's weight ID (None: cannot reach an
+    output); where[l] = {node key: its unit in layer l}."""
     params = np.zeros(arch.n_params, dtype=np.float64)
     link_ids: list[int | None] = []
-    for l in links[:len(genome.links)]:
+    for l in links:
         if l.target not in depth or l.source not in depth:
             link_ids.append(None)
             continue
@@ -129,14 +156,15 @@ def layerize(genome: Genome, outputs: list[str] | None = None) -> Layerized:
         wid = arch.weight_id(d - 1, where[d - 1][l.source], where[d][l.target])
         params[wid] += l.weight
         link_ids.append(wid)
-    for layer in range(1, n_hidden + 1):
+    return params, link_ids
+
+
+def _carry_weights(params: np.ndarray, depth: dict[str, int], layers: list[list], where: list[dict], arch: Arch):
+    """Weight 1.0 into every cache unit (a node held in a layer after its own) from its unit in the layer before."""
+    for layer in range(1, arch.n_hidden + 1):
         for col, k in enumerate(layers[layer]):
             if k is not None and depth[k] < layer:
                 params[arch.weight_id(layer - 1, where[layer - 1][k], col)] = 1.0
-    for col, k in enumerate(outputs if own else ()):
-        params[arch.weight_id(n_hidden, where[n_hidden][k], col)] = 1.0
-    labels = {wid: genome.links[i].label for i, wid in enumerate(link_ids) if wid is not None and genome.links[i].label}
-    return Layerized(arch, params.astype(np.float32), link_ids, layers[1:], labels)
 
 
 @dataclass

@@ -24,7 +24,7 @@ from torch import nn
 
 from .fused import FusedForward
 from .fused import active as fused_active, activation as fused_activation
-from .fused import applies as fused_applies, disabled as fused_disabled, forward as fused_forward
+from .fused import applies as fused_applies, forward as fused_forward
 from .arch import Arch
 from .color import to_rgb
 

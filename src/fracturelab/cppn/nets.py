@@ -109,9 +109,6 @@ def _json_finite(v):
     return v
 
 
-NETDIR_FILES = {"arch.txt", "params.npy", "img.png", "losses.npy", "settings.json", "labels.json", "args.json"}
-
-
 def save_netdir(outdir, net: Net, losses=None, settings: dict | None = None, force: bool = False) -> Path:
     """Write FER's net folder (arch.txt, params.npy, img.png at 256x256, losses.npy) plus settings.json and
     labels.json. Written to a temporary folder first and moved into place, so a failure leaves nothing half-written.

@@ -67,12 +67,6 @@ def _auc_counts(quiet: np.ndarray, other: np.ndarray) -> tuple[float, float]:
     return float((q < o).sum() + 0.5 * (q == o).sum()), float(q.size * o.size)
 
 
-def auc_smaller(quiet, other) -> float:
-    """P(a quiet value < an other value), ties 1/2. NaN if either group is empty."""
-    wins, pairs = _auc_counts(quiet, other)
-    return wins / pairs if pairs else float("nan")
-
-
 def _block_shuffles(groups: np.ndarray, n_perm: int, rng) -> np.ndarray:
     """(n_perm, n) index arrays that move whole groups: the links of group g take, in order, the labels of a
     random group g' of the same size. Labels shared inside a group stay shared; only which group has them moves."""

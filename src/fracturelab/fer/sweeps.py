@@ -297,11 +297,6 @@ def sweep_weights(net: Net, wids, settings: SweepSettings = SweepSettings(), kee
     return [w | r for w, r in zip(where, _run_sweeps(net, perts, settings, keep_images))]
 
 
-def sweep_weight(net: Net, wid: int, settings: SweepSettings = SweepSettings(), keep_images: bool = False) -> dict:
-    """Sweep one weight (see sweep_weights)."""
-    return sweep_weights(net, [wid], settings, keep_images)[0]
-
-
 def sweep_directions(net: Net, layer: int, n: int | None = None, settings: SweepSettings = SweepSettings(),
                      keep_images: bool = False) -> list[dict]:
     """Basis-free sweeps (FER appendix F): n random unit directions, each within one column of Dense_layer (the

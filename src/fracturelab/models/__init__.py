@@ -46,22 +46,6 @@ MODELS: dict[str, ModelSpec] = {s.name: s for s in (
     ModelSpec("cppn", CPPNSettings, CPPNClassifier, tuple(COORDINATES)),
 )}
 
-DEFAULT_MODEL: dict[str, str] = {
-    "lookup": "transformer",
-    "scan": "transformer",
-    "multiplication": "transformer",
-    "knowledge_graph": "transformer",
-    "leave_square_out": "mlp",
-    "factors": "mlp",
-}
-"""Each task's default model: sequence outputs or compositions -> transformer; one fixed-size answer -> MLP."""
-
-
-def settings_from(cls: type, options: dict, what: str):
-    """Build a settings dataclass from options (fracturelab.settings.from_options; a string for a non-string field
-    is read as a Python literal, so a command line can pass "3" or "0.5")."""
-    return from_options(cls, options, what, strings=True)
-
 
 def make_model(name: str, spec: DataSpec, seed: int = 0, **options) -> torch.nn.Module:
     """A freshly initialized model sized on spec; the same seed gives the same weights. Options are the model's
@@ -69,10 +53,10 @@ def make_model(name: str, spec: DataSpec, seed: int = 0, **options) -> torch.nn.
     entry = MODELS.get(name)
     if entry is None:
         raise FracturelabError(f"unknown model {name!r} (models: {', '.join(MODELS)})")
-    settings = settings_from(entry.settings_cls, options, f"model {name!r}")
+    settings = from_options(entry.settings_cls, options, f"model {name!r}", strings=True)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return entry.build(spec, settings)
 
 
-__all__ = ["DEFAULT_MODEL", "MODELS", "DataSpec", "ModelSpec", "make_model", "settings_from"]
+__all__ = ["MODELS", "DataSpec", "ModelSpec", "make_model"]

@@ -15,7 +15,9 @@ Probes (PROBES: name -> ProbeSpec; each module's docstring defines its metrics a
 - geometry: effective rank and participation ratio per layer;
 - coverage: subgraph coverage and novelty joined to per-example correctness (Dziri et al. 2023).
 A probe that does not apply (no factors, no answer parts) returns {"skipped": "<reason>"}; every other value is a
-float (NaN where a quantity is undefined for the run; probes.json writes NaN as null).
+float (NaN where a quantity is undefined for the run; probes.json writes NaN as null). Each entry also says where
+else it runs (ProbeSpec.on_prompts, .at_init) and which per-layer metrics it draws (.layer_metrics); a probe from
+outside the package is added with register_probe(spec) (a plug-in: fracturelab.plugins loads it in worker processes).
 """
 from __future__ import annotations
 
@@ -23,13 +25,16 @@ import json
 import math
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Callable
 
 import torch
 
+from .. import plugins
 from ..errors import FracturelabError
+
+plugins.pause()  # the probe modules import fracturelab.tasks, which would load plug-ins before register_probe exists
 from .clusterability import ClusterSettings, clusterability_probe
 from .common import Skip
 from .coverage import CoverageSettings, coverage_probe
@@ -56,27 +61,80 @@ class ProbeSpec:
     """Which runs it applies to, in words."""
     settings: type
     """Its settings dataclass (the `settings=` argument of fn; probe_settings checks options against it)."""
+    on_prompts: bool = False
+    """It needs only activations and answers (not the testbed's training data or weight structure), so
+    `fracturelab probe-model` runs it on outside models over a prompt set."""
+    at_init: bool = False
+    """Study cells also run it on the network at initialization (metrics prefixed "init.", the controls of the
+    fracture composite)."""
+    layer_metrics: tuple[str, ...] = ()
+    """Metrics it reports per layer as "layer.<layer>.<metric>", drawn side by side in <probe>_layers.png (the
+    first one's keys name the layers)."""
+    tiny: dict = field(default_factory=dict)
+    """Settings overrides (a spec's probe_options form) that make it run in seconds on a tiny model (contract
+    tests and smoke runs)."""
 
 
+# at_init: not clusterability: its n-cut relative to shuffled copies of the same weights has expected value 1 for the
+# iid weights of an initialization (shuffling iid entries leaves their distribution as it was: measures.AT_INIT), and
+# it is the slowest probe
 PROBES: dict[str, ProbeSpec] = {s.name: s for s in (
     ProbeSpec("subnetworks", subnetworks_probe, "Break It Down: SUB/ABL of subroutine subnetworks vs a random model",
-              "tasks with fixed answers of 2+ parts (factors)", SubnetworkSettings),
+              "tasks with fixed answers of 2+ parts (factors)", SubnetworkSettings,
+              tiny={"mask": {"steps": 20, "epochs": 1}, "max_train": 200, "max_test": 100}),
     ProbeSpec("reuse", reuse_probe, "Csordás et al.: mask IoU between answer parts and exclusive-weight drop",
-              "tasks with fixed answers of 2+ parts (factors)", ReuseSettings),
+              "tasks with fixed answers of 2+ parts (factors)", ReuseSettings,
+              tiny={"mask": {"steps": 20, "epochs": 1}, "max_train": 200, "max_test": 100}),
     ProbeSpec("sparsity", sparsity_probe, "Jin et al.: activation sparsity by split and familiarity, vs novelty, "
               "over checkpoints",
-              "every run", SparsitySettings),
+              "every run", SparsitySettings, on_prompts=True, layer_metrics=("hoyer_id", "hoyer_ood"),
+              tiny={"max_examples": 200, "max_ckpt_examples": 50}),
     ProbeSpec("factorization", factorization_probe, "DCI, InfoMEC and linear probes against known factors",
-              "tasks with ground-truth factors (factors, leave_square_out)", FactorizationSettings),
+              "tasks with ground-truth factors (factors, leave_square_out)", FactorizationSettings, on_prompts=True,
+              at_init=True, layer_metrics=("dci_d", "dci_c", "info_m", "info_c", "probe_acc"),
+              tiny={"max_examples": 300, "max_iter": 50}),
     ProbeSpec("clusterability", clusterability_probe, "Filan et al.: spectral n-cut of |W| vs shuffled controls",
-              "models with a chain of 2+ dense layers (mlp, cppn, transformer MLP blocks)", ClusterSettings),
+              "models with a chain of 2+ dense layers (mlp, cppn, transformer MLP blocks)", ClusterSettings,
+              tiny={"n_clusters": 4, "n_shuffles": 2, "max_chains": 1}),
     ProbeSpec("crosstalk", crosstalk_probe, "spread of weight-perturbation effects over answer parts",
-              "tasks with fixed answers of 2+ parts (factors)", CrosstalkSettings),
+              "tasks with fixed answers of 2+ parts (factors)", CrosstalkSettings, at_init=True,
+              tiny={"n_weights": 16, "n_directions": 16, "max_examples": 64}),
     ProbeSpec("geometry", geometry_probe, "effective rank and participation ratio per layer", "every run",
-              GeometrySettings),
+              GeometrySettings, on_prompts=True, at_init=True, layer_metrics=("eff_rank", "participation_ratio"),
+              tiny={"max_examples": 200}),
     ProbeSpec("coverage", coverage_probe, "Faith and Fate: coverage and novelty vs per-example correctness",
-              "every run", CoverageSettings),
+              "every run", CoverageSettings, on_prompts=True, tiny={"max_examples": 300}),
 )}
+
+
+def register_probe(spec: ProbeSpec) -> ProbeSpec:
+    """Add a probe to PROBES (and so to `fracturelab probe`, study specs, and, as its flags say, probe-model, the
+    study's initialization runs and the per-layer figures); a bad or duplicate entry raises FracturelabError with a
+    one-line message. Returns the entry."""
+    problem = None
+    if not isinstance(spec, ProbeSpec):
+        problem = f"expected a fracturelab.probes.ProbeSpec, got {type(spec).__name__}"
+    elif not isinstance(spec.name, str) or not spec.name.isidentifier():
+        problem = f"probe name must be a Python identifier, got {spec.name!r}"
+    elif spec.name in PROBES:
+        problem = f"probe {spec.name!r} is already registered"
+    elif not callable(spec.fn):
+        problem = f"probe {spec.name!r}: fn must be a function"
+    elif not isinstance(spec.settings, type) or not is_dataclass(spec.settings):
+        problem = f"probe {spec.name!r}: settings must be a dataclass (with defaults for every field)"
+    elif not all(isinstance(x, str) and x.strip() for x in (spec.doc, spec.applies)):
+        problem = f"probe {spec.name!r}: doc and applies must be non-empty strings"
+    elif not isinstance(spec.layer_metrics, tuple) or not all(isinstance(k, str) for k in spec.layer_metrics):
+        problem = f"probe {spec.name!r}: layer_metrics must be a tuple of metric names"
+    elif not isinstance(spec.tiny, dict):
+        problem = f"probe {spec.name!r}: tiny must be a dict of settings"
+    if problem is not None:
+        raise FracturelabError(f"register_probe: {problem}")
+    from ..settings import from_options
+
+    from_options(spec.settings, spec.tiny, f"register_probe: probe {spec.name!r}, tiny")
+    PROBES[spec.name] = spec
+    return spec
 
 
 def check_names(names) -> list[str]:
@@ -166,4 +224,6 @@ def probe_run(rundir, names=None, seed: int = 0) -> dict:
     return results
 
 
-__all__ = ["PROBES", "ProbeSpec", "Skip", "check_names", "probe_run", "run_probes"]
+__all__ = ["PROBES", "ProbeSpec", "Skip", "check_names", "probe_run", "register_probe", "run_probes"]
+
+plugins.resume()  # last: loads the plug-ins, which may import this module to register probes

@@ -31,6 +31,7 @@ import torch
 from torch.func import functional_call
 
 from ..models.data import IGNORE
+from ..tasks import TASKS
 
 SKIP_LAYERS = ("input", "logits")
 """Named activations that are not hidden representations."""
@@ -168,16 +169,12 @@ def output_parts(data, config: dict | None = None) -> Parts:
     return Parts(names, list(range(L)), chance)
 
 
-FACTOR_KEYS = {"leave_square_out": ("a", "b")}
-"""Tasks whose known factors are plain metadata keys rather than meta["factors"]."""
-
-
 def factor_table(examples: Sequence, task: str) -> tuple[list[str], np.ndarray]:
     """(factor names, (N, K) int codes) of the task's known ground-truth factors; Skip if it has none."""
     if examples and "factors" in examples[0].meta:
         names = list(examples[0].meta["factors"])
         return names, np.array([[e.meta["factors"][k] for k in names] for e in examples], dtype=np.int64)
-    keys = FACTOR_KEYS.get(task)
+    keys = TASKS[task].factor_keys if task in TASKS else ()  # prompt sets are named by their file: no entry
     if keys and examples and all(k in examples[0].meta for k in keys):
         return list(keys), np.array([[e.meta[k] for k in keys] for e in examples], dtype=np.int64)
     raise Skip(f"task {task!r} has no known ground-truth factors")

@@ -1,13 +1,12 @@
-"""Figures of a probe run (probe_run and probe_model alike): per-layer bar charts of the layer.<name>.<metric> values,
-per-layer sparsity for each familiarity level along the residual stream, the ID-OOD sparsity gap by layer, and the
-sparsity gap across checkpoints. Written with matplotlib's Figure (no pyplot state)."""
+"""Figures of a probe run (probe_run and probe_model alike): per-layer bar charts of the layer.<name>.<metric> values
+of each probe's ProbeSpec.layer_metrics, per-layer sparsity for each familiarity level along the residual stream, the
+ID-OOD sparsity gap by layer, and the sparsity gap across checkpoints. Written with matplotlib's Figure (no pyplot
+state)."""
 from __future__ import annotations
 
 from pathlib import Path
 
-LAYER_METRICS = {"sparsity": ("hoyer_id", "hoyer_ood"), "geometry": ("eff_rank", "participation_ratio"),
-                 "factorization": ("dci_d", "dci_c", "info_m", "info_c", "probe_acc")}
-"""Probe -> per-layer metrics drawn side by side."""
+from . import PROBES
 
 
 def _layers(metrics: dict, key: str) -> list[str]:
@@ -66,9 +65,9 @@ def write_figures(results: dict, outdir: Path) -> list[Path]:
     from matplotlib.figure import Figure
 
     written = []
-    for probe, keys in LAYER_METRICS.items():
-        m = results.get(probe, {})
-        if "skipped" in m or not m:
+    for probe, m in results.items():
+        keys = PROBES[probe].layer_metrics if probe in PROBES else ()
+        if not keys or "skipped" in m or not m:
             continue
         layers = _layers(m, keys[0])
         if not layers:

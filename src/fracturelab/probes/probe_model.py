@@ -20,14 +20,11 @@ import time
 import torch
 
 from ..errors import FracturelabError
-from . import _json_safe, check_names, run_probes
+from . import PROBES, _json_safe, check_names, run_probes
 from .adapters import Probed, load_model
 from .common import SKIP_LAYERS
 from .prompts import read_prompts
 from .sparsity import METRICS, SparsitySettings, summary_layer
-
-PROMPT_PROBES = ("sparsity", "geometry", "factorization", "coverage")
-"""The probes that need only activations and answers (not the testbed's training data or weight structure)."""
 
 
 def resolve_device(device: str) -> str:
@@ -41,11 +38,13 @@ def resolve_device(device: str) -> str:
 
 
 def _check_probes(names) -> list[str]:
-    names = check_names(names) if names is not None else list(PROMPT_PROBES)
-    bad = [n for n in names if n not in PROMPT_PROBES]
+    """The named probes (default: every ProbeSpec.on_prompts one), or a one-line error for one that is not."""
+    prompt_probes = [n for n, spec in PROBES.items() if spec.on_prompts]
+    names = check_names(names) if names is not None else prompt_probes
+    bad = [n for n in names if n not in prompt_probes]
     if bad:
         raise FracturelabError(f"probe {bad[0]!r} needs the testbed's own training run, not a prompt set "
-                               f"(probe-model runs: {', '.join(PROMPT_PROBES)})")
+                               f"(probe-model runs: {', '.join(prompt_probes)})")
     return names
 
 

@@ -21,10 +21,10 @@ One JSON object per line:
 Any other field, a line that is not a JSON object, a wrong type, an empty file, or a file without test_id and
 test_ood prompts is an error naming the file and the line.
 
-The testbed's text tasks export to this format (export_task): each set of a task (train, test_id, test_ood, extras)
-becomes a split, its position in that order the level (train 0, test_id 1, test_ood 2, extras 3, ...), the prompt its
-input tokens joined by spaces, the answer a space and its output tokens joined by spaces, and nn_dist, seen_frac,
-depth and factors its metadata.
+The testbed's text tasks (fracturelab.tasks.text_tasks(): the entries with TaskSpec.text) export to this format
+(export_rows): each set of a task (train, test_id, test_ood, extras) becomes a split, its position in that order
+the level (train 0, test_id 1, test_ood 2, extras 3, ...), the prompt its input tokens joined by spaces, the answer a
+space and its output tokens joined by spaces, and nn_dist, seen_frac, depth and factors its metadata.
 """
 from __future__ import annotations
 
@@ -38,8 +38,6 @@ from ..tasks.base import Example
 
 SPLIT_ALIASES = {"id": "test_id", "ood": "test_ood"}
 FIELDS = {"prompt", "answer", "split", "level", "novelty", "depth", "factors", "id"}
-TEXT_TASKS = ("knowledge_graph", "scan", "multiplication", "lookup")
-"""The testbed's tasks whose inputs and outputs are token sequences (exportable as text)."""
 EXPORTED_META = ("nn_dist", "seen_frac")
 
 

@@ -121,50 +121,54 @@ def write_explorer(paths, out, settings: ExploreSettings = ExploreSettings(), ne
 STUDY_EXPLORER = "explorer.html"
 
 
-def write_study_explorer(outdir, settings: ExploreSettings = ExploreSettings(sweep_max=0)) -> Path | None:
-    """The explorer of a study's CPPN part: its reference networks, each followed by its other nets (replicas,
-    initializations; cells store them as arch.txt and params.npy since the explorer exists; older stores give
-    references only). Written to
-    OUTDIR/explorer.html; None when the study has no finished CPPN cell. Replicas have no genome, so by default only
-    the references' links are swept (sweep_max=0)."""
+def _rebuilt(n):
+    """A study net (study.results.StudyNet) as a Net from its stored arch and weights; None where it stored none
+    (a store older than the explorer) or they do not make a finite net of that arch."""
     import io
 
     from ..cppn.arch import Arch
-    from ..cppn.nets import Net, load_cppn
-    from ..study.store import Store
-    from ..study.verdicts import STORE
+    from ..cppn.nets import Net
 
-    out = Path(outdir)
-    with Store(out / STORE, create=False) as store:
-        study = store.latest_study()
-        keys = study["options"]["keys"] if study else None
-        cells = [c for c in store.cells(keys) if c["params"].get("kind") == "cppn" and c["status"] == "done"]
-        blobs = {c["key"]: (store.blob(c["key"], "arch.txt"), store.blob(c["key"], "params.npy")) for c in cells}
+    if n.arch is None or n.params is None:
+        return None
+    try:
+        arch, params = Arch.parse(n.arch), np.load(io.BytesIO(n.params), allow_pickle=False)
+    except (FracturelabError, ValueError, OSError):  # a damaged blob costs that net its place, never the report
+        return None
+    if params.shape != (arch.n_params,) or not np.isfinite(params).all():
+        return None
+    return Net(f"{n.name} {n.regime} seed {n.seed}", arch, params.astype(np.float32), source=n.regime)
+
+
+def write_study_explorer(res, dest_dir, settings: ExploreSettings = ExploreSettings(sweep_max=0)) -> Path | None:
+    """The explorer of a study's CPPN part (res: study.results.StudyResults, already read from the store): its
+    reference networks, each followed by its other nets (replicas, initializations, rebuilt from the arch and weights
+    their cells stored; a store older than the explorer gives references only). Written to DEST_DIR/explorer.html,
+    beside the report that links to it; None when the study has no finished CPPN cell. Replicas have no genome, so by
+    default only the references' links are swept (sweep_max=0)."""
+    from ..cppn.nets import load_cppn
+
     refs: dict[str, list] = {}
-    for c in sorted(cells, key=lambda c: (c["params"]["reference"], c["params"]["regime"] != "reference",
-                                          c["params"].get("seed", 0))):
-        p, ref_list = c["params"], refs.setdefault(c["params"]["reference"], [])
-        if p["regime"] == "reference":
+    for n in sorted(res.nets, key=lambda n: (n.reference, n.regime != "reference", n.seed)):
+        group = refs.setdefault(n.reference, [])
+        if n.regime == "reference":
             try:
-                ref_list.insert(0, load_cppn(p["reference"]))
+                group.insert(0, load_cppn(n.reference))
             except FracturelabError:  # the reference's file moved since the study ran: show its replicas alone
                 pass
-        elif None not in blobs[c["key"]]:
-            arch, params = Arch.parse(blobs[c["key"]][0].decode()), np.load(io.BytesIO(blobs[c["key"]][1]))
-            name = f"{c['notes'].get('reference', Path(p['reference']).stem)} {p['regime']} seed {p.get('seed', 0)}"
-            if params.shape == (arch.n_params,) and np.isfinite(params).all():
-                ref_list.append(Net(name, arch, params.astype(np.float32), source=p["regime"]))
+        elif (net := _rebuilt(n)) is not None:
+            group.append(net)
     nets = [n for group in refs.values() for n in group]
     if not nets:
         return None
-    return write_explorer([], out / STUDY_EXPLORER, settings, nets=nets)
+    return write_explorer([], Path(dest_dir) / STUDY_EXPLORER, settings, nets=nets)
 
 
-def study_explorer_link(outdir) -> str | None:
-    """The report's hook: write the study's explorer beside report.html and return its file name (None if the study
-    has no CPPN cells, or the explorer cannot be written; the report goes on without it)."""
+def study_explorer_link(res, dest_dir) -> str | None:
+    """The report's hook: write the study's explorer into DEST_DIR (the report's folder) and return its file name
+    (None if the study has no CPPN cells, or the explorer cannot be written; the report goes on without it)."""
     try:
-        page = write_study_explorer(outdir)
+        page = write_study_explorer(res, dest_dir)
     except (FracturelabError, OSError):
         return None
     return page.name if page else None

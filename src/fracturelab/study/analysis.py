@@ -15,29 +15,31 @@ from collections import defaultdict
 
 import numpy as np
 
-from .cell import cell_from_params
+from .cell import TaskCell, cell_from_params
 from .measures import TASK_COMPOSITE, dummies, init_value, learned, r2
+from .names import SPARSITY_LAYER
 from .per_example import novelty
+from .records import FAILED, StoredCell
 from .stats import codes
 
 FACTORS = ("regime", "model", "scale", "task")
 
 
-def rows_of(cells: list[dict], metrics: dict) -> list[dict]:
+def rows_of(cells: list[StoredCell], metrics: dict) -> list[dict]:
     """Flat rows: the cell's fields (kind, task, model, regime, scale, seed, ... or reference) plus its metrics,
     done cells only."""
     out = []
     for c in cells:
-        if c["status"] != "done" or c["key"] not in metrics:
+        if not c.done or c.key not in metrics:
             continue
-        cell = cell_from_params(c["params"])
-        row = {"key": c["key"], "kind": cell.kind, "seed": cell.seed, "regime": cell.regime}
-        if cell.kind == "task":
-            row |= {"task": cell.task, "model": c["notes"].get("model") or cell.model, "scale": cell.scale}
+        cell = cell_from_params(c.params)
+        row = {"key": c.key, "kind": cell.kind, "seed": cell.seed, "regime": cell.regime}
+        if isinstance(cell, TaskCell):
+            row |= {"task": cell.task, "model": c.notes.get("model") or cell.model, "scale": cell.scale}
         else:
-            ref = c["notes"].get("reference", cell.reference)
-            row |= {"task": "cppn", "model": ref, "scale": "-", "reference": ref}
-        out.append(row | metrics[c["key"]])
+            ref = c.notes.get("reference", cell.reference)
+            row |= {"task": cell.kind, "model": ref, "scale": "-", "reference": ref}
+        out.append(row | metrics[c.key])
     return out
 
 
@@ -92,14 +94,15 @@ def per_layer_sparsity(rows: list[dict], s) -> dict:
     out: dict = {}
     for r in rs:
         for k, v in r.items():
-            if k.startswith("sparsity.layer.") and k.endswith(".hoyer_ood") and "@all" not in k:
-                layer = k[len("sparsity.layer."):-len(".hoyer_ood")]
-                idv = r.get(f"sparsity.layer.{layer}.hoyer_id")
+            if k.startswith(SPARSITY_LAYER) and k.endswith(".hoyer_ood") and "@all" not in k:
+                layer = k[len(SPARSITY_LAYER):-len(".hoyer_ood")]
+                idv = r.get(f"{SPARSITY_LAYER}{layer}.hoyer_id")
                 if idv is not None:
                     out.setdefault(r["task"], {}).setdefault(layer, []).append(v - idv)
     return {t: {ly: [float(np.mean(v)), len(v)] for ly, v in d.items()} for t, d in out.items()}
 
 
-def failed(cells: list[dict]) -> list[dict]:
-    return [{"key": c["key"], "error": c["error"], "params": json.dumps(c["params"], sort_keys=True)}
-            for c in cells if c["status"] == "failed"]
+def failed(cells: list[StoredCell]) -> list[dict]:
+    """{key, error, params (JSON)} of every failed cell: the report's table of failures."""
+    return [{"key": c.key, "error": c.error, "params": json.dumps(c.params, sort_keys=True)}
+            for c in cells if c.status == FAILED]

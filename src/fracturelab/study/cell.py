@@ -1,13 +1,14 @@
 """One cell of a study: a pure function from a typed record (TaskCell or CppnCell) to rows.
 
-    result = run_cell(cell)   # {"metrics": {name: float}, "examples": [row, ...], "notes": {...}}
+    result = run_cell(cell)   # records.CellResult(metrics={name: float}, examples=[row, ...], notes={...})
 
 A task cell trains one model (fracturelab.train.train_run into a temporary run folder), reads its per-example results,
 and runs the spec's probes through fracturelab.probes.run_probes, on the trained model and (as "init.<probe>.<name>")
-on the same network at initialization, the control every fracture measure is read against. A CPPN cell measures a
-reference network, one SGD replica of it, or an untrained net (cppn_part). The numbers depend only on the record:
-seeds come from its seed, torch runs on its threads with deterministic algorithms, and no wall-clock limit is ever set
-(timings live in the store's cells table, never among the metrics, so two runs of a study compare equal).
+on the same network at initialization, the control every fracture measure is read against (names.py declares the
+metric names). A CPPN cell measures a reference network, one SGD replica of it, or an untrained net (cppn_part). The
+numbers depend only on the record: seeds come from its seed, torch runs on its threads with deterministic algorithms,
+and no wall-clock limit is ever set (timings live in the store's cells table, never among the metrics, so two runs of
+a study compare equal).
 The store keeps a cell as its params dict (`params()`); `cell_from_params` types it back.
 """
 from __future__ import annotations
@@ -21,18 +22,14 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .names import GAP, ID_ACC, INIT, OOD_ACC, TRAIN, TRAIN_FIELDS
+from .records import CellResult, Outcome
+
 EXAMPLE_COLUMNS = ("nn_dist", "seen_frac", "depth", "width", "length")
 """Per-example metadata kept as columns for the regressions (NULL where a task has no such field)."""
 NOT_TESTS = ("train", "val")
 """results.csv rows of these splits are not test examples; every other split is kept (test_id, test_ood and a
 task's extra sets such as ood_hard, which is where some tasks vary complexity)."""
-
-
-INIT_PROBES = ("factorization", "crosstalk", "geometry")
-"""Probes also run on the network at initialization (the fracture composite's; measures.TASK_COMPOSITE). Not
-clusterability: its n-cut relative to shuffled copies of the same weights has expected value 1 for the iid weights of
-an initialization (shuffling iid entries leaves their distribution as it was: measures.AT_INIT), and it is the slowest
-probe."""
 
 
 def cell_key(params: dict) -> str:
@@ -76,7 +73,7 @@ class TaskCell(_Cell):
     options: dict = field(default_factory=dict)
     """train_run options of the task entry."""
     probes: tuple = ()
-    """Probes to run on the trained model (and INIT_PROBES among them on the initial one)."""
+    """Probes to run on the trained model (and those whose ProbeSpec.at_init is set on the initial one)."""
     checkpoints: tuple = ()
     """Training steps to checkpoint for the probes."""
     threads: int = 1
@@ -196,7 +193,7 @@ def _probe_metrics(found: dict, prefix: str, metrics: dict, skipped: dict) -> No
                 metrics[f"{prefix}{probe}.{k}"] = f
 
 
-def _task_cell(p: TaskCell) -> dict:
+def _task_cell(p: TaskCell) -> CellResult:
     from ..train import load_run, train_run
 
     with tempfile.TemporaryDirectory(prefix="fracturelab-cell-") as d:
@@ -206,15 +203,14 @@ def _task_cell(p: TaskCell) -> dict:
             options["checkpoints"] = tuple(p.checkpoints)
         m = train_run(p.task, p.split, p.model, p.regime, p.seed, out,
                       model_options=p.model_options or None, threads=p.threads, **options)
-        metrics = {f"train.{k}": float(m[k]) for k in ("train_acc", "val_acc", "id_acc", "ood_acc", "steps",
-                                                         "best_step", "n_params")}
-        metrics["train.gap"] = metrics["train.id_acc"] - metrics["train.ood_acc"]
+        metrics = {TRAIN + k: float(m[k]) for k in TRAIN_FIELDS}
+        metrics[GAP] = metrics[ID_ACC] - metrics[OOD_ACC]
         notes = {"model": m["model"], "split": m["split"], "sizes": m["sizes"]}
         examples = _example_rows(out / "results.csv")
         if p.probes:
             import copy
 
-            from ..probes import probe_settings, run_checkpoints, run_probes
+            from ..probes import PROBES, probe_settings, run_checkpoints, run_probes
 
             model, data, config = load_run(out)
             ckpts = run_checkpoints(out, config, init=True)  # step 0 (the initialization) and every checkpoint
@@ -223,16 +219,16 @@ def _task_cell(p: TaskCell) -> dict:
             found = run_probes(model, data, config, names=list(p.probes), seed=p.seed, checkpoints=ckpts or None,
                                settings=settings)
             _probe_metrics(found, "", metrics, notes["skipped"])
-            at_init = [n for n in p.probes if n in INIT_PROBES]
+            at_init = [n for n in p.probes if PROBES[n].at_init]
             if at_init:
                 init = copy.deepcopy(model)
                 init.load_state_dict(ckpts[0])
                 found = run_probes(init, data, config, names=at_init, seed=p.seed, settings=settings)
-                _probe_metrics(found, "init.", metrics, {})
-    return {"metrics": metrics, "examples": examples, "notes": notes}
+                _probe_metrics(found, INIT, metrics, {})
+    return CellResult(metrics, examples, notes)
 
 
-def run_cell(cell: TaskCell | CppnCell) -> dict:
+def run_cell(cell: TaskCell | CppnCell) -> CellResult:
     """Run one cell in this process (threads pinned first)."""
     setup_worker(cell.threads)
     if isinstance(cell, TaskCell):
@@ -242,7 +238,7 @@ def run_cell(cell: TaskCell | CppnCell) -> dict:
     return cppn_cell(cell)
 
 
-def execute(cell: TaskCell | CppnCell) -> dict:
+def execute(cell: TaskCell | CppnCell) -> Outcome:
     """run_cell for an executor: never raises, so one bad cell cannot stop the study; the error travels as a line."""
     import time
     import traceback
@@ -251,11 +247,10 @@ def execute(cell: TaskCell | CppnCell) -> dict:
     try:
         out = run_cell(cell)
         # CPU seconds of the cell (this process only): what it costs on an idle core, however busy the machine is
-        out["notes"]["cpu_seconds"] = round(time.process_time() - c0, 2)
-        out["notes"]["threads"] = worker_threads()
-        return {"key": cell.key, "ok": True, "result": out, "seconds": time.perf_counter() - t0}
+        notes = out.notes | {"cpu_seconds": round(time.process_time() - c0, 2), "threads": worker_threads()}
+        return Outcome(cell.key, True, time.perf_counter() - t0, result=dataclasses.replace(out, notes=notes))
     except Exception as e:  # noqa: BLE001 - any failure of a cell is data, recorded in the store
         last = traceback.extract_tb(e.__traceback__)[-1] if e.__traceback__ else None
         where = f" (at {Path(last.filename).name}:{last.lineno})" if last else ""
         msg = f"{type(e).__name__}: {e}".splitlines()[0] + where
-        return {"key": cell.key, "ok": False, "error": msg, "seconds": time.perf_counter() - t0}
+        return Outcome(cell.key, False, time.perf_counter() - t0, error=msg)

@@ -7,8 +7,8 @@ the same maps plus the costs of fracture (fer.costs): extrapolation beyond the t
 hidden half (a second fit, same seed, with the right half hidden), and adaptation toward the reference's most
 effective one-weight sweep. Claim 1's controls: an "init" cell measures the maps of an untrained net of the
 reference's arch (the replica's own initialization, seeded), a "sgd_arch" cell a replica of another arch (the cell's
-alt_arch). Metric names are "cppn.<name>". Each cell also returns a small PNG of its render, and its net's arch and
-weights (arch.txt, params.npy) for the report's explorer.
+alt_arch). Metric names are "cppn.<name>" (names.py). Each cell also returns a small PNG of its render, and its net's
+arch and weights (records.ARCH_TXT, PARAMS_NPY) for the report's explorer.
 """
 from __future__ import annotations
 
@@ -16,6 +16,10 @@ import io
 import math
 
 import numpy as np
+
+from .names import (ADAPT_FINAL_MSE, ADAPT_STEPS, ADAPT_WID, COMPLETION_MSE, CPPN, CPPN_N_PARAMS, EXTRAPOLATION_MSE,
+                    FIT_MSE, IN_WINDOW_MSE)
+from .records import ARCH_TXT, PARAMS_NPY, RENDER_PNG, CellResult
 
 PICK_RES = 16  # the adaptation target's weight is chosen on a coarse grid: cheap, and deterministic
 
@@ -54,7 +58,7 @@ def _net(p, ref, ref_img):
     return Net(f"{p.regime}_{ref.name}_s{p.seed}", rep.arch, rep.params, source="sgd"), rep.fit_mse
 
 
-def cppn_cell(p) -> dict:
+def cppn_cell(p) -> CellResult:
     """p: a cell.CppnCell."""
     from ..cppn.nets import load_cppn
     from ..fer.costs import CostSettings, adaptation, completion, extrapolation, reverse_target
@@ -64,24 +68,24 @@ def cppn_cell(p) -> dict:
     res = p.res
     ref_img = ref.render(res)
     net, mse = _net(p, ref, ref_img)
-    metrics = {"cppn.fit_mse": mse, "cppn.n_params": float(net.arch.n_params)}
-    metrics |= {f"cppn.{k}": float(v) for k, v in map_metrics(net, res).items()}
+    metrics = {FIT_MSE: mse, CPPN_N_PARAMS: float(net.arch.n_params)}
+    metrics |= {CPPN + k: float(v) for k, v in map_metrics(net, res).items()}
     if p.costs:
         costs = CostSettings(res=res, steps=p.steps, lr=p.lr, stop_mse=None, adapt_steps=p.adapt_steps)
         ex, _ = extrapolation(ref, net, res, p.wide)
-        metrics["cppn.in_window_mse"] = ex["in_window_mse"]
-        metrics["cppn.extrapolation_mse"] = ex["extrapolation_mse"]
+        metrics[IN_WINDOW_MSE] = ex["in_window_mse"]
+        metrics[EXTRAPOLATION_MSE] = ex["extrapolation_mse"]
         if p.regime != "reference":  # the reference completes itself perfectly by definition: no fit needed
             c, _ = completion(ref, None, costs, seed=p.seed)
-            metrics["cppn.completion_mse"] = c["completion_mse"]
+            metrics[COMPLETION_MSE] = c["completion_mse"]
         wid, target = reverse_target(ref, 1.0, res, PICK_RES)
         base = float(((net.render(res) - ref_img) ** 2).mean())  # a replica starts this far off: the bar moves by it
         a = adaptation(net, target, costs, thresh=base + costs.adapt_thresh)
         steps = a["steps_to_thresh"]
-        metrics["cppn.adapt_steps"] = float(p.adapt_steps if math.isnan(steps) else steps)
-        metrics["cppn.adapt_final_mse"] = a["final_mse"]
-        metrics["cppn.adapt_wid"] = float(wid)
+        metrics[ADAPT_STEPS] = float(p.adapt_steps if math.isnan(steps) else steps)
+        metrics[ADAPT_FINAL_MSE] = a["final_mse"]
+        metrics[ADAPT_WID] = float(wid)
     metrics = {k: v for k, v in metrics.items() if v is not None and math.isfinite(v)}
-    return {"metrics": metrics, "examples": [], "notes": {"reference": ref.name, "arch": str(ref.arch)},
-            "blobs": {"render.png": png_bytes(net.render(max(64, res))), "arch.txt": str(net.arch).encode(),
-                      "params.npy": npy_bytes(net.params)}}
+    return CellResult(metrics, notes={"reference": ref.name, "arch": str(ref.arch)},
+                      blobs={RENDER_PNG: png_bytes(net.render(max(64, res))), ARCH_TXT: str(net.arch).encode(),
+                             PARAMS_NPY: npy_bytes(net.params)})

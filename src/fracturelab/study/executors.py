@@ -7,18 +7,21 @@ writes to the store.
 - ray: `ray.init(address)` joins an existing cluster when given an address and starts a local one otherwise; each
   cell is one task of one CPU, its workers started with the same thread variables (the job's runtime_env).
 
-Both call cell.execute(cell) on a typed cell record in a fresh process with the same thread pinning, so a study gives the same numbers on
-either.
+Both call cell.execute(cell) on a typed cell record in a fresh process with the same thread pinning, so a study gives
+the same numbers on either, and yield its records.Outcome.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator
 
 from ..errors import FracturelabError
+from .. import plugins
 from .cell import execute, setup_worker, thread_env
+from .records import Outcome
 
 EXECUTORS = ("local", "ray")
 
@@ -72,7 +75,7 @@ def worker_pool(workers: int, threads: int):
         yield pool
 
 
-def _local(cells: list, workers: int) -> Iterator[dict]:
+def _local(cells: list, workers: int) -> Iterator[Outcome]:
     from concurrent.futures import as_completed
     from concurrent.futures.process import BrokenProcessPool
 
@@ -83,26 +86,30 @@ def _local(cells: list, workers: int) -> Iterator[dict]:
             try:
                 yield fut.result()
             except BrokenProcessPool as e:  # a worker died (e.g. out of memory): this cell failed, others go on
-                yield {"key": c.key, "ok": False, "error": f"worker died: {e}".splitlines()[0], "seconds": 0.0}
+                yield Outcome(c.key, False, 0.0, error=f"worker died: {e}".splitlines()[0])
 
 
-def _ray_execute(cell) -> dict:
+def _ray_execute(cell) -> Outcome:
     import ray
 
     out = execute(cell)
-    if out["ok"]:  # which node ran it (the store keeps notes; a multi-node test checks the spread)
-        out["result"]["notes"]["node"] = ray.get_runtime_context().get_node_id()
-    return out
+    if not out.ok:
+        return out
+    # which node ran it (the store keeps notes; a multi-node test checks the spread)
+    notes = out.result.notes | {"node": ray.get_runtime_context().get_node_id()}
+    return dataclasses.replace(out, result=dataclasses.replace(out.result, notes=notes))
 
 
-def _ray(cells: list, workers: int, address: str | None, threads: int) -> Iterator[dict]:
+def _ray(cells: list, workers: int, address: str | None, threads: int) -> Iterator[Outcome]:
     try:
         import ray
     except ImportError:
         raise FracturelabError("--executor ray needs ray: pip install 'fracturelab[ray]'") from None
     started_here = False
     if not ray.is_initialized():
-        env = {"env_vars": thread_env(threads)}  # set before a worker process imports numpy (ray itself does)
+        # set before a worker process imports numpy (ray itself does); plug-ins reach the workers the same way (their
+        # .py paths must exist on every node)
+        env = {"env_vars": thread_env(threads) | {k: v for k, v in os.environ.items() if k == plugins.ENV}}
         try:
             if address:
                 ray.init(address=address, runtime_env=env, log_to_driver=False)
@@ -122,13 +129,13 @@ def _ray(cells: list, workers: int, address: str | None, threads: int) -> Iterat
                 try:
                     yield ray.get(r)
                 except Exception as e:  # noqa: BLE001 - a lost worker fails its cell only
-                    yield {"key": refs[r].key, "ok": False, "error": f"ray: {e}".splitlines()[0], "seconds": 0.0}
+                    yield Outcome(refs[r].key, False, 0.0, error=f"ray: {e}".splitlines()[0])
     finally:
         if started_here:
             ray.shutdown()
 
 
-def run_cells(cells: list, settings: ExecSettings) -> Iterator[dict]:
+def run_cells(cells: list, settings: ExecSettings) -> Iterator[Outcome]:
     """Yield cell.execute's outcome for every cell, in the order they finish."""
     if settings.executor not in EXECUTORS:
         raise FracturelabError(f"unknown executor {settings.executor!r} (executors: {', '.join(EXECUTORS)})")

@@ -1,5 +1,6 @@
-"""Claim 9's measure: an intervention regime made to lower fracture (the spec's analysis.intervention, bimt by
-default) against scratch, paired by seed, pooled over configurations and per task.
+"""The seed pairs behind claim 9 (study/claims/claim9_intervention.py): an intervention regime made to lower fracture
+(the spec's analysis.intervention, bimt by default) against scratch, paired by seed, pooled over configurations and
+per task.
 
 A *seed pair* is the scratch and the intervention run of one task, model, scale and seed, both learned (test_id
 accuracy >= learned_id_acc) and both with OOD accuracy; it is *matched* when their test_id accuracies differ by at most
@@ -23,8 +24,9 @@ import math
 
 import numpy as np
 
-from .measures import _mean_over_runs, _missing, cluster, composite, config, learned
-from .stats import Estimate, codes, config_mean, estimate
+from .measures import cluster, composite, config, learned
+from .names import ID_ACC, OOD_ACC
+from .stats import codes, config_mean, estimate
 
 
 def seed_pairs(rows: list[dict], s) -> tuple[list[dict], list[str]]:
@@ -33,7 +35,7 @@ def seed_pairs(rows: list[dict], s) -> tuple[list[dict], list[str]]:
     A pair: {"task", "model", "scale", "seed", "matched", "fracture": [scratch, intervention] (None where no
     component was measured), "ood_acc": [scratch, intervention], "id_acc": [scratch, intervention]}."""
     rs, caveats = learned(rows, s)
-    rs = [r for r in rs if "train.ood_acc" in r]
+    rs = [r for r in rs if OOD_ACC in r]
     by = {(config(r), r["seed"], r["regime"]): (r, f) for r, f in zip(rs, composite(rs))}
     out = []
     for k in sorted(by, key=str):
@@ -42,9 +44,9 @@ def seed_pairs(rows: list[dict], s) -> tuple[list[dict], list[str]]:
             continue
         (a, fa), (b, fb) = by[(cfg, seed, "scratch")], by[k]
         out.append({"task": cfg[0], "model": cfg[1], "scale": cfg[2], "seed": seed,
-                    "matched": abs(b["train.id_acc"] - a["train.id_acc"]) <= s.match_id_acc,
-                    "fracture": [fa, fb], "ood_acc": [a["train.ood_acc"], b["train.ood_acc"]],
-                    "id_acc": [a["train.id_acc"], b["train.id_acc"]]})
+                    "matched": abs(b[ID_ACC] - a[ID_ACC]) <= s.match_id_acc,
+                    "fracture": [fa, fb], "ood_acc": [a[OOD_ACC], b[OOD_ACC]],
+                    "id_acc": [a[ID_ACC], b[ID_ACC]]})
     return out, caveats
 
 
@@ -59,7 +61,8 @@ def gained(p: dict) -> float:
     return p["ood_acc"][1] - p["ood_acc"][0]
 
 
-def _rows(pairs):
+def pair_rows(pairs: list[dict]) -> list[dict]:
+    """The pairs as the rows measures._mean_over_runs reads (task, model, scale, seed)."""
     return [{"task": p["task"], "model": p["model"], "scale": p["scale"], "seed": p["seed"]} for p in pairs]
 
 
@@ -123,36 +126,3 @@ def _check(pairs, s) -> dict:
     d = described([lowered(p) for p in pairs], pairs, s)
     return {"fracture_lowered_by": d["effect"], "ci": d["ci"], "p": d["p"], "n": d["n"],
             "passed": passes(d, s.alpha)}
-
-
-def claim9(rows, examples, s) -> Estimate:
-    pairs, caveats = seed_pairs(rows, s)
-    tasks = per_task(pairs, s)
-
-    def missing(why: str) -> Estimate:
-        est = _missing(caveats, why)
-        est.breakdown = {"task": tasks} if tasks else {}
-        return est
-    if len(pairs) < 2:
-        return missing(f"fewer than 2 seeds that learned under both scratch and {s.intervention}")
-    far = [p for p in pairs if not p["matched"]]
-    pairs = [p for p in pairs if p["matched"]]
-    if far:
-        caveats.append(f"{len(far)} seed pairs left out: test_id accuracy differs by more than {s.match_id_acc:g}")
-    if len(pairs) < 2:
-        return missing("fewer than 2 seed pairs at matched test_id accuracy")
-    ok = [p for p in pairs if math.isfinite(lowered(p))]
-    check = _mean_over_runs(_rows(ok), [lowered(p) for p in ok], s, [], runs_per_row=2)
-    manip = {"fracture_lowered_by": check.effect, "p": check.p(), "n": check.n}
-    if check.missing or not (check.effect > 0 and check.p() <= s.alpha):
-        est = missing(f"manipulation check failed: {s.intervention} did not lower the fracture composite "
-                      f"(lowered by {check.effect:.3g}, p = {check.p():.3g})")
-        est.n, est.runs, est.control = check.n, check.runs, manip  # the pairs were there; the manipulation was not
-        return est
-    est = estimate(at_matched_id(pairs), [cluster(p) for p in pairs], [p["task"] for p in pairs])
-    est.runs *= 2
-    est.caveats = caveats + est.caveats + ["OOD change read at zero test_id change (regressed on it within "
-                                           "configurations)"]
-    est.control = manip | {"id_acc_change": float(np.mean([p["id_acc"][1] - p["id_acc"][0] for p in pairs]))}
-    est.breakdown = {"task": tasks}
-    return est

@@ -1,7 +1,9 @@
-"""Claims 3 and 4: which test examples of a trained run fail, measured inside the run's splits, never across them.
+"""Which test examples of a trained run fail, measured inside the run's splits, never across them: the per-run logit
+statistics of claims 3 and 4 (study/claims/claim3_coverage.py, claim4_novelty.py), and the store's example rows as
+they read them (parse_meta).
 
-Both claims read one run's per-example outcomes (rows with "split", "correct" 0/1, "depth", "seen_frac", "meta") and
-summarize them into one number per run, in logit units; measures._mean_over_runs then averages the runs (its
+Both statistics read one run's per-example outcomes (rows with "split", "correct" 0/1, "depth", "seen_frac", "meta")
+and summarize them into one number per run, in logit units; measures._mean_over_runs then averages the runs (its
 interval over the independent clusters of runs).
 
 - Claim 3 (Faith and Fate: success where the instance's computation subgraphs were seen in training). A *cell* is one
@@ -33,13 +35,11 @@ converges only linearly, and cycles on some small all-right cells).
 """
 from __future__ import annotations
 
+import json
 import math
 from collections import defaultdict
 
 import numpy as np
-
-from .measures import _mean_over_runs, _missing, learned
-from .stats import Estimate
 
 NOVELTY_FLAGS = ("heldout_pairs", "heldout_pair")
 """Per-example metadata naming the factor a compositional split manipulates (held-out relation pairs in
@@ -49,6 +49,14 @@ MIN_EXAMPLES = 5  # fewest examples in a claim-3 cell, and at each novelty level
 MAX_STEP = 5.0  # largest Newton step in any coefficient (logistf's default): keeps early steps from overshooting
 MAX_ITER = 100
 TOL = 1e-10
+
+
+def parse_meta(examples: list[dict]) -> dict[str, list[dict]]:
+    """Store example rows -> {cell key: rows with "meta" parsed from meta_json}."""
+    out = defaultdict(list)
+    for e in examples:
+        out[e["cell_key"]].append(e | {"meta": json.loads(e.get("meta_json") or "{}")})
+    return dict(out)
 
 
 def novelty(e: dict) -> float | None:
@@ -165,21 +173,6 @@ def coverage_slopes(runs: list[list[dict]]) -> list[float | None]:
     return out
 
 
-def claim3(rows, examples, s) -> Estimate:
-    rs, caveats = learned(rows, s)
-    values = coverage_slopes([examples.get(r["key"], []) for r in rs])
-    pairs = [(r, v) for r, v in zip(rs, values) if v is not None]
-    if len(pairs) < len(rs):
-        caveats.append(f"{len(rs) - len(pairs)} of {len(rs)} learned runs left out: no split holds 2+ coverage "
-                       "levels at one depth (coverage that differs only between splits restates the split)")
-    if len(pairs) < 2:
-        return _missing(caveats, "fewer than 2 learned runs whose test examples differ in subgraph coverage inside "
-                        "one split at one depth")
-    est = _mean_over_runs([p[0] for p in pairs], [p[1] for p in pairs], s, caveats)
-    est.caveats.append("effect: log-odds of a correct answer per unit seen_frac, inside (split, depth) cells")
-    return est
-
-
 # -- claim 4: novelty against depth --------------------------------------------------------------------------------
 
 def crossed_design(ex: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
@@ -215,19 +208,3 @@ def novelty_hop_costs(runs: list[list[dict]]) -> list[tuple[float, float] | None
         b = next(beta) if d is not None else None
         out.append((float(-b[1]), float(-b[2])) if b is not None and np.isfinite(b).all() else None)
     return out
-
-
-def claim4(rows, examples, s) -> Estimate:
-    rs, caveats = learned(rows, s)
-    costs = novelty_hop_costs([examples.get(r["key"], []) for r in rs])
-    found = [(r, c) for r, c in zip(rs, costs) if c is not None]
-    if len(found) < len(rs):
-        caveats.append(f"{len(rs) - len(found)} of {len(rs)} learned runs left out: their familiar and novel test "
-                       "examples do not share 2+ depths (novelty and depth not crossed)")
-    if len(found) < 2:
-        return _missing(caveats, "fewer than 2 learned runs whose test examples cross novelty with 2+ depths")
-    est = _mean_over_runs([r for r, _ in found], [a - b for _, (a, b) in found], s, caveats)
-    est.control = {"novelty_cost": float(np.mean([a for _, (a, _) in found])),
-                   "hop_cost": float(np.mean([b for _, (_, b) in found]))}
-    est.caveats.append("effect: log-odds lost to a novel pair minus log-odds lost to one more hop, per run")
-    return est

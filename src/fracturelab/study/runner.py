@@ -16,9 +16,11 @@ from tqdm.auto import tqdm
 from ..errors import FracturelabError
 from ..io import prepare_output_dir
 from .executors import ExecSettings, run_cells, threads_per_worker
+from .records import DONE
+from .results import load_study
 from .spec import StudySpec
-from .store import Store
-from .verdicts import STORE, write_summary
+from .store import STORE, Store, check_store
+from .verdicts import SUMMARY, write_summary
 
 
 def plan(spec: StudySpec, picbreeder=None, warn=True) -> list:
@@ -63,7 +65,7 @@ def _claimed(store: Store, cells: list, progress: bool, how: str = "", poll: flo
         mine = store.claim(keys, retry_failed=retry_failed)
         retry_failed = False  # a cell that failed in this run stays failed until the next run
         if progress and (mine or not told):
-            done = sum(s == "done" for s in store.status(keys).values())
+            done = sum(s == DONE for s in store.status(keys).values())
             print(f"fracturelab: study: {len(cells)} cells, {done} already done, {len(mine)} to run here on "
                   f"{how}", file=sys.stderr)
         if mine:
@@ -90,7 +92,6 @@ def run_study(spec: StudySpec, outdir, execution: ExecSettings | None = None, pi
         raise FracturelabError(f"{picbreeder}: not a folder (--picbreeder takes the Picbreeder data folder)")
     store_path = Path(outdir) / STORE
     if store_path.exists():
-        from .store import check_store
         check_store(store_path)  # refuse a foreign store before touching anything else in the folder
     elif not force and Path(outdir).is_dir():  # another program's report.html or summary.json is not ours to replace
         theirs = sorted(p.name for p in Path(outdir).iterdir() if not p.name.startswith((STORE, f".{STORE}.")))
@@ -113,12 +114,12 @@ def run_study(spec: StudySpec, outdir, execution: ExecSettings | None = None, pi
             ran += len(todo)
             bar = tqdm(total=len(todo), desc="cells", disable=not progress, file=sys.stderr, smoothing=0)
             for outcome in run_cells(todo, ExecSettings(execution.executor, workers, execution.address)):
-                store.finish(outcome["key"], outcome)
-                if not outcome["ok"]:
+                store.finish(outcome)
+                if not outcome.ok:
                     failed += 1
-                    tqdm.write(f"fracturelab: cell {outcome['key']} failed: {outcome['error']}", file=sys.stderr)
+                    tqdm.write(f"fracturelab: cell {outcome.key} failed: {outcome.error}", file=sys.stderr)
                 bar.update(1)
             bar.close()
-    summary = write_summary(out)
-    return {"cells": len(cells), "ran": ran, "failed": failed, "summary": out / "summary.json",
+    summary = write_summary(out, load_study(out))
+    return {"cells": len(cells), "ran": ran, "failed": failed, "summary": out / SUMMARY,
             "store": out / STORE, "claims": summary["claims"], "summary_data": summary}

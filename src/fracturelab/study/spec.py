@@ -18,7 +18,7 @@ from importlib import resources
 from pathlib import Path
 
 from ..errors import FracturelabError
-from ..settings import coerce_value, field_types
+from ..settings import from_options
 
 PROFILES = ("quick", "standard", "full")
 CPPN_REGIMES = ("sgd", "init", "sgd_arch")
@@ -35,7 +35,7 @@ class TaskEntry:
     models: tuple[str, ...] = ()
     """Models to train on it (empty: the task's default model)."""
     options: dict = field(default_factory=dict)
-    """Extra train_run options for every run of this task (e.g. max_steps), on top of RECIPES."""
+    """Extra train_run options for every run of this task (e.g. max_steps), on top of its recipe (TaskSpec.recipe)."""
     regimes: tuple[str, ...] = ()
     """Regimes for this task (empty: the study's regimes)."""
     seeds: tuple[int, ...] = ()
@@ -130,6 +130,9 @@ class StudySpec:
     """The CPPN part (None: none)."""
     analysis: AnalysisSettings = field(default_factory=AnalysisSettings)
     """Statistics settings."""
+    plugins: tuple[str, ...] = ()
+    """Plug-ins that register tasks and probes (fracturelab.plugins): .py files (relative to the spec file) or
+    module names, imported before the spec is checked and in every worker (absolute paths once loaded)."""
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -138,40 +141,40 @@ class StudySpec:
         """Every cell as a typed record (cell.TaskCell, cell.CppnCell), task cells first, in a stable order.
         picbreeder: where the CPPN part's `picbreeder` entries are read: None = the shipped copy (as names such as
         "skull", so cell keys do not depend on where fracturelab is installed), a folder, or False = leave them out."""
-        from .cell import CppnCell, TaskCell  # late: cell imports torch-side code only when run
+        from .cell import TaskCell  # late: cell imports torch-side code only when run
 
         probes = tuple(p for p in self.probes if available_probes is None or p in available_probes)
         out: list = []
-        for t in self.tasks:
-            for model in t.models or (None,):
-                for regime in t.regimes or self.regimes:
-                    if not applies(t.name, model, regime):
-                        continue
-                    for sc in self.scales:
-                        out += [TaskCell(t.name, t.split, model, regime, sc.name, seed,
-                                         dict(sc.model_options.get(model or "", {})), dict(t.options), probes,
-                                         tuple(self.checkpoints), self.threads,
-                                         probe_options=dict(self.probe_options)) for seed in t.seeds or self.seeds]
-        if self.cppn is not None:
-            c = self.cppn
-            refs = list(c.references)
-            if picbreeder is None:
-                refs += [_shipped(p) for p in c.picbreeder]
-            elif picbreeder is not False:
-                refs += [str(Path(picbreeder) / p) for p in c.picbreeder]
-            common = dict(res=c.res, steps=c.steps, lr=c.lr, costs=c.costs, adapt_steps=c.adapt_steps, wide=c.wide,
-                          threads=self.threads)
-            for ref in refs:
-                out.append(CppnCell(ref, "reference", 0, **common))
-                for regime in c.regimes:
-                    # an untrained net has nothing to pay for extrapolation or adaptation: its maps are the control
-                    extra = dict(common, costs=False) if regime == "init" else common
-                    alt = c.alt_arch if regime == "sgd_arch" else None
-                    out += [CppnCell(ref, regime, seed, alt_arch=alt, **extra) for seed in range(c.replicas)]
-        return out
+        for _, t, model, regime, sc in _task_combinations(self):
+            out += [TaskCell(t.name, t.split, model, regime, sc.name, seed, dict(sc.model_options.get(model or "", {})),
+                             dict(t.options), probes, tuple(self.checkpoints), self.threads,
+                             probe_options=dict(self.probe_options)) for seed in t.seeds or self.seeds]
+        return out + (_cppn_cells(self.cppn, picbreeder, self.threads) if self.cppn is not None else [])
 
     def digest(self) -> str:
         return hashlib.sha1(json.dumps(self.to_dict(), sort_keys=True, default=list).encode()).hexdigest()[:12]
+
+
+def _cppn_cells(c: CppnPart, picbreeder, threads: int) -> list:
+    """The CPPN part's cells: each reference, then its replicas per regime (picbreeder as in StudySpec.cells)."""
+    from .cell import CppnCell
+
+    refs = list(c.references)
+    if picbreeder is None:
+        refs += [_shipped(p) for p in c.picbreeder]
+    elif picbreeder is not False:
+        refs += [str(Path(picbreeder) / p) for p in c.picbreeder]
+    common = dict(res=c.res, steps=c.steps, lr=c.lr, costs=c.costs, adapt_steps=c.adapt_steps, wide=c.wide,
+                  threads=threads)
+    out = []
+    for ref in refs:
+        out.append(CppnCell(ref, "reference", 0, **common))
+        for regime in c.regimes:
+            # an untrained net has nothing to pay for extrapolation or adaptation: its maps are the control
+            extra = dict(common, costs=False) if regime == "init" else common
+            alt = c.alt_arch if regime == "sgd_arch" else None
+            out += [CppnCell(ref, regime, seed, alt_arch=alt, **extra) for seed in range(c.replicas)]
+    return out
 
 
 def _shipped(relpath: str) -> str:
@@ -190,141 +193,137 @@ def applies(task: str, model: str | None, regime: str) -> bool:
     have; curriculum needs a simple-to-composed order): combinations that cannot are left out of the study, not
     failed."""
     from ..models import MODELS
-    from ..train import CURRICULUM_KEYS
+    from ..tasks import TASKS
 
     if model is not None and MODELS[model].tasks is not None and task not in MODELS[model].tasks:
         return False
-    return not (regime == "curriculum" and task not in CURRICULUM_KEYS)
-
-
-def _build(cls, data, where: str):
-    """data (a TOML table) -> cls, checking every key and the type of every value against the field's default."""
-    if not isinstance(data, dict):
-        raise FracturelabError(f"{where}: expected a table, got {type(data).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = [k for k in data if k not in fields]
-    if unknown:
-        raise FracturelabError(f"{where}: unknown key {unknown[0]!r} (keys: {', '.join(fields)})")
-    kw = {}
-    for k, v in data.items():
-        f = fields[k]
-        here = f"{where}.{k}"
-        if cls is StudySpec and k == "tasks":
-            v = tuple(_build(TaskEntry, t, f"{here}[{i}]") for i, t in enumerate(_list(v, here)))
-        elif cls is StudySpec and k == "scales":
-            v = tuple(_build(Scale, t, f"{here}[{i}]") for i, t in enumerate(_list(v, here)))
-        elif cls is StudySpec and k == "cppn":
-            v = _build(CppnPart, v, here)
-        elif cls is StudySpec and k == "analysis":
-            v = _build(AnalysisSettings, v, here)
-        else:
-            v = coerce_value(v, field_types(cls)[k], here, field=f)
-        kw[k] = v
-    return cls(**kw)
-
-
-def _list(v, where):
-    if not isinstance(v, list):
-        raise FracturelabError(f"{where}: expected an array of tables")
-    return v
+    entry = TASKS.get(task)  # an unknown task is check_spec's to refuse
+    return entry is None or not ((regime == "curriculum" and entry.curriculum_key is None)
+                                 or (regime == "pretrain" and entry.pretrain_set is None))
 
 
 def check_spec(spec: StudySpec) -> None:
     """Names that must exist (tasks, models, regimes, splits, probes), every task option's name and type, and the
     CPPN part's references and sizes: all checked at load, so a bad spec fails before any cell runs."""
-    from ..models import MODELS
-    from ..tasks import TASKS
-    from ..train import REGIMES
-
     if not spec.seeds:
         raise FracturelabError("spec: seeds is empty")
     if not spec.tasks and spec.cppn is None:
         raise FracturelabError("spec: no tasks and no cppn part: nothing to run")
     if spec.threads < 1:
         raise FracturelabError(f"spec.threads must be at least 1, got {spec.threads}")
-    for r in spec.regimes:
-        if r not in REGIMES:
-            raise FracturelabError(f"spec.regimes: unknown regime {r!r} (regimes: {', '.join(REGIMES)})")
-    for t in spec.tasks:
-        if t.name not in TASKS:
-            raise FracturelabError(f"spec.tasks: unknown task {t.name!r} (tasks: {', '.join(TASKS)})")
-        for r in t.regimes:
-            if r not in REGIMES:
-                raise FracturelabError(f"spec.tasks[{t.name}].regimes: unknown regime {r!r} "
-                                       f"(regimes: {', '.join(REGIMES)})")
-        for m in t.models:
-            if m not in MODELS:
-                raise FracturelabError(f"spec.tasks[{t.name}].models: unknown model {m!r} (models: {', '.join(MODELS)})")
+    _check_names(spec)
     names = [s.name for s in spec.scales]
     if len(set(names)) != len(names) or not names:
         raise FracturelabError(f"spec.scales: names must be unique and there must be one at least, got {names}")
     if spec.cppn is not None:
-        c = spec.cppn
-        bad = [r for r in c.regimes if r not in CPPN_REGIMES]
-        if bad:
-            raise FracturelabError(f"spec.cppn.regimes: unknown CPPN regime {bad[0]!r} "
-                                   f"(regimes: {', '.join(CPPN_REGIMES)})")
-        from ..cppn.arch import Arch
+        _check_cppn(spec.cppn)
+    _check_analysis(spec.analysis)
+    _check_probes(spec)
+    _check_task_options(spec)
+    if spec.cppn is not None:
+        _check_cppn_files(spec.cppn)
 
-        Arch.parse(c.alt_arch)
-        if c.replicas < 0 or c.res < 8 or c.steps < 1 or c.adapt_steps < 1:
-            raise FracturelabError("spec.cppn: replicas >= 0, res >= 8, steps >= 1, adapt_steps >= 1")
-    a = spec.analysis
-    if not 0 < a.alpha < 0.5 or not 0 <= a.learned_id_acc <= 1 or not a.match_mse > 0:
-        raise FracturelabError("spec.analysis: 0 < alpha < 0.5, 0 <= learned_id_acc <= 1, match_mse > 0")
+
+def _check_names(spec: StudySpec) -> None:
+    """Every regime, task and model the spec names exists."""
+    from ..models import MODELS
+    from ..tasks import TASKS
+    from ..train import REGIMES
+
+    _known(spec.regimes, REGIMES, "spec.regimes", "regime")
+    for t in spec.tasks:
+        if t.name not in TASKS:
+            raise FracturelabError(f"spec.tasks: unknown task {t.name!r} (tasks: {', '.join(TASKS)})")
+        _known(t.regimes, REGIMES, f"spec.tasks[{t.name}].regimes", "regime")
+        _known(t.models, MODELS, f"spec.tasks[{t.name}].models", "model")
+
+
+def _known(names, registry, where: str, kind: str) -> None:
+    """Each of names is in registry, or one line naming the first that is not and those there are."""
+    for n in names:
+        if n not in registry:
+            raise FracturelabError(f"{where}: unknown {kind} {n!r} ({kind}s: {', '.join(registry)})")
+
+
+def _check_cppn(c: CppnPart) -> None:
+    """The CPPN part's regimes, alternative arch and sizes."""
+    from ..cppn.arch import Arch
+
+    _known(c.regimes, CPPN_REGIMES, "spec.cppn.regimes", "CPPN regime")
+    Arch.parse(c.alt_arch)
+    if c.replicas < 0 or c.res < 8 or c.steps < 1 or c.adapt_steps < 1:
+        raise FracturelabError("spec.cppn: replicas >= 0, res >= 8, steps >= 1, adapt_steps >= 1")
+
+
+def _check_analysis(a: AnalysisSettings) -> None:
+    """The statistics settings' ranges, and sesoi's keys (claim ids) and values (> 0)."""
     from .claims import CLAIMS
 
+    if not 0 < a.alpha < 0.5 or not 0 <= a.learned_id_acc <= 1 or not a.match_mse > 0:
+        raise FracturelabError("spec.analysis: 0 < alpha < 0.5, 0 <= learned_id_acc <= 1, match_mse > 0")
     for k, v in a.sesoi.items():
         if not (k.isdigit() and int(k) in CLAIMS) or isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
             raise FracturelabError(f"spec.analysis.sesoi: {k!r} = {v!r} (keys: claim ids {sorted(CLAIMS)}, values > 0)")
-    _check_values(spec)
 
 
-def _check_values(spec: StudySpec) -> None:
-    """What would otherwise fail in every cell at run time, found at load: each task's split and options (names and
-    types, through train.resolve, the check train_run makes) under every model, regime and scale; probe names; the
-    CPPN part's references and sizes."""
-    from ..cppn.builtins import BUILTINS
-    from ..limits import check_size
+def _check_probes(spec: StudySpec) -> None:
+    """Probe names, and each probe's options against its settings."""
     from ..probes import PROBES, probe_settings
-    from ..train.run import resolve
 
-    for p in spec.probes:
-        if p not in PROBES:
-            raise FracturelabError(f"spec.probes: unknown probe {p!r} (probes: {', '.join(PROBES)})")
+    _known(spec.probes, PROBES, "spec.probes", "probe")
     try:
         probe_settings(spec.probe_options)
     except FracturelabError as e:
         raise FracturelabError(f"spec.{e}") from None
+
+
+def _check_task_options(spec: StudySpec) -> None:
+    """What would otherwise fail in every cell at run time, found at load: each task's split and options (names and
+    types, through train.resolve, the check train_run makes) under every model, regime and scale."""
+    from ..train.run import resolve
+
+    for i, t, model, regime, sc in _task_combinations(spec):
+        try:
+            resolve(t.name, t.split, model, regime, None, sc.model_options.get(model or "") or None, **t.options)
+        except FracturelabError as e:
+            raise FracturelabError(f"spec.tasks[{i}] ({t.name}, model {model or 'default'}, "
+                                   f"scale {sc.name}): {e}") from None
+
+
+def _task_combinations(spec: StudySpec):
+    """(task index, task entry, model or None, regime, scale) for every combination the study trains, in the
+    cells' order (those applies() refuses left out)."""
     for i, t in enumerate(spec.tasks):
         for model in t.models or (None,):
             for regime in t.regimes or spec.regimes:
-                if not applies(t.name, model, regime):
-                    continue
-                for sc in spec.scales:
-                    try:
-                        resolve(t.name, t.split, model, regime, None, sc.model_options.get(model or "") or None,
-                                **t.options)
-                    except FracturelabError as e:
-                        raise FracturelabError(f"spec.tasks[{i}] ({t.name}, model {model or 'default'}, "
-                                               f"scale {sc.name}): {e}") from None
-    if spec.cppn is not None:
-        c = spec.cppn
-        for ref in c.references:
-            if ref not in BUILTINS and not Path(ref).exists():
-                raise FracturelabError(f"spec.cppn.references: {ref!r} is no built-in CPPN ({', '.join(BUILTINS)}) "
-                                       "and no such file or folder")
-        if not c.lr > 0 or not c.wide > 0:
-            raise FracturelabError("spec.cppn: lr > 0 and wide > 0")
-        check_size(c.res * c.res, "max_pixels", "spec.cppn.res: pixels")
+                if applies(t.name, model, regime):
+                    yield from ((i, t, model, regime, sc) for sc in spec.scales)
 
 
-def parse_spec(text: str, where: str = "spec") -> StudySpec:
+def _check_cppn_files(c: CppnPart) -> None:
+    """The CPPN part's references exist, its rates are positive and its resolution is within the limits."""
+    from ..cppn.builtins import BUILTINS
+    from ..limits import check_size
+
+    for ref in c.references:
+        if ref not in BUILTINS and not Path(ref).exists():
+            raise FracturelabError(f"spec.cppn.references: {ref!r} is no built-in CPPN ({', '.join(BUILTINS)}) "
+                                   "and no such file or folder")
+    if not c.lr > 0 or not c.wide > 0:
+        raise FracturelabError("spec.cppn: lr > 0 and wide > 0")
+    check_size(c.res * c.res, "max_pixels", "spec.cppn.res: pixels")
+
+
+def parse_spec(text: str, where: str = "spec", base: Path | None = None) -> StudySpec:
+    """A spec from TOML text; its plug-ins (.py paths relative to `base`, the spec file's folder) are loaded first,
+    so the tasks and probes they register are known when the spec is checked."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise FracturelabError(f"{where}: not valid TOML ({e})") from None
-    spec = _build(StudySpec, data, where)
+    if "plugins" in data:
+        data["plugins"] = _load_plugins(data["plugins"], where, base)
+    spec = from_options(StudySpec, data, where, noun="key")
     try:
         check_spec(spec)
     except FracturelabError as e:  # name the file, as the errors found while parsing do
@@ -332,11 +331,22 @@ def parse_spec(text: str, where: str = "spec") -> StudySpec:
     return spec
 
 
+def _load_plugins(entries, where: str, base: Path | None) -> list[str]:
+    """Load a spec's plug-ins (fracturelab.plugins.load); returns their references (absolute .py paths)."""
+    from .. import plugins
+
+    if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
+        raise FracturelabError(f"{where}: plugins: expected a list of .py paths or module names")
+    paths = [str((base or Path.cwd()) / e) if e.endswith(".py") and not Path(e).is_absolute() else e
+             for e in entries]
+    return plugins.load(paths)
+
+
 def load_spec(path) -> StudySpec:
     from ..io import read_text
 
     p = Path(path)
-    return parse_spec(read_text(p, "spec file"), str(p))
+    return parse_spec(read_text(p, "spec file"), str(p), base=p.parent)
 
 
 def profile(name: str) -> StudySpec:
@@ -356,4 +366,6 @@ def spec_from_dict(d: dict) -> StudySpec:
     d["analysis"] = {k: v for k, v in dict(d.get("analysis") or {}).items() if k not in ("n_boot", "seed")}
     if d.get("cppn") is None:
         d.pop("cppn", None)
-    return _build(StudySpec, d, "stored spec")
+    if d.get("plugins"):  # the report reads a stored study whose tasks and probes may come from them
+        d["plugins"] = _load_plugins(list(d["plugins"]), "stored spec", None)
+    return from_options(StudySpec, d, "stored spec", noun="key")

@@ -29,8 +29,11 @@ from pathlib import Path
 
 from ..errors import FracturelabError
 from .cell import EXAMPLE_COLUMNS
+from .records import DONE, FAILED, PENDING, RUNNING, Outcome, StoredCell
 from .sqlite_file import Connection, Tx, connect_ro, owner_alive, side_files, this_owner
 
+STORE = "results.sqlite"
+"""The store's file name in an output folder."""
 APP, VERSION = "fracturelab-study", "1"
 SCHEMA = f"""
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -219,8 +222,8 @@ class Store:
         """Insert the cells not yet known (status pending); known cells keep their status and rows."""
         with self.tx():
             self.con.executemany(
-                "INSERT OR IGNORE INTO cells(key, study_id, kind, params_json, status) VALUES (?, ?, ?, ?, 'pending')",
-                [(c["key"], study_id, c["kind"], json.dumps(c, sort_keys=True)) for c in cells])
+                "INSERT OR IGNORE INTO cells(key, study_id, kind, params_json, status) VALUES (?, ?, ?, ?, ?)",
+                [(c["key"], study_id, c["kind"], json.dumps(c, sort_keys=True), PENDING) for c in cells])
 
     def status(self, keys=None) -> dict[str, str]:
         rows = self.con.execute("SELECT key, status FROM cells").fetchall()
@@ -235,55 +238,50 @@ class Store:
         with self.tx():
             rows = self.con.execute("SELECT key, status, owner FROM cells").fetchall()
             free = {k for k, st, owner in rows if k in wanted and (
-                st == "pending" or (st == "failed" and retry_failed) or (st == "running" and owner != self.owner
-                                                                         and not owner_alive(owner)))}
+                st == PENDING or (st == FAILED and retry_failed) or (st == RUNNING and owner != self.owner
+                                                                     and not owner_alive(owner)))}
             now = time.time()
-            self.con.executemany("UPDATE cells SET status='running', started=?, error=NULL, owner=? WHERE key=?",
-                                 [(now, self.owner, k) for k in free])
+            self.con.executemany("UPDATE cells SET status=?, started=?, error=NULL, owner=? WHERE key=?",
+                                 [(RUNNING, now, self.owner, k) for k in free])
         return [k for k in keys if k in free]
 
     def claimed_elsewhere(self, keys: list[str]) -> dict[str, str]:
         """{key: owner} of the cells among keys running under another live process's claim."""
         wanted = set(keys)
-        rows = self.con.execute("SELECT key, owner FROM cells WHERE status='running'").fetchall()
+        rows = self.con.execute("SELECT key, owner FROM cells WHERE status=?", (RUNNING,)).fetchall()
         return {k: o for k, o in rows if k in wanted and o != self.owner and owner_alive(o)}
 
-    def mark_running(self, keys: list[str]) -> None:
-        with self.tx():
-            self.con.executemany("UPDATE cells SET status='running', started=?, error=NULL, owner=? WHERE key=?",
-                                 [(time.time(), self.owner, key) for key in keys])
-
-    def finish(self, key: str, outcome: dict) -> None:
+    def finish(self, outcome: Outcome) -> None:
         """Record one cell's outcome (from cell.execute): all its rows and its status in one transaction."""
+        key = outcome.key
         with self.tx():
             for table in ("metrics", "examples", "blobs"):
                 self.con.execute(f"DELETE FROM {table} WHERE cell_key=?", (key,))
-            if not outcome["ok"]:
-                self.con.execute("UPDATE cells SET status='failed', finished=?, seconds=?, error=?, owner=NULL "
-                                 "WHERE key=?",
-                                 (time.time(), outcome["seconds"], outcome["error"], key))
+            if not outcome.ok:
+                self.con.execute("UPDATE cells SET status=?, finished=?, seconds=?, error=?, owner=NULL WHERE key=?",
+                                 (FAILED, time.time(), outcome.seconds, outcome.error, key))
                 return
-            res = outcome["result"]
+            res = outcome.result
             self.con.executemany("INSERT INTO metrics VALUES (?, ?, ?)",
-                                 [(key, n, float(v)) for n, v in sorted(res["metrics"].items())])
+                                 [(key, n, float(v)) for n, v in sorted(res.metrics.items())])
             cols = ("split", "idx", "correct", *EXAMPLE_COLUMNS, "meta_json")
             self.con.executemany(f"INSERT INTO examples(cell_key, {', '.join(cols)}) VALUES "
                                  f"(?, {', '.join('?' * len(cols))})",
-                                 [(key, *(e.get(c) for c in cols)) for e in res["examples"]])
+                                 [(key, *(e.get(c) for c in cols)) for e in res.examples])
             self.con.executemany("INSERT INTO blobs VALUES (?, ?, ?)",
-                                 [(key, n, b) for n, b in sorted(res.get("blobs", {}).items())])
-            self.con.execute("UPDATE cells SET status='done', finished=?, seconds=?, error=NULL, owner=NULL, "
-                             "notes_json=? WHERE key=?", (time.time(), outcome["seconds"], json.dumps(res.get("notes", {}),
-                                                                                         default=str), key))
+                                 [(key, n, b) for n, b in sorted(res.blobs.items())])
+            self.con.execute("UPDATE cells SET status=?, finished=?, seconds=?, error=NULL, owner=NULL, notes_json=? "
+                             "WHERE key=?", (DONE, time.time(), outcome.seconds, json.dumps(res.notes, default=str),
+                                             key))
 
     # -- reading ----------------------------------------------------------------------------------------------
-    def cells(self, keys=None) -> list[dict]:
+    def cells(self, keys=None) -> list[StoredCell]:
+        """The stored cells, in `keys`' order and only those when given (else every cell, in the table's order)."""
         rows = self.con.execute("SELECT key, params_json, status, seconds, error, notes_json FROM cells").fetchall()
-        out = [{"key": r[0], "params": json.loads(r[1]), "status": r[2], "seconds": r[3], "error": r[4],
-                "notes": json.loads(r[5]) if r[5] else {}} for r in rows]
+        out = [StoredCell(r[0], json.loads(r[1]), r[2], r[3], r[4], json.loads(r[5]) if r[5] else {}) for r in rows]
         if keys is not None:
             order = {k: i for i, k in enumerate(keys)}
-            out = sorted((c for c in out if c["key"] in order), key=lambda c: order[c["key"]])
+            out = sorted((c for c in out if c.key in order), key=lambda c: order[c.key])
         return out
 
     def metrics(self, keys=None) -> dict[str, dict[str, float]]:

@@ -1,6 +1,6 @@
-"""From a study's store to its verdicts: summary.json, the scientific result of a study. The report only renders it.
+"""From a study's results to its verdicts: summary.json, the scientific result of a study. The report only renders it.
 
-    summary = write_summary("out")     # -> out/summary.json; summary["claims"][i] has the fields below
+    summary = write_summary("out", load_study("out"))   # -> out/summary.json; summary["claims"][i] has the fields below
     claims = decide(rows, examples_by_cell, spec.analysis)   # the same from plain rows (tests, calibration)
 
 Per claim: id, claim (as measured), source, verdict, reason, effect, ci (at the corrected level), se and df (of its
@@ -13,18 +13,16 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import FracturelabError
 from ..io import atomic_file
-from .analysis import rows_of
 from .claims import CLAIMS
-from .measures import parse_meta
+from .records import STATUSES
+from .results import StudyResults
 from .stats import holm, power, verdict
 
 SUMMARY = "summary.json"
-STORE = "results.sqlite"
 
 
 def decide(rows: list[dict], examples: dict, s, ids=None) -> list[dict]:
@@ -61,55 +59,17 @@ def _power(e, sesoi: float, level: float) -> float:
     return power(sesoi, e.se, e.df, 1 - level)
 
 
-@dataclass
-class StudyResults:
-    """What a store holds about its latest study, read once."""
-
-    spec: object
-    study: dict
-    cells: list
-    rows: list
-    examples: dict
-    renders: dict
-    counts: dict
-
-
-def load(outdir) -> StudyResults:
-    """The latest study of OUTDIR's store (FracturelabError with one line when there is none)."""
-    from .spec import spec_from_dict
-    from .store import Store
-
-    path = Path(outdir) / STORE
-    if not path.is_file():
-        raise FracturelabError(f"{outdir}: no {STORE} (run a study into this folder first)")
-    with Store(path, create=False) as store:
-        study = store.latest_study()
-        if study is None:
-            raise FracturelabError(f"{path}: holds no study yet")
-        spec = spec_from_dict(study["spec"])
-        keys = study["options"]["keys"]
-        cells = store.cells(keys)
-        metrics = store.metrics(keys)
-        examples = parse_meta(store.examples(keys))
-        renders = {c["key"]: store.blob(c["key"], "render.png") for c in cells
-                   if c["params"]["kind"] == "cppn" and c["status"] == "done"}
-        counts = store.counts()
-    return StudyResults(spec, study, cells, rows_of(cells, metrics), examples, renders, counts)
-
-
 def summarize(res: StudyResults) -> dict:
     spec = res.spec
     claims = decide(res.rows, res.examples, spec.analysis)
     return {"study": spec.name, "created": res.study["created"], "profile_note": spec.note,
-            "cells": {"total": len(res.cells), **{s: sum(c["status"] == s for c in res.cells)
-                                                  for s in ("done", "failed", "pending", "running")}},
+            "cells": {"total": len(res.cells), **{s: sum(c.status == s for c in res.cells) for s in STATUSES}},
             "alpha": spec.analysis.alpha, "correction": "Holm across the claims with an estimate",
             "claims": claims}
 
 
-def write_summary(outdir, res: StudyResults | None = None) -> dict:
-    """Write OUTDIR/summary.json atomically; returns the summary."""
-    res = res or load(outdir)
+def write_summary(outdir, res: StudyResults) -> dict:
+    """Write the summary of `res` (results.load_study) to OUTDIR/summary.json atomically; returns the summary."""
     summary = summarize(res)
     try:
         with atomic_file(Path(outdir) / SUMMARY) as tmp:

@@ -73,8 +73,25 @@ class TaskData:
 
 
 @dataclass(frozen=True)
+class Recipe:
+    """Defaults of one task's runs: the task options, model sizes and training settings its default runs use (each
+    shipped task's were chosen so its default model reaches >= 0.98 test_id accuracy on a CPU within `budget`; any
+    of them can be overridden by train_run's options)."""
+
+    task_options: dict = field(default_factory=dict)
+    """Options passed to make_task (on top of the task's own defaults)."""
+    model_options: dict = field(default_factory=dict)
+    """Model name -> settings overrides for that model on this task (a model not named keeps its own defaults)."""
+    train: dict = field(default_factory=dict)
+    """TrainSettings overrides."""
+    budget: str = ""
+    """The CPU budget the default run is meant to fit in, in words."""
+
+
+@dataclass(frozen=True)
 class TaskSpec:
-    """One registry entry."""
+    """One registry entry: how to make the task's data, and what the rest of fracturelab may do with it (the
+    entry's capabilities, read by train/ and probes/ instead of tables of their own)."""
 
     name: str
     """Registry name."""
@@ -86,6 +103,22 @@ class TaskSpec:
     """Valid values of settings.split; the settings' default is the main systematic split."""
     doc: str
     """What the task is; the first line is its summary."""
+    default_model: str = "transformer"
+    """The model trained when a run names none (fracturelab.models.MODELS; the transformer reads any task)."""
+    recipe: Recipe = field(default_factory=Recipe)
+    """Defaults of its runs (empty: the task's and the model's own defaults)."""
+    pretrain_set: Callable[[TaskData], list[Example]] | None = None
+    """pretrain_set(task_data) -> the primitives or sub-tasks the pretrain regime trains on first (test inputs
+    among them are dropped by train.regimes.pretrain_set); None: the pretrain regime refuses the task."""
+    curriculum_key: Callable[[Example], tuple] | None = None
+    """Simple-to-composed order of the curriculum regime (smaller key first); None: the regime refuses the task."""
+    text: bool = False
+    """Inputs and outputs are token sequences that read as text: exportable as a prompt set (probes.prompts)."""
+    factor_keys: tuple[str, ...] = ()
+    """Metadata keys holding the known ground-truth factors when they are not in meta["factors"] (the factorization
+    probe reads them); () for none."""
+    tiny: dict = field(default_factory=dict)
+    """Task options that make a run take seconds (contract tests and smoke runs)."""
 
 
 def check(ok: bool, message: str) -> None:

@@ -31,7 +31,7 @@ at depths 3 and 4 within test_id and within test_ood, and trained 3- and 4-hop q
 nn_dist (normalized token edit distance to the nearest training question). The stored facts, the ID level of Jin et
 al., are the train examples with familiarity "stored".
 
-Training (fracturelab.train, RECIPES["knowledge_graph"]): with intermediate=True the default model (a 2-layer
+Training (fracturelab.train, SPEC.recipe): with intermediate=True the default model (a 2-layer
 decoder-only transformer, d_model 128) reaches >= 0.98 test_id in about a minute of one CPU thread (seeds 0/1/2:
 test_id 1.00 each, test_ood (3 hops) 0.00, ood_hard (4 hops) 0.00, 27-46 s): its learned positions were never
 trained at a 3rd or 4th output step. The crossed split (answer only) is learned with the profiles' options: 8
@@ -46,7 +46,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .base import Example, TaskData, TaskSpec, add_nn_dist, check, check_split, finish, rng_for
+from .base import Example, Recipe, TaskData, TaskSpec, add_nn_dist, check, check_split, finish, rng_for
 
 SPLITS = ("depth", "composition", "crossed")
 CROSSED_DEPTHS = (2, 3, 4)
@@ -196,4 +196,14 @@ def make(s: KnowledgeGraphSettings) -> TaskData:
     return finish("knowledge_graph", s, train, test_id, test_ood, extra=extra, notes=notes)
 
 
-SPEC = TaskSpec("knowledge_graph", KnowledgeGraphSettings, make, SPLITS, __doc__)
+def pretrain_set(d: TaskData) -> list[Example]:
+    """The 1-hop facts (the stored triples)."""
+    return [e for e in d.train if e.meta["hops"] == 1]
+
+
+SPEC = TaskSpec(
+    "knowledge_graph", KnowledgeGraphSettings, make, SPLITS, __doc__, default_model="transformer",
+    recipe=Recipe(task_options={"intermediate": True}, model_options={"transformer": {"d_model": 128, "n_layer": 2}},
+                  train={"max_steps": 4000, "lr": 2e-3}, budget="about a minute"),
+    pretrain_set=pretrain_set, curriculum_key=lambda e: (e.meta["hops"],), text=True,
+    tiny={"n_entities": 20, "n_relations": 4, "n_test": 100, "novelty": False})

@@ -16,7 +16,7 @@ anywhere in some training chain: the same start value followed by the same funct
 symbol level: function windows f_i..f_j seen anywhere in training), heldout_pairs, and nn_dist (normalized token
 edit distance of src to the nearest training src).
 
-Training (fracturelab.train, RECIPES["lookup"]): with intermediate=True, the default model (a 2-layer decoder-only
+Training (fracturelab.train, SPEC.recipe): with intermediate=True, the default model (a 2-layer decoder-only
 transformer, d_model 64) reaches >= 0.98 test_id within about 2 minutes of one CPU thread (seeds 0/1/2: test_id
 0.998 / 1.000 / 1.000, test_ood 0.999 each, 2,400-2,900 steps, 58-117 s). Written out step by step, each output is
 one table lookup, so held-out pairs cost nothing; the answer-only format (intermediate=False) is the harder test.
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .base import Example, TaskData, TaskSpec, add_nn_dist, check, check_split, finish, rng_for
+from .base import Example, Recipe, TaskData, TaskSpec, add_nn_dist, check, check_split, finish, rng_for
 
 SPLITS = ("heldout_compositions", "longer")
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
@@ -159,4 +159,17 @@ def make(s: LookupSettings) -> TaskData:
     return finish("lookup", s, train, test_id, test_ood, notes=notes)
 
 
-SPEC = TaskSpec("lookup", LookupSettings, make, SPLITS, __doc__)
+def pretrain_set(d: TaskData) -> list[Example]:
+    """Every single-function application f(v): all 2^n_bits x n_funcs, from the task's tables."""
+    tables = d.info["notes"]["tables"]
+    vals = sorted(next(iter(tables.values())))
+    return [Example((v, f), (table[i],), {"length": 1, "depth": 1, "start": v, "funcs": [f]})
+            for f, table in tables.items() for i, v in enumerate(vals)]
+
+
+SPEC = TaskSpec(
+    "lookup", LookupSettings, make, SPLITS, __doc__, default_model="transformer",
+    recipe=Recipe(task_options={"intermediate": True}, model_options={"transformer": {"d_model": 64, "n_layer": 2}},
+                  train={"max_steps": 4000, "lr": 2e-3}, budget="about 2 minutes"),
+    pretrain_set=pretrain_set, curriculum_key=lambda e: (e.meta["length"],), text=True,
+    tiny={"n_train": 1500, "n_test": 200, "novelty": False})

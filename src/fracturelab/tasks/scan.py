@@ -24,7 +24,7 @@ depth 1; each left/right/opposite/around, twice/thrice, and/after is one node), 
 nn_dist (normalized word edit distance to the nearest training command), seen_frac (fraction of the command's
 sub-commands, i.e. its tree nodes' word spans, that occur as a sub-command of some training command).
 
-Training (fracturelab.train, RECIPES["scan"]): the default model (a 3-layer decoder-only transformer, d_model 64)
+Training (fracturelab.train, SPEC.recipe): the default model (a 3-layer decoder-only transformer, d_model 64)
 reaches >= 0.98 test_id within about 5 minutes of one CPU thread (addprim_jump, seeds 0/1/2: test_id 0.998 / 0.996 /
 0.994, test_ood 0.000 / 0.000 / 0.000, 5,000 steps, 248-291 s).
 """
@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .base import Example, TaskData, TaskSpec, add_nn_dist, check, check_split, finish, rng_for
+from .base import Example, Recipe, TaskData, TaskSpec, add_nn_dist, check, check_split, finish, rng_for
 
 SPLITS = ("addprim_jump", "length", "addprim_turn_left", "simple")
 PRIMS = ("walk", "look", "run", "jump")
@@ -199,4 +199,14 @@ def make(s: ScanSettings) -> TaskData:
     return finish("scan", s, train, test_id, test_ood, notes=notes)
 
 
-SPEC = TaskSpec("scan", ScanSettings, make, SPLITS, __doc__)
+def pretrain_set(d: TaskData) -> list[Example]:
+    """The training commands without "and"/"after": lone primitives, directions, twice/thrice (short commands)."""
+    return [e for e in d.train if "and" not in e.src and "after" not in e.src]
+
+
+SPEC = TaskSpec(
+    "scan", ScanSettings, make, SPLITS, __doc__, default_model="transformer",
+    recipe=Recipe(model_options={"transformer": {"d_model": 64, "n_layer": 3}}, train={"max_steps": 5000, "lr": 2e-3},
+                  budget="about 5 minutes"),
+    pretrain_set=pretrain_set, curriculum_key=lambda e: (e.meta["length"], e.meta["cmd_len"]), text=True,
+    tiny={"novelty": False})

@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from ..errors import FracturelabError
+from ..settings import from_options, key_values
 
 
 class Penalty(Protocol):
@@ -60,9 +61,7 @@ class BIMTSettings:
 
 def parse_settings(text: str, cls=BIMTSettings):
     """'strength=1e-4,locality=2' -> cls(...) (names checked, values read as Python literals)."""
-    from .evolve.task_regimes import parse_key_values
-
-    return parse_key_values(text, cls, "intervention")
+    return from_options(cls, key_values(text, cls, "intervention"), "intervention", strings=True)
 
 
 def _lengths(n_out: int, n_in: int, locality: float) -> torch.Tensor:

@@ -73,22 +73,9 @@ def train_population(task: str, split: str | None = None, model: str | None = No
         raise FracturelabError(f"population training runs the SGD regimes ({', '.join(PLANS)}), not {regime!r}")
     if not members:
         raise FracturelabError("a population needs at least one member")
-    cfgs, outs = [], []
-    for m in members:
-        m = dict(m)
-        if "seed" not in m:
-            raise FracturelabError(f"population member {m} has no seed")
-        seed, outdir = m.pop("seed"), m.pop("outdir", None)
-        check_seed(seed)
-        cfg = resolve(task, split, model, regime, task_options, model_options, **{**options, **m})
-        cfgs.append((cfg, seed))
-        outs.append(check_outdir(outdir, overwrite, cfg["train"].checkpoints))
-    named = [o.resolve() for o in outs if o is not None]
-    if len(set(named)) < len(named):
-        raise FracturelabError("population members share a run folder; give each its own outdir")
-    # random draws inside the forward pass (dropout, the transformer's pos_shift) come from one model's generator
-    random_forward = any(cfg["model_options"].get("dropout", 0) or cfg["model_options"].get("pos_shift")
-                         for cfg, _ in cfgs)
+    cfgs, outs = _resolve_members(members, (task, split, model, regime, task_options, model_options), options,
+                                  overwrite)
+    random_forward = _random_forward(cfgs)
     if random_forward and vectorise:
         raise FracturelabError("vectorised population training needs dropout = 0 and pos_shift off (their random "
                                "draws in the forward pass could not follow each member's separate run)")
@@ -98,24 +85,59 @@ def train_population(task: str, split: str | None = None, model: str | None = No
         with contextlib.ExitStack() as stack:  # every folder appears at the end, or none does
             tmps = [stack.enter_context(staged_dir(o, replace=True)) if o is not None else None for o in outs]
             runs = [prepare(cfg, seed, tmp) for (cfg, seed), tmp in zip(cfgs, tmps)]
-            plans = [PLANS[regime](r.net, r.ctx, r.data, r.train, r.val) for r in runs]
-            phases: list[list[Phase]] = [[] for _ in runs]
-            batched = vectorise if vectorise is not None else (
-                not random_forward and cfgs[0][0]["model"] in VECTORISED
-                and sum(p.numel() for p in runs[0].net.parameters()) <= MAX_VECTORISED_PARAMS)
-            for group in _groups(runs) if batched else [[j] for j in range(len(runs))]:
-                for i in range(len(plans[group[0]])):
-                    if len(group) == 1:  # nothing to vectorise: the one-network loop, as train_run
-                        r, p = runs[group[0]], plans[group[0]][i]
-                        found = [fit(r.net, r.ctx, p.name, p.train, p.val, p.max_steps, p.batches, p.score_from,
-                                     p.penalty)]
-                    else:
-                        found = fit_population([runs[j] for j in group], [plans[j][i] for j in group])
-                    for j, ph in zip(group, found):
-                        phases[j].append(ph)
+            batched = vectorise if vectorise is not None else not random_forward and _vectorised(runs[0])
+            phases = _train_groups(runs, regime, batched)
             return [finish(r, ph, tmp) for r, ph, tmp in zip(runs, phases, tmps)]
     finally:
         torch.set_num_threads(threads)
+
+
+def _resolve_members(members, where: tuple, options: dict, overwrite: bool) -> tuple[list, list]:
+    """Each member's (resolved train_run config, seed) and checked run folder (None: none); where = (task, split,
+    model, regime, task_options, model_options), as train_run takes them; a member's own options override options."""
+    cfgs, outs = [], []
+    for m in members:
+        m = dict(m)
+        if "seed" not in m:
+            raise FracturelabError(f"population member {m} has no seed")
+        seed, outdir = m.pop("seed"), m.pop("outdir", None)
+        check_seed(seed)
+        cfg = resolve(*where, **{**options, **m})
+        cfgs.append((cfg, seed))
+        outs.append(check_outdir(outdir, overwrite, cfg["train"].checkpoints))
+    named = [o.resolve() for o in outs if o is not None]
+    if len(set(named)) < len(named):
+        raise FracturelabError("population members share a run folder; give each its own outdir")
+    return cfgs, outs
+
+
+def _random_forward(cfgs: list) -> bool:
+    """Whether a member draws random numbers inside the forward pass (dropout, the transformer's pos_shift): those
+    come from one model's generator, so such members cannot be vectorised."""
+    return any(cfg["model_options"].get("dropout", 0) or cfg["model_options"].get("pos_shift") for cfg, _ in cfgs)
+
+
+def _vectorised(run: Prepared) -> bool:
+    """The default: vectorise the models in VECTORISED up to MAX_VECTORISED_PARAMS parameters per network."""
+    return run.cfg["model"] in VECTORISED and sum(p.numel() for p in run.net.parameters()) <= MAX_VECTORISED_PARAMS
+
+
+def _train_groups(runs: list[Prepared], regime: str, batched: bool) -> list[list[Phase]]:
+    """Every member's phases of the regime's plan, the members trained in groups of equal shapes (batched) or one
+    at a time."""
+    plans = [PLANS[regime](r.net, r.ctx, r.data, r.train, r.val) for r in runs]
+    phases: list[list[Phase]] = [[] for _ in runs]
+    for group in _groups(runs) if batched else [[j] for j in range(len(runs))]:
+        for i in range(len(plans[group[0]])):
+            group_plans = [plans[j][i] for j in group]
+            if len(group) == 1:  # nothing to vectorise: the one-network loop, as train_run
+                r, p = runs[group[0]], group_plans[0]
+                found = [fit(r.net, r.ctx, p.name, p.train, p.val, p.max_steps, p.batches, p.score_from, p.penalty)]
+            else:
+                found = fit_population([runs[j] for j in group], group_plans)
+            for j, ph in zip(group, found):
+                phases[j].append(ph)
+    return phases
 
 
 def _signature(run: Prepared) -> tuple:
@@ -196,90 +218,133 @@ class _Members:
 def fit_population(runs: list[Prepared], plans: list[PhasePlan]) -> list[Phase]:
     """`loop.fit` for every member of a group at once (one phase each); each member's model ends with its best
     weights, in eval mode. Returns each member's Phase."""
-    K = len(runs)
-    nets, ctxs, ss = [r.net for r in runs], [r.ctx for r in runs], [r.ctx.settings for r in runs]
-    mem = _Members(nets)
+    group = _Group(runs, plans)
+    for k in range(1, group.total_steps + 1):
+        if not group.step(k):
+            break
+    return group.close()
+
+
+def _penalty(plans: list[PhasePlan]):
+    """The bimt connection cost the members share (None: none) and each member's strength, (K,)."""
     pens = [p.penalty for p in plans]
     pen = next((p for p in pens if p is not None), None)
     if pen is not None and any(p is None or p.settings.locality != pen.settings.locality for p in pens):
         raise FracturelabError("population members of a bimt run must share the locality setting")
-    strength = torch.tensor([p.strength if p is not None else 0.0 for p in pens])
-    encoded = [net.encode(p.train) for net, p in zip(nets, plans)]
-    stops = [EarlyStop(s, c.step) for s, c in zip(ss, ctxs)]
-    best: list[dict | None] = [None] * K
-    last_k, seen = [0] * K, [0] * K
-    run = [[0.0, 0, 0] for _ in range(K)]  # running loss sum, exact count, examples since the last evaluation
-    active = list(range(K))
-    clip = torch.tensor([s.grad_clip for s in ss])
-    wd = torch.tensor([s.weight_decay for s in ss], dtype=torch.float64)
-    rows = max(s.batch_size for s in ss)
+    return pen, torch.tensor([p.strength if p is not None else 0.0 for p in pens])
 
-    def one(params, batch):
+
+class _Group:
+    """One phase of a group of members: their stacked weights (_Members), batches, running scores since the last
+    evaluation, best weights and early stopping. Member m is row r of the stacked weights while it is active."""
+
+    def __init__(self, runs: list[Prepared], plans: list[PhasePlan]):
+        K = len(runs)
+        self.nets, self.ctxs, self.ss = [r.net for r in runs], [r.ctx for r in runs], [r.ctx.settings for r in runs]
+        self.plans = plans
+        self.mem = _Members(self.nets)
+        self.pen, self.strength = _penalty(plans)
+        self.encoded = [net.encode(p.train) for net, p in zip(self.nets, plans)]
+        self.stops = [EarlyStop(s, c.step) for s, c in zip(self.ss, self.ctxs)]
+        self.best: list[dict | None] = [None] * K
+        self.last_k, self.seen = [0] * K, [0] * K
+        self.run = [[0.0, 0, 0] for _ in range(K)]  # running loss sum, exact count, examples since the last evaluation
+        self.active = list(range(K))
+        self.clip = torch.tensor([s.grad_clip for s in self.ss])
+        self.wd = torch.tensor([s.weight_decay for s in self.ss], dtype=torch.float64)
+        self.rows = max(s.batch_size for s in self.ss)
+        self.losses = self._stacked if hasattr(self.mem.template, "stacked_loss") else torch.vmap(self._one)
+        self.mem.template.train()
+        self.total_steps = max(p.max_steps for p in plans)
+        self.bar = tqdm(total=self.total_steps, desc=f"{plans[0].name} x{K}", unit="step", leave=False,
+                        file=sys.stderr, disable=not any(s.progress for s in self.ss), mininterval=1.0)
+
+    def _one(self, params, batch):
+        """One member's (loss, exact, connection cost), run under vmap."""
+        mem = self.mem
         full = {f"model.{n}": p for n, p in zip(mem.names, params)}
         loss, exact = functional_call(mem.wrapped, {**full, **mem.buffers}, (batch,))
-        cost = pen.cost(dict(zip(mem.names, params))) if pen is not None else torch.zeros(())
+        cost = self.pen.cost(dict(zip(mem.names, params))) if self.pen is not None else torch.zeros(())
         return loss, exact, cost
 
-    def stacked(params, batch):  # the model runs its K networks itself (module docstring)
-        named = dict(zip(mem.names, params))
-        loss, exact = mem.template.stacked_loss(named, batch)
-        return loss, exact, pen.cost(named) if pen is not None else None
+    def _stacked(self, params, batch):
+        """Every member's (loss, exact, connection cost) from the model itself (module docstring)."""
+        named = dict(zip(self.mem.names, params))
+        loss, exact = self.mem.template.stacked_loss(named, batch)
+        return loss, exact, self.pen.cost(named) if self.pen is not None else None
 
-    vone = stacked if hasattr(mem.template, "stacked_loss") else torch.vmap(one, in_dims=(0, 0))
-    mem.template.train()
-    total_steps = max(p.max_steps for p in plans)
-    bar = tqdm(total=total_steps, desc=f"{plans[0].name} x{K}", unit="step", leave=False, file=sys.stderr,
-               disable=not any(s.progress for s in ss), mininterval=1.0)
-    for k in range(1, total_steps + 1):
-        idx = [next(plans[m].batches) for m in active]
-        batch = _stack([_gather(encoded[m], i, rows) for m, i in zip(active, idx)])
+    def step(self, k: int) -> bool:
+        """Optimizer step k of every active member, then their evaluations; False once no member is left."""
+        active = self.active
+        idx = [next(self.plans[m].batches) for m in active]
+        act = torch.tensor(active)
+        loss, exact, grads = self._gradients(idx, act)
+        lr = torch.tensor([self.ss[m].lr * lr_factor(k - 1, self.plans[m].max_steps, self.ss[m]) for m in active],
+                          dtype=torch.float64)  # LambdaLR's float: base lr x factor
+        decay = [self.wd[act] if d else torch.zeros(len(active)) for d in self.mem.decay]
+        self.mem.opt.step(list(grads), lr, decay, self.clip[act])
+        losses, exact = loss.tolist(), exact.numpy()
+        self.bar.update()
+        done = [r for r, m in enumerate(active) if self._after_step(k, r, m, len(idx[r]), losses[r], exact[r])]
+        return self._drop(done)
+
+    def _gradients(self, idx: list, act: torch.Tensor):
+        """The active members' (loss (K,), exact (K, B)) on their batches idx and the gradient of the summed losses
+        (each member's own)."""
+        batch = _stack([_gather(self.encoded[m], i, self.rows) for m, i in zip(self.active, idx)])
         with warnings.catch_warnings():  # CPU attention has no vmap batching rule: it runs per member (batched.py)
             warnings.filterwarnings("ignore", message="There is a performance drop because we have not yet")
-            loss, exact, cost = vone(mem.params, batch)
-            act = torch.tensor(active)
-            total = loss.sum() + (strength[act] * cost).sum() if pen is not None else loss.sum()
-            grads = torch.autograd.grad(total, mem.params)
-        lr = torch.tensor([ss[m].lr * lr_factor(k - 1, plans[m].max_steps, ss[m]) for m in active],
-                          dtype=torch.float64)  # LambdaLR's float: base lr x factor
-        mem.opt.step(list(grads), lr, [wd[act] if d else torch.zeros(len(active)) for d in mem.decay], clip[act])
-        losses, exact = loss.tolist(), exact.numpy()
-        bar.update()
-        done = []
-        for r, m in enumerate(active):
-            n = len(idx[r])
-            ctxs[m].step += 1
-            seen[m] += n
-            run[m][0] += losses[r] * n
-            run[m][1] += int(exact[r, :n].sum())
-            run[m][2] += n
-            s, ctx = ss[m], ctxs[m]
-            if ctx.save_checkpoint and ctx.step in s.checkpoints:
-                mem.load(r, nets[m])
-                ctx.save_checkpoint(ctx.step)
-            over_time = stops[m].over_time()
-            last_k[m] = k
-            if k % s.eval_every and k != plans[m].max_steps and not over_time:
-                continue
-            mem.load(r, nets[m])
-            _, improved, stop = record(ctx, stops[m], nets[m], plans[m].name, plans[m].val, run[m][0] / run[m][2],
-                                       run[m][1] / run[m][2], counting=k >= plans[m].score_from, over_time=over_time)
-            run[m] = [0.0, 0, 0]
-            if improved:
-                best[m] = copy.deepcopy(nets[m].state_dict())
-            if stop or k == plans[m].max_steps:
-                done.append(r)
-        if done:
-            keep = [r for r in range(len(active)) if r not in done]
-            active = [active[r] for r in keep]
-            if not active:
-                break
-            mem.opt.keep(torch.tensor(keep))
-    bar.close()
-    for m in range(K):
-        if best[m] is not None:
-            nets[m].load_state_dict(best[m])
-        nets[m].eval()
-    return [stops[m].phase(plans[m].name, last_k[m], seen[m]) for m in range(K)]
+            loss, exact, cost = self.losses(self.mem.params, batch)
+            total = loss.sum() + (self.strength[act] * cost).sum() if self.pen is not None else loss.sum()
+            return loss, exact, torch.autograd.grad(total, self.mem.params)
+
+    def _after_step(self, k: int, r: int, m: int, n: int, loss: float, exact: np.ndarray) -> bool:
+        """Member m (row r) after step k on n examples: counts, checkpoint, evaluation when due; True if it is done."""
+        ctx, s, plan, run = self.ctxs[m], self.ss[m], self.plans[m], self.run[m]
+        ctx.step += 1
+        self.seen[m] += n
+        run[0] += loss * n
+        run[1] += int(exact[:n].sum())
+        run[2] += n
+        if ctx.save_checkpoint and ctx.step in s.checkpoints:
+            self.mem.load(r, self.nets[m])
+            ctx.save_checkpoint(ctx.step)
+        over_time = self.stops[m].over_time()
+        self.last_k[m] = k
+        if k % s.eval_every and k != plan.max_steps and not over_time:
+            return False
+        return self._evaluate(k, r, m, over_time)
+
+    def _evaluate(self, k: int, r: int, m: int, over_time: bool) -> bool:
+        """loop.record for member m (row r) at step k, keeping its best weights; True if it is done."""
+        net, plan, run = self.nets[m], self.plans[m], self.run[m]
+        self.mem.load(r, net)
+        _, improved, stop = record(self.ctxs[m], self.stops[m], net, plan.name, plan.val, run[0] / run[2],
+                                   run[1] / run[2], counting=k >= plan.score_from, over_time=over_time)
+        self.run[m] = [0.0, 0, 0]
+        if improved:
+            self.best[m] = copy.deepcopy(net.state_dict())
+        return stop or k == plan.max_steps
+
+    def _drop(self, done: list[int]) -> bool:
+        """Take the rows in done out of the population; False once none is left."""
+        if not done:
+            return True
+        keep = [r for r in range(len(self.active)) if r not in done]
+        self.active = [self.active[r] for r in keep]
+        if not self.active:
+            return False
+        self.mem.opt.keep(torch.tensor(keep))
+        return True
+
+    def close(self) -> list[Phase]:
+        """Every member's model with its best weights, in eval mode; each member's Phase."""
+        self.bar.close()
+        for m, net in enumerate(self.nets):
+            if self.best[m] is not None:
+                net.load_state_dict(self.best[m])
+            net.eval()
+        return [self.stops[m].phase(self.plans[m].name, self.last_k[m], self.seen[m]) for m in range(len(self.nets))]
 
 
 def parse_seeds(text: str) -> list[int]:

@@ -24,15 +24,14 @@ import torch
 from .. import __version__
 from ..errors import FracturelabError
 from ..io import read_json, read_torch, staged_dir, write_torch
-from ..settings import check_options
-from ..models import DEFAULT_MODEL, MODELS, DataSpec, make_model, settings_from
+from ..settings import check_options, from_options
+from ..models import MODELS, DataSpec, make_model
 from ..tasks import TASKS, make_task
 from ..tasks.base import TaskData
-from .defaults import RECIPES
 from .evaluate import result_rows, score_sets, write_csv
 from .loop import Context, TrainSettings
 from .intervene import parse_settings
-from .regimes import CURRICULUM_KEYS, REGIMES, pretrain_set
+from .regimes import REGIMES, pretrain_set
 
 RUN_FILES = ("config.json", "model.pt", "metrics.json", "results.csv", "curve.csv", "curve.png")
 
@@ -43,7 +42,8 @@ def resolve(task: str, split: str | None, model: str | None, regime: str, task_o
     caller's). Flat options go to whichever settings has a field of that name (train, then model, then task)."""
     if task not in TASKS:
         raise FracturelabError(f"unknown task {task!r} (tasks: {', '.join(TASKS)})")
-    model = model or DEFAULT_MODEL[task]
+    entry = TASKS[task]
+    model = model or entry.default_model
     if model not in MODELS:
         raise FracturelabError(f"unknown model {model!r} (models: {', '.join(MODELS)})")
     if MODELS[model].tasks is not None and task not in MODELS[model].tasks:
@@ -51,12 +51,15 @@ def resolve(task: str, split: str | None, model: str | None, regime: str, task_o
                                f"{', '.join(MODELS[model].tasks)})")
     if regime not in REGIMES:
         raise FracturelabError(f"unknown regime {regime!r} (regimes: {', '.join(REGIMES)})")
-    if regime == "curriculum" and task not in CURRICULUM_KEYS:
+    if regime == "curriculum" and entry.curriculum_key is None:
         raise FracturelabError(f"regime 'curriculum' has no simple-to-composed order for task {task!r} "
-                               f"(tasks: {', '.join(CURRICULUM_KEYS)})")
+                               f"(tasks: {', '.join(n for n, t in TASKS.items() if t.curriculum_key)})")
+    if regime == "pretrain" and entry.pretrain_set is None:
+        raise FracturelabError(f"regime 'pretrain' has no pretraining set for task {task!r} "
+                               f"(tasks: {', '.join(n for n, t in TASKS.items() if t.pretrain_set)})")
     if split is not None and split not in TASKS[task].splits:
         raise FracturelabError(f"unknown split {split!r} for task {task!r} (splits: {', '.join(TASKS[task].splits)})")
-    recipe = RECIPES[task]
+    recipe = entry.recipe
     names = {"train": {f.name for f in dataclasses.fields(TrainSettings)},
              "model": {f.name for f in dataclasses.fields(MODELS[model].settings_cls)},
              "task": {f.name for f in dataclasses.fields(TASKS[task].settings_cls)} - {"split", "seed"}}
@@ -71,9 +74,8 @@ def resolve(task: str, split: str | None, model: str | None, regime: str, task_o
                                    f"(see TrainSettings, the model's and the task's settings)")
         routed[where][k] = v
     check_options(TASKS[task].settings_cls, routed["task"], f"task {task!r}", strings=True, skip=("split", "seed"))
-    settings_from(MODELS[model].settings_cls, routed["model"], f"model {model!r}").check()  # fail before any work
-    train = settings_from(TrainSettings, routed["train"], "training")
-    train.check()
+    from_options(MODELS[model].settings_cls, routed["model"], f"model {model!r}", strings=True)  # fail before work
+    train = from_options(TrainSettings, routed["train"], "training", strings=True)
     if regime == "bimt":
         parse_settings(train.intervention)  # fail before any work
     return {"task": task, "split": split or next(f.default for f in dataclasses.fields(TASKS[task].settings_cls)

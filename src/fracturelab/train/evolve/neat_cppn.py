@@ -216,13 +216,8 @@ def neat_to_genome(genome, config: neat.Config, name: str = "neat", outputs: tup
     """An evolved NEAT genome as the project's Genome graph (enabled connections only; biases as bias links).
     outputs: labels of the output nodes (default: ink, or hue, saturation, brightness, by their number)."""
     gc = config.genome_config
-    outs = outputs if outputs is not None and len(outputs) == len(gc.output_keys) else OUTPUT_NAMES.get(
-        len(gc.output_keys)) if outputs is None else None
-    if outs is None or len(gc.input_keys) != len(INPUT_NAMES):
-        raise FracturelabError(f"NEAT genome with {len(gc.input_keys)} inputs and {len(gc.output_keys)} outputs: "
-                               f"a CPPN needs inputs x, y, d and outputs {outputs or 'ink or h, s, v'}")
     key = {k: n for k, n in zip(gc.input_keys, INPUT_NAMES)}
-    key |= {k: f"out_{n}" for k, n in zip(gc.output_keys, outs)}
+    key |= {k: f"out_{n}" for k, n in zip(gc.output_keys, _output_labels(gc, outputs))}
     nodes = {n: Node(n, "in", "identity", n) for n in (*INPUT_NAMES, "bias")}
     conns = sorted((c for c in genome.connections.values() if c.enabled), key=lambda c: c.key)
     used = set(gc.output_keys) | {c.key[0] for c in conns} | {c.key[1] for c in conns}
@@ -230,21 +225,38 @@ def neat_to_genome(genome, config: neat.Config, name: str = "neat", outputs: tup
         key[k] = f"h{k}"
     links = []
     for k in sorted(used - set(gc.input_keys)):  # every non-input node: its incoming links, then its bias
-        ng = genome.nodes.get(k)
-        if ng is None:
-            raise FracturelabError(f"NEAT genome {genome.key}: connection to node {k}, which has no gene")
-        if ng.aggregation != "sum":
-            raise FracturelabError(f"NEAT genome {genome.key}: node {k} aggregates by {ng.aggregation!r}; "
-                                   "a CPPN unit sums its inputs")
-        if ng.activation not in ACTIVATIONS:
-            raise FracturelabError(f"NEAT genome {genome.key}: node {k} has activation {ng.activation!r} "
-                                   f"(CPPN activations: {', '.join(ACTIVATIONS)})")
+        ng = _node_gene(genome, k)
         is_out = k in gc.output_keys
         label = key[k][4:] if is_out else ""
         nodes[key[k]] = Node(key[k], "out" if is_out else "hidden", ng.activation, label)
         links += [Link(key[c.key[0]], key[k], float(ng.response * c.weight)) for c in conns if c.key[1] == k]
         links.append(Link("bias", key[k], float(ng.bias)))
     return Genome(name, nodes, links, path=f"neat:{name}")
+
+
+def _output_labels(gc, outputs: tuple[str, ...] | None) -> tuple[str, ...]:
+    """The output nodes' labels: outputs (one per output node), or by their number ink / hue, saturation,
+    brightness; refused unless the genome has the CPPN inputs x, y, d."""
+    outs = outputs if outputs is not None and len(outputs) == len(gc.output_keys) else OUTPUT_NAMES.get(
+        len(gc.output_keys)) if outputs is None else None
+    if outs is None or len(gc.input_keys) != len(INPUT_NAMES):
+        raise FracturelabError(f"NEAT genome with {len(gc.input_keys)} inputs and {len(gc.output_keys)} outputs: "
+                               f"a CPPN needs inputs x, y, d and outputs {outputs or 'ink or h, s, v'}")
+    return outs
+
+
+def _node_gene(genome, k: int):
+    """Node k's gene, refused unless it is a CPPN unit: it exists, sums its inputs and has a CPPN activation."""
+    ng = genome.nodes.get(k)
+    if ng is None:
+        raise FracturelabError(f"NEAT genome {genome.key}: connection to node {k}, which has no gene")
+    if ng.aggregation != "sum":
+        raise FracturelabError(f"NEAT genome {genome.key}: node {k} aggregates by {ng.aggregation!r}; "
+                               "a CPPN unit sums its inputs")
+    if ng.activation not in ACTIVATIONS:
+        raise FracturelabError(f"NEAT genome {genome.key}: node {k} has activation {ng.activation!r} "
+                               f"(CPPN activations: {', '.join(ACTIVATIONS)})")
+    return ng
 
 
 def neat_to_net(genome, config: neat.Config, name: str = "neat") -> Net:

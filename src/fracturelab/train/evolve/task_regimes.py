@@ -12,38 +12,23 @@ arch becomes the kept genome's.
 from __future__ import annotations
 
 import math
-from dataclasses import fields, replace
+from dataclasses import replace
 
 import numpy as np
 import torch
 
 from ...errors import FracturelabError
+from ...settings import from_options, key_values
 from ..loop import Context, EarlyStop, Phase, record
 from .batched import PopulationLoss
 from .es import make_strategy
 from .settings import ESSettings, NEATSettings, NoveltySettings, cma_method
 
 
-def parse_key_values(text: str, cls, where: str, **defaults):
-    """'population=64,sigma=0.05' -> cls(...) checked (names checked, values read as Python literals); where names
-    the option in errors ("evolve", "intervention")."""
-    from ...models import settings_from
-
-    opts = dict(defaults)
-    for part in filter(None, (p.strip() for p in (text or "").split(","))):
-        k, eq, v = part.partition("=")
-        if not eq:
-            raise FracturelabError(f"{where} setting {part!r}: expected key=value (fields: "
-                                   f"{', '.join(f.name for f in fields(cls))})")
-        opts[k.strip()] = v.strip()
-    s = settings_from(cls, opts, where)
-    s.check()
-    return s
-
-
 def parse_evolve(text: str, cls=ESSettings, **defaults):
-    """'population=64,sigma=0.05' -> cls(...)."""
-    return parse_key_values(text, cls, "evolve", **defaults)
+    """'population=64,sigma=0.05' -> cls(...) checked (fracturelab.settings.from_options; values read as Python
+    literals); defaults are cls fields the text may override."""
+    return from_options(cls, {**defaults, **key_values(text, cls, "evolve")}, "evolve", strings=True)
 
 
 def _batches(n: int, bs: int, rng: np.random.Generator):

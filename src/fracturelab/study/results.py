@@ -1,0 +1,91 @@
+"""A finished (or stopped) study as read back from its store, once: what verdicts.py decides from and what the report
+renders. Nothing downstream opens the store again, so a report can be written anywhere (an archived, read-only study
+included).
+
+    res = load_study("out")            # the latest study of out/results.sqlite
+    res.rows, res.examples             # what the claims read; res.cells, res.renders, res.nets what the report shows
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import FracturelabError
+from .analysis import rows_of
+from .cell import CppnCell
+from .per_example import parse_meta
+from .records import ARCH_TXT, PARAMS_NPY, RENDER_PNG, StoredCell
+from .store import STORE, Store
+
+
+@dataclass(frozen=True)
+class StudyNet:
+    """A finished CPPN cell's net, as the report's explorer rebuilds it (report/explorer.py)."""
+
+    key: str
+    """The cell's key."""
+    reference: str
+    """The reference as the spec names it: built-in name, genome file or net folder (the explorer loads it)."""
+    name: str
+    """The reference's own name (the cell's notes), for labels."""
+    regime: str
+    """reference, sgd, init or sgd_arch (spec.CPPN_REGIMES)."""
+    seed: int
+    """The cell's seed."""
+    arch: str | None
+    """The net's arch string (records.ARCH_TXT; None in a store written before the explorer existed)."""
+    params: bytes | None
+    """The net's flat float32 weights as a .npy file (records.PARAMS_NPY; None likewise)."""
+
+
+@dataclass(frozen=True)
+class StudyResults:
+    """What a store holds about its latest study, read once."""
+
+    spec: object
+    """The study's spec (spec.StudySpec), as stored."""
+    study: dict
+    """The studies table's row: id, name, digest, spec, options (keys, picbreeder, executor, workers, threads),
+    created."""
+    cells: list[StoredCell]
+    """The study's cells in the spec's order, whatever their status."""
+    rows: list[dict]
+    """One flat row per done cell: its fields and its metrics (analysis.rows_of)."""
+    examples: dict
+    """{cell key: [test example, ...]} (per_example.parse_meta)."""
+    renders: dict[str, bytes]
+    """{cell key: PNG of its net's render} of the done CPPN cells that stored one."""
+    nets: list[StudyNet]
+    """The done CPPN cells' nets, for the explorer."""
+    counts: dict[str, int]
+    """Rows per table of the whole store (cells, metrics, examples, blobs)."""
+
+
+def _net(store: Store, c: StoredCell) -> StudyNet:
+    arch, params = store.blob(c.key, ARCH_TXT), store.blob(c.key, PARAMS_NPY)
+    p = c.params
+    return StudyNet(c.key, p["reference"], c.notes.get("reference", Path(p["reference"]).stem), p["regime"],
+                    p.get("seed", 0), arch.decode() if arch is not None else None, params)
+
+
+def load_study(outdir) -> StudyResults:
+    """The latest study of OUTDIR's store, read once (FracturelabError with one line when there is none)."""
+    from .spec import spec_from_dict
+
+    path = Path(outdir) / STORE
+    if not path.is_file():
+        raise FracturelabError(f"{outdir}: no {STORE} (run a study into this folder first)")
+    with Store(path, create=False) as store:
+        study = store.latest_study()
+        if study is None:
+            raise FracturelabError(f"{path}: holds no study yet")
+        spec = spec_from_dict(study["spec"])
+        keys = study["options"]["keys"]
+        cells = store.cells(keys)
+        metrics = store.metrics(keys)
+        examples = parse_meta(store.examples(keys))
+        cppn = [c for c in cells if c.kind == CppnCell.kind and c.done]
+        renders = {c.key: png for c in cppn if (png := store.blob(c.key, RENDER_PNG)) is not None}
+        nets = [_net(store, c) for c in cppn]
+        counts = store.counts()
+    return StudyResults(spec, study, cells, rows_of(cells, metrics), examples, renders, nets, counts)
