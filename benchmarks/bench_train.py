@@ -7,7 +7,7 @@ as `train_run` trains them.
     python benchmarks/bench_train.py --threads 2
 
 Each figure is the median over timed chunks of steps after a few warm-up steps. The thread count is printed: the
-machine the README's numbers come from is shared, so its figures are lower bounds.
+machine docs/speed.md's numbers come from is shared, so its figures are lower bounds.
 """
 from __future__ import annotations
 

@@ -3,7 +3,7 @@ by scratch and by bimt at several strengths, with the fracture composite's probe
 profile takes, per task, the largest strength whose test_id accuracy stays within analysis.match_id_acc (0.05) of
 scratch's, so that claim 9's seed pairs can match.
 
-    python examples/bimt_pilot.py                   # the README's table (about 8 CPU-minutes)
+    python examples/bimt_pilot.py                   # docs/study.md's table (about 8 CPU-minutes)
     python examples/bimt_pilot.py --seed 101 --tasks factors
 """
 from __future__ import annotations

@@ -23,7 +23,7 @@ from synthetic_study import synthetic  # noqa: E402
 
 def rates(seeds: int, scale: float, reps: int) -> dict:
     """{claim: (rate of supported, rate of supported or contradicted, mean effect, units)} at planted SESOI x scale,
-    each claim judged alone at alpha = 0.05 (Holm across 8 claims makes each stricter: see the README)."""
+    each claim judged alone at alpha = 0.05 (Holm across 8 claims makes each stricter: see docs/study.md)."""
     s = AnalysisSettings()
     out = {i: [] for i in CLAIMS}
     for rep in range(reps):

@@ -1,6 +1,6 @@
 """The evolution table: `fracturelab evolve` with its default budget on FER's three targets at 32x32, for cmaes and
 neat, against the best constant image (the target's mean colour). Writes OUT/evolution.json, OUT/evolution.md (the
-README's table) and OUT/evolution_curves.png (best MSE so far per generation, each method's curve over the constant
+docs/evolution.md's table) and OUT/evolution_curves.png (best MSE so far per generation, each method's curve over the constant
 image's line and half of it).
 
     OMP_NUM_THREADS=1 python examples/evolution_table.py -o evo [--jobs 2] [--generations N] [--methods cmaes]

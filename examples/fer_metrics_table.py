@@ -1,4 +1,4 @@
-"""The README's map-metric table: FER's Picbreeder and SGD nets (skull, butterfly, apple) and the built-ins.
+"""docs/cppn-fer.md's map-metric table: FER's Picbreeder and SGD nets (skull, butterfly, apple) and the built-ins.
 
     python examples/fer_metrics_table.py [--picbreeder ../shared/data/picbreeder]
 """

@@ -4,7 +4,7 @@ POSITIONS), with and without pos_shift (training positions shifted by a random o
 test example reaches is trained), over seeds. Prints a markdown table and writes OUTDIR/results.json, one line per
 run appended as it finishes (rerunning skips the runs already there).
 
-    python examples/positions_table.py OUTDIR                  # the README's table (reduced budgets, see BUDGETS)
+    python examples/positions_table.py OUTDIR                  # docs/testbed.md's table (reduced budgets, see BUDGETS)
     python examples/positions_table.py OUTDIR --quick          # a few steps per run: checks the script
     python examples/positions_table.py OUTDIR --tasks knowledge_graph --seeds 0
     python examples/positions_table.py OUTDIR --table          # only the table of the runs done so far

@@ -1,4 +1,4 @@
-"""Make the foundation figures in the README (docs/figures/): FER's images next to this project's renders, the
+"""Make the foundation figures of docs/cppn-fer.md (docs/figures/): FER's images next to this project's renders, the
 built-in CPPNs, and an SGD replica of the skull with its loss curve.
 
     python examples/readme_figures.py [--picbreeder ../shared/data/picbreeder] [-o docs/figures]

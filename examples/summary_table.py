@@ -1,4 +1,4 @@
-"""Print a study's verdicts (OUT/summary.json) as the README's markdown table.
+"""Print a study's verdicts (OUT/summary.json) as the README's verdict table (markdown).
 
     python examples/summary_table.py fracturelab-out
 """
@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+
+from fracturelab.study.claims import UNIT_BREAKDOWNS
 
 
 def fmt(x) -> str:
@@ -22,7 +24,7 @@ def main(out: str) -> None:
     print("|---|---|---|---|---|---|---|---|---|")
     for c in s["claims"]:
         per = "; ".join(f"{k} {fmt(v['effect'])} (n {v['n']})" for kind, d in c["breakdown"].items()
-                        if kind != "component" for k, v in d.items())
+                        if kind in UNIT_BREAKDOWNS for k, v in d.items())
         ci = f"[{fmt(c['ci'][0])}, {fmt(c['ci'][1])}]"
         print(f"| {c['id']} | {c['claim']} | {c['verdict']} | {fmt(c['effect'])} {ci} ({100 * c['level']:.2f} %) | "
               f"±{c['sesoi']:g} | {fmt(c['p_holm'])} | {fmt(c.get('power'))} | {c['n']} {c['unit']}s | {per or '–'} |")

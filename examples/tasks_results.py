@@ -4,7 +4,7 @@ pretraining versus scratch over seeds. Prints markdown tables and writes figures
 OUTDIR; the run folders go to OUTDIR/runs and are reused when run again (delete them to retrain).
 
     python examples/tasks_results.py OUTDIR            # everything, one seed per default run: ~30 min on 2 cores
-    python examples/tasks_results.py OUTDIR --default-seeds 0 1 2   # the README's table: about an hour
+    python examples/tasks_results.py OUTDIR --default-seeds 0 1 2   # docs/testbed.md's table: about an hour
     python examples/tasks_results.py OUTDIR --quick    # tiny settings, a couple of minutes: checks the script
     python examples/tasks_results.py OUTDIR --sections defaults lso
 """

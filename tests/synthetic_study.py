@@ -36,7 +36,7 @@ class Mess:
     """Share of a run's deviation that every run of its task and seed shares (intraclass correlation)."""
     skew: bool = False
     """Deviations from a centred gamma of skewness 1 instead of a normal (at skewness 2, an exponential, t intervals
-    on 3-6 clusters a task reject up to 8 % under the null: README)."""
+    on 3-6 clusters a task reject up to 8 % under the null: docs/study.md)."""
     ceiling: bool = False
     """test_id accuracy bunched at 1.0 (ties), OOD accuracy following the same latent skill."""
     id_cost: float = 0.0

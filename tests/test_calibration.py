@@ -5,7 +5,7 @@ architecture; all of these at once), Holm's family-wise rate stays at or below a
 claim's rate below alpha + 2.54 SE (CLAIM_BOUND). Planted effects are covered by the 95 % interval at 95 % within 2 MC
 SE, and large ones are found (so the null checks cannot pass by never deciding anything).
 
-Mutations this catches (checked by hand, README): runs as their own clusters (claims 6 and 7 then reject 35 % and
+Mutations this catches (checked by hand, docs/study.md): runs as their own clusters (claims 6 and 7 then reject 35 % and
 26 % of shared_seed's null studies) and clusters minus strata as the degrees of freedom in place of
 Welch–Satterthwaite's (claims 6 and 7 reject 12 % and 14 % of unequal's).
 """

@@ -20,7 +20,7 @@ def _check(reps, settings, target, arch, mask=None, rtol=1e-4):
 @pytest.mark.slow
 def test_8_replicas_follow_separate_fits_200_steps():
     # lr 3e-4 / 2e-4: at FER's 3e-3 the recipe itself is chaotic at float rounding (two single fits that differ only
-    # in the kernel part ways after ~50 steps; see the next test and the README), so 200 steps are compared here
+    # in the kernel part ways after ~50 steps; see the next test and docs/populations.md), so 200 steps are compared here
     face = builtin_net("face")
     target = face.render(16)
     settings = [ReplicateSettings(res=16, steps=200, seed=s, lr=[3e-4, 2e-4][s % 2]) for s in range(8)]

@@ -1,5 +1,5 @@
 """Evolution defaults on CPPN targets: CMA-ES starts from the target's best constant image (so it never ends worse
-than one), on a small default arch; the CLI's defaults are those the README's evolution table measured."""
+than one), on a small default arch; the CLI's defaults are those docs/evolution.md's table measured."""
 import json
 from dataclasses import replace
 

@@ -9,7 +9,7 @@ from fracturelab.train import train_run
 from fracturelab.train.evolve import NEATSettings
 from fracturelab.train.evolve.matched import evolve_target, matched_pair
 
-FACE_MSE = 0.012  # NEAT seed 0 passes it in about 20 generations of 100 genomes (README)
+FACE_MSE = 0.012  # NEAT seed 0 passes it in about 20 generations of 100 genomes (docs/evolution.md)
 
 
 @pytest.mark.slow
@@ -40,7 +40,7 @@ LSO = dict(p=17, side=3, arch="1;sin:32", val_frac=0.05, batch_size=1000, eval_e
 def test_es_reaches_test_id(regime, evolve):
     m = train_run("leave_square_out", model="cppn", regime=regime, seed=0, max_steps=1500, evolve=evolve, **LSO)
     # ES's trajectory is chaotic in the last bits: 0.964 in one environment, 0.857 in another (same code, same seed;
-    # README), so the test asks for what every environment seen reaches: far above chance (1/17)
+    # docs/evolution.md), so the test asks for what every environment seen reaches: far above chance (1/17)
     assert m["id_acc"] >= 0.85, m
 
 
@@ -50,7 +50,7 @@ def test_cmaes_with_restarts_reaches_test_id():
     (a + b) mod p), full-batch fitness, every generation run (stop_val_acc above 1: the 13-example validation split
     reads 1.0 long before the training set is fitted, and stopping there left test_id near 0.85). Seed 1 without
     restarts stalls at test_id 0.79 after 4000 generations (a local optimum); IPOP restarts (patience 5 evaluations,
-    twice the population each time) reached 1.0 on 7 of seeds 0-7 and 0.93 on the eighth (README)."""
+    twice the population each time) reached 1.0 on 7 of seeds 0-7 and 0.93 on the eighth (docs/evolution.md)."""
     m = train_run("leave_square_out", model="cppn", regime="cmaes", seed=1, max_steps=4000,
                   evolve="population=32,sigma=1.0,restarts=3", stop_val_acc=1.1,
                   **{**LSO, "arch": "1;sin:4", "patience": 5})

@@ -4,6 +4,7 @@ novel maps, and its state lives in the URL hash. Bad input is refused like `rend
 where chromium and chromedriver are not installed; .ci/run installs both.)"""
 from __future__ import annotations
 
+import dataclasses
 import base64
 import shutil
 import subprocess
@@ -143,7 +144,7 @@ def test_study_report_links_an_explorer_of_references_and_replicas(tmp_path):
 
     from fracturelab.cppn.builtins import builtin_net
     from fracturelab.report.study_page import build_report
-    from fracturelab.study.cppn_part import npy_bytes
+    from fracturelab.cppn.nets import encoded
 
     synthetic_store(tmp_path)
     face = builtin_net("face")
@@ -151,7 +152,7 @@ def test_study_report_links_an_explorer_of_references_and_replicas(tmp_path):
     key = next(k for k, p in con.execute("SELECT key, params_json FROM cells")
                if json.loads(p).get("reference") == "face" and json.loads(p).get("regime") == "sgd")
     con.execute("INSERT INTO blobs VALUES (?, ?, ?)", (key, "arch.txt", str(face.arch).encode()))
-    con.execute("INSERT INTO blobs VALUES (?, ?, ?)", (key, "params.npy", npy_bytes(face.params * 0.5)))
+    con.execute("INSERT INTO blobs VALUES (?, ?, ?)", (key, "params.npy", encoded(dataclasses.replace(face, params=face.params * 0.5), face.render(8))[2]))
     con.commit()
     con.close()
     report = build_report(tmp_path)["report"].read_text()

@@ -1,5 +1,5 @@
 """Fault injection: every kind of bad input and fault a hostile but realistic user can produce, against the CLI. Each
-must give one line on stderr, exit code 2, no traceback, and leave nothing written or changed (README, "Reliability").
+must give one line on stderr, exit code 2, no traceback, and leave nothing written or changed (docs/reliability.md).
 
 Most cases run the CLI in this process (fracturelab.cli.main: an uncaught exception would fail the test, so "no
 traceback" is checked as well as in a subprocess, and faster). Cases that need another process run one: permissions

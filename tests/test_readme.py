@@ -168,3 +168,27 @@ def test_test_command_is_what_ci_runs():
             for line in block.split("\n"):
                 if "pip install" in line and "pytest" in line:
                     assert line.strip() == ci[-1], f"{page.name}'s test command {line!r} is not .ci/run's {ci[-1]!r}"
+
+
+EXAMPLE = re.compile(r"^python (examples/\S+\.py)\s+(\S+)")
+
+
+def test_readme_example_commands_run(tmp_path):
+    """Every `python examples/X.py OUT` line in the README runs on a finished study (a synthetic store with planted
+    effects, then `fracturelab report`), and prints a verdict table with one row per claim."""
+    from study_helpers import cli, synthetic_store
+
+    from fracturelab.study.claims import CLAIMS
+
+    lines = [m.groups() for block in split_fences(README.read_text())[1] for line in block.split("\n")
+             if (m := EXAMPLE.match(line.strip()))]
+    assert lines, "README.md shows no `python examples/...` command"
+    out = tmp_path / "standard-out"
+    synthetic_store(out, effect={2: 0.3})
+    assert cli("report", out).returncode == 0
+    for script, _ in lines:
+        done = subprocess.run([sys.executable, str(ROOT / script), str(out)], capture_output=True, text=True,
+                              timeout=120)
+        assert done.returncode == 0, f"{script}: {done.stderr}"
+        rows = [r for r in done.stdout.split("\n") if re.match(r"^\| \d+ \|", r)]
+        assert [int(r.split("|")[1]) for r in rows] == sorted(CLAIMS), done.stdout

@@ -4,6 +4,7 @@ explorer beside the report that links to it (issue 29: it used to reopen ELSEWHE
 link out)."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import pickle
 import sqlite3
@@ -25,14 +26,14 @@ def _replica_blobs(outdir):
     """Store two face replicas' nets as cppn_part stores them (the synthetic store has metrics, not nets): the first
     whole, the second with damaged weights. Returns the first's key."""
     from fracturelab.cppn.builtins import builtin_net
-    from fracturelab.study.cppn_part import npy_bytes
+    from fracturelab.cppn.nets import encoded
 
     face = builtin_net("face")
     con = sqlite3.connect(outdir / STORE)
     good, bad = [k for k, p in con.execute("SELECT key, params_json FROM cells")
                  if json.loads(p).get("reference") == "face" and json.loads(p).get("regime") == "sgd"][:2]
     con.executemany("INSERT INTO blobs VALUES (?, ?, ?)", [(k, ARCH_TXT, str(face.arch).encode()) for k in (good, bad)])
-    con.execute("INSERT INTO blobs VALUES (?, ?, ?)", (good, PARAMS_NPY, npy_bytes(face.params * 0.5)))
+    con.execute("INSERT INTO blobs VALUES (?, ?, ?)", (good, PARAMS_NPY, encoded(dataclasses.replace(face, params=face.params * 0.5), face.render(8))[2]))
     con.execute("INSERT INTO blobs VALUES (?, ?, ?)", (bad, PARAMS_NPY, b"not a .npy file"))
     con.commit()
     con.close()

@@ -1,6 +1,6 @@
 """Training: bad names, run folders (atomic, complete, reloadable), determinism, early stopping on validation only,
 regimes and their data, and a tiny run of every task with its default model. The runs to >= 0.98 test_id are slow
-tests (marked) or live in examples/tasks_results.py (see the README)."""
+tests (marked) or live in examples/tasks_results.py (see docs/testbed.md)."""
 import csv
 import json
 

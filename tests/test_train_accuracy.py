@@ -1,7 +1,7 @@
 """The default recipes reach >= 0.98 test_id accuracy (slow: 15-60 s each on one quiet thread).
 
 Only the tasks whose default run fits a test suite are here; SCAN (~5 min) and multiplication (~6 min) are checked by
-examples/tasks_results.py, whose numbers the README reports.
+examples/tasks_results.py, whose numbers docs/testbed.md reports.
 """
 import pytest
 

@@ -33,7 +33,7 @@ def _rows(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 class _Linear(torch.autograd.Function):
     """x @ w^T per network, with w's gradient row-major like w. Autograd of x @ w.mT gives w's gradient as a
     transposed view, which the optimizer then copies (clipping norms, the one-pass Adam), and runs its matmuls against
-    transposed views (README, population speed)."""
+    transposed views (docs/speed.md, population speed)."""
 
     @staticmethod
     def forward(ctx, x, w):

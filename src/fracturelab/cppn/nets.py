@@ -2,6 +2,7 @@
 a genome file, a net folder, the name of a built-in CPPN, or the name of a shipped Picbreeder network."""
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -69,6 +70,15 @@ def save_png(path, rgb: np.ndarray) -> None:
     """(H, W, 3) in [0, 1] -> 8-bit RGBA PNG, as FER's img.png; path may be a file name or a binary file object."""
     rgba = np.concatenate([rgb, np.ones_like(rgb[..., :1])], axis=-1)
     Image.fromarray(np.round(np.clip(rgba, 0, 1) * 255).astype(np.uint8)).save(path, format="PNG")
+
+
+def encoded(net, rgb: np.ndarray) -> tuple[bytes, bytes, bytes]:
+    """A net as three files' bytes: a render of it (H, W, 3) as a PNG (save_png), its arch as text (Arch.parse reads
+    it), and its flat weights as a float32 .npy (np.load reads it; no pickle)."""
+    png, npy = io.BytesIO(), io.BytesIO()
+    save_png(png, rgb)
+    np.save(npy, np.asarray(net.params, dtype=np.float32), allow_pickle=False)
+    return png.getvalue(), str(net.arch).encode(), npy.getvalue()
 
 
 def write_png(path, rgb: np.ndarray) -> Path:

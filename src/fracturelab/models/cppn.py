@@ -10,7 +10,7 @@ arch string (fracturelab.cppn.arch), then a linear head to the classes. Named ac
 
 The network is one function of its weights (`logits_of`), so the same code runs one network and a population's K
 stacked networks (`stacked_loss`: one batched matmul per layer, no torch.vmap, whose fixed cost per step was a large
-share of a population's step; README, population speed).
+share of a population's step; docs/speed.md, population speed).
 """
 from __future__ import annotations
 

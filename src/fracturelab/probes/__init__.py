@@ -203,6 +203,28 @@ def run_checkpoints(rundir: Path, config: dict, init: bool = False) -> dict[int,
     return {0: init.state_dict(), **{k: read_torch(found[k]) for k in sorted(found)}}
 
 
+def probe_trained_and_init(rundir, names, seed: int = 0, options: dict | None = None) -> tuple[dict, dict]:
+    """A study cell's probes on a run folder: the named probes on the trained network (with its checkpoints), and
+    those whose entry says at_init on the same network at its initialization (the control every fracture measure is
+    read against). options: {probe: {setting: value}} (probe_settings). Returns (trained, at_init), each as
+    run_probes gives it."""
+    import copy
+
+    from ..train import load_run
+
+    names = check_names(names)
+    settings = probe_settings(options)
+    model, data, config = load_run(Path(rundir))
+    ckpts = run_checkpoints(Path(rundir), config, init=True)  # step 0 (the initialization) and every checkpoint
+    trained = run_probes(model, data, config, names, seed, ckpts, settings=settings)
+    at_init = [n for n in names if PROBES[n].at_init]
+    if not at_init:
+        return trained, {}
+    init = copy.deepcopy(model)
+    init.load_state_dict(ckpts[0])
+    return trained, run_probes(init, data, config, at_init, seed, settings=settings)
+
+
 def probe_run(rundir, names=None, seed: int = 0) -> dict:
     """Load a run folder, run the probes, write RUNDIR/probes.json (probe -> metric -> value) and RUNDIR/probes/*.png
     (each replaced atomically), and return the results."""
@@ -224,6 +246,7 @@ def probe_run(rundir, names=None, seed: int = 0) -> dict:
     return results
 
 
-__all__ = ["PROBES", "ProbeSpec", "Skip", "check_names", "probe_run", "register_probe", "run_probes"]
+__all__ = ["PROBES", "ProbeSpec", "Skip", "check_names", "probe_run", "probe_trained_and_init", "register_probe",
+           "run_probes"]
 
 plugins.resume()  # last: loads the plug-ins, which may import this module to register probes

@@ -18,7 +18,7 @@ from ..errors import FracturelabError
 from ..io import atomic_file
 from ..study import analysis as A
 from ..study.cell import CppnCell
-from ..study.claims import CLAIMS
+from ..study.claims import CLAIMS, UNIT_BREAKDOWNS
 from ..study.claims.drawing import fmt
 from ..study.measures import CPPN_COMPOSITE, TASK_COMPOSITE
 from ..study.names import FIT_MSE, NOVEL_MAPS
@@ -76,7 +76,7 @@ def render_html(res: StudyResults, summary: dict, explorer: str | None = None) -
         cppn_rows=[r for r in rows if r["kind"] == "cppn"], status=status, counts=res.counts, sections=SECTIONS,
         components=[m for m, _, _ in TASK_COMPOSITE], composite=TASK_COMPOSITE, cppn_composite=CPPN_COMPOSITE,
         failed=A.failed(res.cells), picbreeder=res.study["options"].get("picbreeder"),
-        seconds=sum(c.seconds or 0 for c in res.cells), explorer=explorer)
+        seconds=sum(c.seconds or 0 for c in res.cells), explorer=explorer, unit_breakdowns=UNIT_BREAKDOWNS)
 
 
 def build_report(outdir, progress: bool = False, summary: dict | None = None, dest=None) -> dict:

@@ -3,7 +3,7 @@
     result = run_cell(cell)   # records.CellResult(metrics={name: float}, examples=[row, ...], notes={...})
 
 A task cell trains one model (fracturelab.train.train_run into a temporary run folder), reads its per-example results,
-and runs the spec's probes through fracturelab.probes.run_probes, on the trained model and (as "init.<probe>.<name>")
+and runs the spec's probes through fracturelab.probes.probe_trained_and_init, on the trained model and (as "init.<probe>.<name>")
 on the same network at initialization, the control every fracture measure is read against (names.py declares the
 metric names). A CPPN cell measures a reference network, one SGD replica of it, or an untrained net (cppn_part). The
 numbers depend only on the record: seeds come from its seed, torch runs on its threads with deterministic algorithms,
@@ -194,7 +194,7 @@ def _probe_metrics(found: dict, prefix: str, metrics: dict, skipped: dict) -> No
 
 
 def _task_cell(p: TaskCell) -> CellResult:
-    from ..train import load_run, train_run
+    from ..train import train_run
 
     with tempfile.TemporaryDirectory(prefix="fracturelab-cell-") as d:
         out = Path(d) / "run"
@@ -208,23 +208,12 @@ def _task_cell(p: TaskCell) -> CellResult:
         notes = {"model": m["model"], "split": m["split"], "sizes": m["sizes"]}
         examples = _example_rows(out / "results.csv")
         if p.probes:
-            import copy
+            from ..probes import probe_trained_and_init
 
-            from ..probes import PROBES, probe_settings, run_checkpoints, run_probes
-
-            model, data, config = load_run(out)
-            ckpts = run_checkpoints(out, config, init=True)  # step 0 (the initialization) and every checkpoint
+            trained, at_init = probe_trained_and_init(out, list(p.probes), p.seed, p.probe_options)
             notes["skipped"] = {}
-            settings = probe_settings(p.probe_options)
-            found = run_probes(model, data, config, names=list(p.probes), seed=p.seed, checkpoints=ckpts or None,
-                               settings=settings)
-            _probe_metrics(found, "", metrics, notes["skipped"])
-            at_init = [n for n in p.probes if PROBES[n].at_init]
-            if at_init:
-                init = copy.deepcopy(model)
-                init.load_state_dict(ckpts[0])
-                found = run_probes(init, data, config, names=at_init, seed=p.seed, settings=settings)
-                _probe_metrics(found, INIT, metrics, {})
+            _probe_metrics(trained, "", metrics, notes["skipped"])
+            _probe_metrics(at_init, INIT, metrics, {})
     return CellResult(metrics, examples, notes)
 
 

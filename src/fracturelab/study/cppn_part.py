@@ -12,31 +12,13 @@ arch and weights (records.ARCH_TXT, PARAMS_NPY) for the report's explorer.
 """
 from __future__ import annotations
 
-import io
 import math
-
-import numpy as np
 
 from .names import (ADAPT_FINAL_MSE, ADAPT_STEPS, ADAPT_WID, COMPLETION_MSE, CPPN, CPPN_N_PARAMS, EXTRAPOLATION_MSE,
                     FIT_MSE, IN_WINDOW_MSE)
 from .records import ARCH_TXT, PARAMS_NPY, RENDER_PNG, CellResult
 
 PICK_RES = 16  # the adaptation target's weight is chosen on a coarse grid: cheap, and deterministic
-
-
-def png_bytes(rgb: np.ndarray) -> bytes:
-    from ..cppn.nets import save_png
-
-    buf = io.BytesIO()
-    save_png(buf, rgb)
-    return buf.getvalue()
-
-
-def npy_bytes(params) -> bytes:
-    """Flat float32 weights as a .npy file (report/explorer.py rebuilds the study's nets from it)."""
-    buf = io.BytesIO()
-    np.save(buf, np.asarray(params, dtype=np.float32), allow_pickle=False)
-    return buf.getvalue()
 
 
 def _net(p, ref, ref_img):
@@ -60,7 +42,7 @@ def _net(p, ref, ref_img):
 
 def cppn_cell(p) -> CellResult:
     """p: a cell.CppnCell."""
-    from ..cppn.nets import load_cppn
+    from ..cppn.nets import encoded, load_cppn
     from ..fer.costs import CostSettings, adaptation, completion, extrapolation, reverse_target
     from ..fer.maps import map_metrics
 
@@ -86,6 +68,6 @@ def cppn_cell(p) -> CellResult:
         metrics[ADAPT_FINAL_MSE] = a["final_mse"]
         metrics[ADAPT_WID] = float(wid)
     metrics = {k: v for k, v in metrics.items() if v is not None and math.isfinite(v)}
+    png, arch, params = encoded(net, net.render(max(64, res)))  # report/explorer.py rebuilds the study's nets from arch, params
     return CellResult(metrics, notes={"reference": ref.name, "arch": str(ref.arch)},
-                      blobs={RENDER_PNG: png_bytes(net.render(max(64, res))), ARCH_TXT: str(net.arch).encode(),
-                             PARAMS_NPY: npy_bytes(net.params)})
+                      blobs={RENDER_PNG: png, ARCH_TXT: arch, PARAMS_NPY: params})

@@ -53,11 +53,11 @@ from .run import Prepared, check_outdir, check_seed, finish, prepare, resolve
 VECTORISED = ("mlp", "cppn")
 """Models whose members train vectorised by default (up to MAX_VECTORISED_PARAMS). The transformer's do not: CPU
 attention has no vmap batching rule, so a vectorised transformer population is slower than one network at a time
-(README's population speed table, benchmarks/bench_population.py); its members train one after another with
+(docs/speed.md's population speed table, benchmarks/bench_population.py); its members train one after another with
 loop.fit, exactly as separate runs."""
 MAX_VECTORISED_PARAMS = 200_000
 """Above this many parameters per network, members train one after another by default: the stacked weights and
-optimizer state of many networks leave the cache, and the population gains little or loses (README's population
+optimizer state of many networks leave the cache, and the population gains little or loses (docs/speed.md's population
 speed table: leave_square_out's 416k-parameter mlp and factors' 636k one against a 23k one)."""
 
 

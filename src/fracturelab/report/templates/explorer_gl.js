@@ -2,7 +2,7 @@
 // fragment shader runs the whole CPPN per pixel. Two forms: "dense" loops over every weight, read from a float
 // texture (any net); "sparse" is generated from the net's non-zero links, with the swept column's weights as
 // uniforms (a Picbreeder net: ~3% of its weights are non-zero). Float32 on the GPU; the page itself uses the faster
-// engine measured here (see the README).
+// engine measured here (see docs/speed.md).
 "use strict";
 
 const GL_ACT = { cache: "z", identity: "z", sin: "sin(z)", cos: "cos(z)", tanh: "tanh(z)",

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from . import (claim1_cppn_replicas, claim2_fracture_failure, claim3_coverage, claim4_novelty, claim5_pretrain_reuse,
                claim6_sparsity, claim7_exposure, claim8_regime, claim9_intervention)
-from .base import Claim, Row, Table
+from .base import UNIT_BREAKDOWNS, Claim, Row, Table
 
 CLAIMS: dict[int, Claim] = {c.id: c for c in (
     claim1_cppn_replicas.CLAIM,
@@ -29,4 +29,4 @@ CLAIMS: dict[int, Claim] = {c.id: c for c in (
 )}
 
 
-__all__ = ["CLAIMS", "Claim", "Row", "Table"]
+__all__ = ["CLAIMS", "UNIT_BREAKDOWNS", "Claim", "Row", "Table"]

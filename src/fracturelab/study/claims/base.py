@@ -9,6 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+UNIT_BREAKDOWNS = ("task", "reference")
+"""Breakdowns of an estimate by the study's strata (per task; claim 1: per reference network), which the verdict
+table lists beside every claim. A claim's other breakdowns (claim 2's per component) are its own figure's."""
+
 
 @dataclass(frozen=True)
 class Row:

@@ -55,12 +55,12 @@ CPPN_ARCH = "2;gaussian:8,sin:8"
 """Default fixed arch when CMA-ES or an ES evolves a CPPN toward an image (368 weights), searched by separable CMA-ES
 (`cmaes` on an image; full CMA-ES took 25x longer per generation here). The targets' own layerized archs are deep and
 mostly identity `cache` units (the skull: 12 layers, 5,478 weights); from the constant start, sep-CMA-ES on the
-skull's arch never bettered the constant image in 200 generations, while this arch did (README, Evolution
+skull's arch never bettered the constant image in 200 generations, while this arch did (docs/evolution.md, Evolution
 defaults)."""
 CPPN_GENERATIONS = {"cmaes": 1500}
 """Default generations of `fracturelab evolve` per method (others: 300). Sep-CMA-ES on CPPN_ARCH is cheap per
 generation and keeps improving long after 300: the skull went from 0.83 of a constant image's MSE at 300 generations
-to 0.30 at 1,500 (README, Evolution defaults)."""
+to 0.30 at 1,500 (docs/evolution.md, Evolution defaults)."""
 CPPN_SIGMA = 0.3
 """Default initial step size of CMA-ES on a CPPN target, around the constant start (matched.constant_start)."""
 
