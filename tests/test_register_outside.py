@@ -145,6 +145,14 @@ def test_study_command_loads_the_spec_plugins(outside, tmp_path):
         names = {n for (n,) in con.execute("SELECT name FROM metrics")}
     assert {"weight_rms.rms", "init.weight_rms.rms"} <= names
     assert "toy_sum" in (out / "report.html").read_text()
+    # the report alone, in a process that never loaded the plug-ins, renders the stored study; the page names the
+    # plug-ins as the spec gave them (no local path)
+    (out / "report.html").unlink()
+    r = subprocess.run([sys.executable, "-m", "fracturelab", "report", str(out)], capture_output=True, text=True,
+                       env=env, cwd=tmp_path, timeout=300)
+    assert r.returncode == 0, r.stderr
+    page = (out / "report.html").read_text()
+    assert "toy_sum" in page and "register_toy_task.py" in page and str(outside) not in page
     # without its plug-ins the same spec names an unknown task: refused in one line, exit 2
     spec.write_text(SPEC)
     r = subprocess.run([sys.executable, "-m", "fracturelab", "study", str(spec), "-o", str(tmp_path / "x")],

@@ -27,6 +27,31 @@ def prepare_output_dir(outdir) -> Path:
     return out
 
 
+def _not_regular(path: Path) -> str | None:
+    """What an existing PATH is when it is neither a regular file nor a folder (a FIFO, a device node, a socket),
+    following links; None otherwise (also when PATH does not exist)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    return "a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device node"
+
+
+def output_file(path) -> Path:
+    """Fail early, before any work, if the output file PATH cannot be written: an existing PATH must be a regular
+    file (replaced whole at the end, atomic_file), never a folder, a FIFO or a device node such as /dev/full, which
+    the rename would replace with a regular file; its folder must be writable (prepare_output_dir)."""
+    p = Path(path)
+    if p.is_dir():
+        raise FracturelabError(f"{p}: is a folder; give the output file's name")
+    if (what := _not_regular(p)) is not None:
+        raise FracturelabError(f"{p}: exists and is {what}, not a regular file; refused")
+    prepare_output_dir(p.parent if str(p.parent) else ".")
+    return p
+
+
 def check_new_dir(outdir, force: bool = False) -> Path:
     """prepare_output_dir, and refuse an existing non-empty OUTDIR unless force (--force): call it before the work,
     so nothing is computed that could not be written, and nothing a user had there is replaced by accident."""
@@ -79,8 +104,11 @@ def staged_dir(outdir, replace: bool = False):
 def atomic_file(path):
     """Yield a temporary path beside PATH (same suffix, so writers that go by it still work); on success it replaces
     PATH, with the permissions a new file gets under the umask; on any failure it is removed. PATH is never
-    half-written; an OSError (a full disk) becomes one FracturelabError naming PATH."""
+    half-written; an OSError (a full disk) becomes one FracturelabError naming PATH. An existing PATH that is not a
+    regular file or folder (a FIFO, a device node) is refused before anything is created."""
     path = Path(path)
+    if (what := _not_regular(path)) is not None:  # checked again here: every writer is held to it, not just the CLI
+        raise FracturelabError(f"{path}: exists and is {what}, not a regular file; refused")
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
         os.close(fd)
@@ -167,18 +195,26 @@ def read_npy(path, max_items: int | None = None):
 
 
 def read_torch(path):
-    """A torch state dict saved with torch.save, loaded with weights_only=True (no code runs)."""
+    """A torch state dict saved with torch.save, loaded with weights_only=True (no code runs); refused when a
+    floating-point tensor in it holds a NaN or an infinity (a diverged run: every probe of it would be meaningless,
+    and some, an SVD, fail outright)."""
     import pickle
 
     import torch
 
     p = input_file(path, "weights file")
     try:
-        return torch.load(p, weights_only=True)
+        state = torch.load(p, weights_only=True)
     except OSError as e:
         raise FracturelabError(f"{p}: cannot read ({e.strerror or e})") from None
     except (RuntimeError, pickle.UnpicklingError, EOFError, ValueError, KeyError, AttributeError, IndexError) as e:
         raise FracturelabError(f"{p}: not a readable torch weights file ({str(e).splitlines()[0][:200]})") from None
+    items = state.items() if isinstance(state, dict) else ()
+    bad = next((k for k, v in items if isinstance(v, torch.Tensor) and v.is_floating_point()
+                and not bool(torch.isfinite(v).all())), None)
+    if bad is not None:
+        raise FracturelabError(f"{p}: the weights are not finite (NaN or infinity in {str(bad)[:80]!r}); refused")
+    return state
 
 
 def write_torch(obj, path) -> None:

@@ -1,4 +1,6 @@
-"""The command line: parses arguments and calls the library. Bad input -> one line on stderr, exit code 2.
+"""The command line: parses arguments and calls the library. Bad input -> one line on stderr, exit code 2. An
+unexpected exception (a bug, or bad input not yet caught where it enters) is one line too, naming the command and the
+error's kind, exit code 2; `fracturelab --debug COMMAND ...` (or FRACTURELAB_DEBUG=1) lets its traceback through.
 
 Each module here registers the commands of one part of the library (register(sub) adds its subparsers); COMMANDS
 lists them in the order `fracturelab --help` shows, the main job first. Building the parser imports no numerical
@@ -18,6 +20,8 @@ COMMANDS = (study, tasks, probe, model, cppn, evolve)
 DESCRIPTION = ("Measure whether neural networks' internal representations are fractured and entangled, and whether "
                "that explains their failures on novel combinations of familiar parts.")
 EPILOG = "Start with `fracturelab run` (the default study and its report); `fracturelab COMMAND --help` says more."
+DEBUG_ENV = "FRACTURELAB_DEBUG"
+"""Set to 1 (as --debug does): an unexpected exception shows its traceback instead of one line."""
 
 
 class _Commands(argparse._SubParsersAction):
@@ -25,7 +29,9 @@ class _Commands(argparse._SubParsersAction):
 
     def add_parser(self, name, **kwargs):
         kwargs.setdefault("description", kwargs.get("help"))
-        return super().add_parser(name, **kwargs)
+        parser = super().add_parser(name, **kwargs)
+        parser.set_defaults(command_words=parser.prog)  # the innermost command's wins: "fracturelab prompts export"
+        return parser
 
 
 class _Formatter(argparse.HelpFormatter):
@@ -47,6 +53,8 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="fracturelab", description=DESCRIPTION, epilog=EPILOG)
+    p.add_argument("--debug", action="store_true",
+                   help=f"show the traceback of an unexpected error (also: {DEBUG_ENV}=1)")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser, title="commands", metavar="COMMAND")
     for module in COMMANDS:
         module.register(sub)
@@ -69,6 +77,10 @@ def _one_line(e: Exception) -> str:
     return " ".join(str(e).split())  # messages quote user text, which may hold newlines: keep the promise of one line
 
 
+def _debug(args) -> bool:
+    return args.debug or os.environ.get(DEBUG_ENV, "") not in ("", "0")
+
+
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -76,6 +88,9 @@ def main(argv=None) -> int:
     except FracturelabError as e:
         print(f"fracturelab: error: {_one_line(e)}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into `head` and the like: stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as e:  # the last net under every read and write: a full disk, a permission, a vanished file
         where = f"{e.filename}: " if e.filename else ""
         print(f"fracturelab: error: {where}{e.strerror or e}", file=sys.stderr)
@@ -86,7 +101,10 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("fracturelab: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # output piped into `head` and the like: stop quietly, as Unix tools do
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+    except Exception as e:  # noqa: BLE001 - the last net: a user sees one line, never a traceback, unless asked
+        if _debug(args):
+            raise
+        kind = ": ".join(filter(None, (e.__class__.__name__, _one_line(e)[:200])))
+        print(f"{args.command_words}: internal error ({kind}); rerun with --debug for the traceback", file=sys.stderr)
+        return 2
     return 0

@@ -19,7 +19,7 @@ def _cmd_render(a):
     from pathlib import Path
 
     from ..cppn.nets import load_cppn, write_png
-    from ..io import prepare_output_dir
+    from ..io import output_file
 
     from ..limits import check_size
 
@@ -29,7 +29,7 @@ def _cmd_render(a):
         raise FracturelabError(f"--window X0 X1 Y0 Y1 needs X0 < X1 and Y0 < Y1, got {' '.join(map(str, window))}")
     if Path(a.out).suffix.lower() != ".png":
         raise FracturelabError(f"{a.out}: output must end in .png")
-    prepare_output_dir(Path(a.out).parent if str(Path(a.out).parent) else ".")
+    output_file(a.out)
     net = load_cppn(a.path)
     print(write_png(a.out, net.render(a.res, window)))
 
@@ -147,8 +147,10 @@ def _cmd_labels(a):
 
 
 def _cmd_explore(a):
+    from ..io import output_file
     from ..report.explorer import ExploreSettings, write_explorer
 
+    output_file(a.out)  # before the sweeps: a FIFO or device node named by -o is refused, never replaced
     settings = ExploreSettings(sweep_res=a.sweep_res, sweep_max=a.sweep_max, seed=a.seed, res=a.res)
     print(write_explorer(a.paths, a.out, settings))
 
@@ -218,7 +220,8 @@ def register(sub) -> None:
     s.add_argument("-o", "--out", required=True, help="output .html")
     s.add_argument("--sweep-res", type=int, default=32, help="resolution of the sweeps behind the effect column "
                    "(0: no sweeps)")
-    s.add_argument("--sweep-max", type=int, default=200, help="weights swept per net without a genome (SGD nets)")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--sweep-max", type=int_at_least(0), default=200,
+                   help="weights swept per net without a genome (SGD nets)")
+    s.add_argument("--seed", type=seed, default=0)
     s.add_argument("--res", type=int, default=128, help="image resolution the page opens with")
     s.set_defaults(fn=_cmd_explore)

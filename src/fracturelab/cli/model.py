@@ -1,11 +1,11 @@
 """CLI commands for a user's own model: probe-model MODEL --prompts FILE.jsonl -o OUTDIR, and prompts export."""
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 from ..errors import FracturelabError
+from .args import int_at_least, seed
 
 
 def _cmd_probe_model(a):
@@ -27,6 +27,7 @@ def _cmd_probe_model(a):
 
 def _task_data(source: str, split, seed: int, options: list[str]):
     """A run folder's task data (regenerated from its config) or a text task made from its name."""
+    from ..io import read_json
     from ..probes.adapters import is_run_folder
     from ..tasks import make_task, text_tasks
     from .tasks import _options
@@ -39,18 +40,26 @@ def _task_data(source: str, split, seed: int, options: list[str]):
             raise FracturelabError(f"{source}: not a run folder (no config.json with a task, or no model.pt)")
         if split or options:
             raise FracturelabError("--split and --set apply to a task name; a run folder has its own")
-        cfg = json.loads((path / "config.json").read_text())
+        where = path / "config.json"
+        cfg = read_json(where, "run config")  # is_run_folder checked its keys; their values may still be anything
         if cfg["task"] not in text:
             raise FracturelabError(f"{source}: task {cfg['task']!r} is not a text task ({', '.join(text)})")
-        return make_task(cfg["task"], split=cfg["split"], seed=cfg["seed"], **cfg["task_options"])
+        try:
+            return make_task(cfg["task"], split=cfg["split"], seed=cfg["seed"], **cfg["task_options"])
+        except (KeyError, TypeError, ValueError, AttributeError) as e:  # edited, or from elsewhere: as load_run says
+            raise FracturelabError(f"{where}: not a fracturelab run config ({e!r})") from None
+        except FracturelabError as e:
+            raise FracturelabError(f"{where}: {e}") from None
     if source not in text:
         raise FracturelabError(f"unknown text task or run folder {source!r} (text tasks: {', '.join(text)})")
     return make_task(source, split=split, seed=seed, **_options(options))
 
 
 def _cmd_export(a):
+    from ..io import output_file
     from ..probes.prompts import export_rows, write_jsonl
 
+    output_file(a.out)  # before the work: a FIFO or device node named by -o is refused, never replaced
     data = _task_data(a.source, a.split, a.seed, a.set)
     rows = export_rows(data, [s for s in a.sets.split(",") if s.strip()] if a.sets else None)
     write_jsonl(rows, a.out)
@@ -71,12 +80,12 @@ def register(sub) -> None:
                    "(default: all)")
     p.add_argument("--probes", default=None, help="comma-separated: sparsity, geometry, factorization, coverage "
                    "(default: all four)")
-    p.add_argument("--batch-size", type=int, default=None, help="prompts per forward pass (default 16; 512 for a "
-                   "run folder)")
+    p.add_argument("--batch-size", type=int_at_least(1), default=None,
+                   help="prompts per forward pass (default 16; 512 for a run folder)")
     p.add_argument("--device", default="auto", help="auto (a GPU when present), cpu, cuda, cuda:N")
     p.add_argument("--dtype", default=None, help="load a Hugging Face or lens: model in float16, bfloat16, ... "
                    "(default: as saved)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(fn=_cmd_probe_model)
 
@@ -87,7 +96,7 @@ def register(sub) -> None:
     e.add_argument("source", help="a text task name or a run folder")
     e.add_argument("-o", "--out", required=True, help="the .jsonl file to write")
     e.add_argument("--split", default=None, help="the task's systematic split (default: its default)")
-    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--seed", type=seed, default=0)
     e.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a task option")
     e.add_argument("--sets", default=None, help="comma-separated sets to export (default: all, train included)")
     e.set_defaults(fn=_cmd_export)

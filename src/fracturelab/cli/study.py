@@ -34,7 +34,8 @@ def _run(spec, a):
     from ..report.study_page import build_report
     from ..study.runner import run_study
 
-    res = run_study(spec, a.out, _exec(a), _picbreeder(a), progress=not a.quiet, force=a.force)
+    res = run_study(spec, a.out, _exec(a), _picbreeder(a), progress=not a.quiet, force=a.force,
+                    allow_mixed_versions=a.allow_mixed_versions)
     res |= build_report(a.out, progress=not a.quiet, summary=res["summary_data"])
     _finish(res)
 
@@ -75,6 +76,9 @@ def _common(s, out_default=None):
     s.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     s.add_argument("--force", action="store_true",
                    help="write into a non-empty folder that holds no results store (refused otherwise)")
+    s.add_argument("--allow-mixed-versions", action="store_true",
+                   help="resume a study whose done cells other fracturelab code computed (refused otherwise); "
+                        "summary.json and the report flag the mix")
 
 
 def register(sub) -> None:

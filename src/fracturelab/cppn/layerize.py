@@ -91,8 +91,13 @@ def layerize(genome: Genome, outputs: list[str] | None = None) -> Layerized:
     for k in input_keys:
         depth.setdefault(k, 0)
     n_hidden = max(depth[k] for k in outputs)
-    units = _units(order, nodes, depth, _last_use(links, depth, outputs, n_hidden), n_hidden)
-    arch = _arch(units, n_hidden)
+    last_use = _last_use(links, depth, outputs, n_hidden)
+    arch = _arch(order, nodes, depth, last_use, n_hidden)
+    from ..limits import check_size
+
+    check_size(arch.n_params, "max_params", f"{genome.name}: layerized arch ({arch.n_hidden} layers of width "
+                                            f"{arch.width}): weights")  # before any unit or weight is allocated
+    units = _units(order, nodes, depth, last_use, n_hidden)
     layers = [list(input_keys)] + [_row(layer, arch) for layer in units[1:]]
     where = [{k: i for i, k in enumerate(row) if k is not None} for row in layers]  # each node's unit, per layer
     params, link_ids = _link_weights(links[:len(genome.links)], depth, where, arch)
@@ -126,12 +131,25 @@ def _units(order: list[str], nodes: dict[str, Node], depth: dict[str, int], last
     return units
 
 
-def _arch(units: list[dict], n_hidden: int) -> Arch:
-    """The arch: each group as wide as its widest layer, `cache` first, then alphabetical."""
-    names = {a for layer in units for a in layer}
-    widths = [(a, max(len(layer.get(a, [])) for layer in units)) for a in ["cache"] + sorted(names - {"cache"})
-              if a in names]
-    return Arch(n_hidden, tuple(widths))
+def _arch(order: list[str], nodes: dict[str, Node], depth: dict[str, int], last_use: dict[str, int],
+          n_hidden: int) -> Arch:
+    """The arch of _units' layout, from counts alone (one running sum per group, so a huge arch is known, and
+    refused, before any unit is listed): each group as wide as its widest layer, `cache` first, then alphabetical."""
+    steps: dict[str, np.ndarray] = {}  # group -> +1 where a run of its units starts, -1 where it ends
+
+    def add(act: str, lo: int, hi: int) -> None:
+        if lo < hi:
+            d = steps.setdefault(act, np.zeros(n_hidden + 2, dtype=np.int64))
+            d[lo] += 1
+            d[hi] -= 1
+
+    for k in order:
+        d = depth[k]
+        if d > 0:
+            add(nodes[k].activation, d, d + 1)
+        add("cache", d + 1, min(last_use.get(k, 0), n_hidden + 1))
+    widths = {a: int(np.cumsum(v).max()) for a, v in steps.items()}
+    return Arch(n_hidden, tuple((a, widths[a]) for a in ["cache"] + sorted(set(widths) - {"cache"}) if a in widths))
 
 
 def _row(layer: dict, arch: Arch) -> list[str | None]:
@@ -179,6 +197,9 @@ class Net:
     genome: Genome | None = None
 
     def render(self, res: int = 256, window=None) -> np.ndarray:
+        from ..limits import check_pixels
+
+        check_pixels(res, f"{self.name}: render at resolution")
         return render(self.arch, self.params, res, window) if window else render(self.arch, self.params, res)
 
 

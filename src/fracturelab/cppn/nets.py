@@ -20,6 +20,19 @@ from .layerize import Net, net_from_genome
 __all__ = ["Net", "net_from_genome", "load_cppn", "load_netdir", "save_netdir", "load_png", "save_png", "write_png"]
 
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+"""Nets render in float32: a larger weight (1e300 in a float64 file or genome) would become infinite."""
+
+
+def check_float32(params: np.ndarray, where) -> None:
+    """Refuse weights that are NaN, infinite, or too large for float32 (they would render as NaN)."""
+    if not np.isfinite(params).all():
+        raise FracturelabError(f"{where}: holds NaN or infinite weights")
+    if params.size and float(np.abs(params).max()) > FLOAT32_MAX:
+        raise FracturelabError(f"{where}: a weight of {float(np.abs(params).max()):.3g} overflows float32 "
+                               f"(at most {FLOAT32_MAX:.3g})")
+
+
 def load_netdir(path) -> Net:
     path = Path(path)
     for f in ("arch.txt", "params.npy"):
@@ -32,8 +45,7 @@ def load_netdir(path) -> Net:
     params = read_npy(path / "params.npy", max_items=arch.n_params)
     if params.ndim != 1 or params.size != arch.n_params:
         raise FracturelabError(f"{path / 'params.npy'}: {params.size} values, arch {arch} needs {arch.n_params}")
-    if not np.isfinite(params).all():
-        raise FracturelabError(f"{path / 'params.npy'}: holds NaN or infinite weights")
+    check_float32(params, path / "params.npy")
     labels = {}
     if (path / "labels.json").exists():
         raw = read_json(path / "labels.json")
@@ -57,7 +69,9 @@ def load_cppn(spec) -> Net:
     if path.is_dir():
         return load_netdir(path)
     if path.exists():
-        return net_from_genome(load_genome(path))
+        genome = load_genome(path)
+        check_float32(np.array([link.weight for link in genome.links], dtype=np.float64), path)
+        return net_from_genome(genome)
     shipped = resolve(str(spec))
     if shipped is not None:
         return load_cppn(shipped)

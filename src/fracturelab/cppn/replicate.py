@@ -122,8 +122,17 @@ def fit_many(arch: Arch, target: np.ndarray, settings: ReplicateSettings, seeds,
     return fit_batch(arch, target, each, initial_weights(arch, each), mask, window, progress)
 
 
+def check_population(arch: Arch, n: int, what: str = "replicas") -> None:
+    """Refuse, before allocating them, more nets than max_runs, or nets x weights over max_params."""
+    from ..limits import check_size
+
+    check_size(n, "max_runs", what)
+    check_size(n * arch.n_params, "max_params", f"{n:,} {what} of arch {arch}: weights")
+
+
 def initial_weights(arch: Arch, settings: Sequence[ReplicateSettings]) -> torch.Tensor:
     """Each replica's starting weights, its init drawn from its own seed: (R, P)."""
+    check_population(arch, len(settings))
     return torch.stack([INITS[s.init](arch, torch.Generator().manual_seed(s.seed)) for s in settings])
 
 
@@ -144,12 +153,15 @@ def fit_batch(arch: Arch, target: np.ndarray, settings: Sequence[ReplicateSettin
     (A, P) weights of the A replicas still training and one Adam step with a learning rate per row. A replica that
     reaches its stop_mse or its steps leaves the batch, as `fit` would stop, so replica r is `fit` with settings[r]
     up to float rounding (tests/test_cppn_population.py)."""
+    from ..train.loop import diverged  # late: train imports the models, which import cppn
+
     for s in settings:
         s.check()
     res = settings[0].res
     if any(s.res != res for s in settings):
         raise FracturelabError(f"fit_batch trains one resolution at a time, got {sorted({s.res for s in settings})}")
     check_fit_size(arch, res)
+    check_population(arch, len(settings))
     inputs, y, m = fit_problem(target, res, mask, window)
     R = len(settings)
     lr = np.array([s.lr for s in settings], dtype=np.float64)
@@ -166,6 +178,8 @@ def fit_batch(arch: Arch, target: np.ndarray, settings: Sequence[ReplicateSettin
                mininterval=1.0)
     for step in bar:
         now = opt.loss()  # (A,) the MSE of the weights before this step
+        if not np.isfinite(now).all():  # a learning rate too large: stop, nothing is kept or written
+            raise diverged(step)
         losses[step, active] = now
         better = now < best[active]
         if better.any():  # Adam on unit-norm gradients jitters: keep="best" keeps these weights
@@ -188,6 +202,8 @@ def fit_batch(arch: Arch, target: np.ndarray, settings: Sequence[ReplicateSettin
     for r, s in enumerate(settings):
         curve = losses[:length[r], r].copy()
         params = best_params[r] if s.keep == "best" else final_params[r]
+        if not bool(torch.isfinite(params).all()):  # a finite loss can hide an infinite weight (into a gaussian)
+            raise diverged(length[r])
         out.append(Replica(arch, params.numpy().copy(), curve, s, float(best[r] if s.keep == "best" else curve[-1])))
     return out
 

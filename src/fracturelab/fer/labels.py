@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ..cppn.nets import Net, load_cppn
+from ..cppn.replicate import check_fit_size
 from ..errors import FracturelabError
 from .sweeps import SweepSettings, is_meaningful, sweep_weights
 
@@ -192,6 +193,9 @@ def label_table(genome_dir, settings: LabelSettings = LabelSettings()) -> list[d
     """label_agreement for every genome file (*.xml, *.zip) in genome_dir with labels, then a 'pooled' row (pairs
     only within genomes; see the module docstring). Genomes without labels are skipped and named in the pooled
     row's 'skipped' entry."""
+    from ..limits import check_pixels
+
+    check_pixels(settings.sweep.res, "sweep resolution")  # before any genome is read or swept
     if not Path(genome_dir).is_dir():
         raise FracturelabError(f"{genome_dir}: not a folder of genomes")
     files = sorted(p for p in Path(genome_dir).iterdir() if p.suffix in (".xml", ".zip"))
@@ -200,6 +204,7 @@ def label_table(genome_dir, settings: LabelSettings = LabelSettings()) -> list[d
     parts, rows, skipped = [], [], []
     for path in files:
         net = load_cppn(path)
+        check_fit_size(net.arch, settings.sweep.res)  # a sweep holds pixels x units per perturbed net
         if not net.labels:
             skipped.append(net.name)
             continue

@@ -20,6 +20,7 @@ import torch
 
 from ..errors import FracturelabError
 from ..settings import from_options
+from ..tasks.base import EOS, PAD
 from .cppn import COORDINATES, CPPNClassifier, CPPNSettings
 from .data import DataSpec
 from .mlp import MLP, MLPSettings
@@ -54,9 +55,24 @@ def make_model(name: str, spec: DataSpec, seed: int = 0, **options) -> torch.nn.
     if entry is None:
         raise FracturelabError(f"unknown model {name!r} (models: {', '.join(MODELS)})")
     settings = from_options(entry.settings_cls, options, f"model {name!r}", strings=True)
+    check_model_size(name, settings, spec)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return entry.build(spec, settings)
 
 
-__all__ = ["MODELS", "DataSpec", "ModelSpec", "make_model"]
+SMALLEST_DATA = DataSpec("", [PAD, "x"], [PAD, EOS, "y"], 1, 1, {})
+"""The smallest data a model can be sized on (one input token, one output token, length 1): a model's weights on it
+are a lower bound of its weights on any task, since every term grows with the vocabularies and lengths."""
+
+
+def check_model_size(name: str, settings, spec: DataSpec | None = None) -> None:
+    """Refuse, before building it, a model whose weights (settings.n_params(spec)) exceed the max_params limit;
+    without spec (a command line or study spec checked before the data exists) on SMALLEST_DATA, a lower bound."""
+    from ..limits import check_size
+
+    if callable(getattr(settings, "n_params", None)):  # a plug-in's model may not count its weights
+        check_size(settings.n_params(spec or SMALLEST_DATA), "max_params", f"model {name!r}: weights")
+
+
+__all__ = ["MODELS", "DataSpec", "ModelSpec", "check_model_size", "make_model"]

@@ -55,6 +55,17 @@ class CPPNSettings:
         if not self.scale > 0:
             raise FracturelabError(f"bad cppn settings: scale must be > 0, got {self.scale}")
 
+    def scaled_arch(self) -> Arch:
+        """The arch used: every group's width times scale (at least 1)."""
+        base = Arch.parse(self.arch)
+        return Arch(base.n_hidden, tuple((a, max(1, round(n * self.scale))) for a, n in base.groups))
+
+    def n_params(self, spec: DataSpec) -> int:
+        """Weights of the classifier built on spec, counted without building it."""
+        arch = self.scaled_arch()
+        w = arch.width
+        return N_IN * w + (arch.n_hidden - 1) * w * w + w * len(spec.tgt_vocab)
+
 
 def logits_of(arch: Arch, weights: Sequence[torch.Tensor], x: torch.Tensor,
               acts: dict | None = None) -> torch.Tensor:
@@ -85,8 +96,7 @@ class CPPNClassifier(nn.Module):
         if spec.max_tgt != 1:
             raise FracturelabError(f"model 'cppn' predicts one token; task {spec.task!r} has longer targets")
         self.spec, self.settings = spec, settings
-        base = Arch.parse(settings.arch)
-        self.arch = Arch(base.n_hidden, tuple((a, max(1, round(n * settings.scale))) for a, n in base.groups))
+        self.arch = settings.scaled_arch()
         W = self.arch.width
         self.dense = nn.ModuleList(nn.Linear(N_IN if i == 0 else W, W, bias=False) for i in range(self.arch.n_hidden))
         self.head = nn.Linear(W, len(spec.tgt_vocab), bias=False)

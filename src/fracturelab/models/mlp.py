@@ -46,6 +46,13 @@ class MLPSettings:
         if self.input not in INPUTS:
             raise FracturelabError(f"unknown mlp input {self.input!r} (inputs: {', '.join(INPUTS)})")
 
+    def n_params(self, spec: DataSpec) -> int:
+        """Weights of the MLP built on spec, counted without building it."""
+        width = max(1, round(self.hidden * self.scale))
+        v_src, s, n_pos, v_tgt = len(spec.src_vocab), spec.max_src, spec.max_tgt + 1, len(spec.tgt_vocab)
+        size, table = {"onehot": (v_src, 0), "embed": (self.embed, v_src * self.embed), "rgba": (4, 0)}[self.input]
+        return table + (s * size + 1) * width + (self.depth - 1) * (width + 1) * width + (width + 1) * n_pos * v_tgt
+
 
 def _onehot(spec: DataSpec, settings: MLPSettings) -> tuple[nn.Module, int]:
     n = len(spec.src_vocab)

@@ -71,6 +71,18 @@ class TransformerSettings:
         if self.pos not in POSITIONS:
             raise FracturelabError(f"unknown position encoding pos={self.pos!r} (choose from: {', '.join(POSITIONS)})")
 
+    def width(self) -> int:
+        """The residual width used: d_model x scale rounded to a multiple of n_head."""
+        return max(self.n_head, round(self.d_model * self.scale / self.n_head) * self.n_head)
+
+    def n_params(self, spec: DataSpec) -> int:
+        """Weights of the transformer built on spec, counted without building it (12 d^2 + 13 d per block, the tied
+        token table, learned positions, the final norm)."""
+        d = self.width()
+        vocab = len((set(spec.src_vocab) | set(spec.tgt_vocab)) - {PAD, EOS, SEP}) + 3
+        block = spec.max_src + 1 + spec.max_tgt if self.pos == "learned" else 0
+        return (vocab + block) * d + self.n_layer * (12 * d * d + 13 * d) + 2 * d
+
 
 def sinusoids(pos: torch.Tensor, d: int) -> torch.Tensor:
     """Vaswani et al.'s table at integer positions pos (B, T) -> (B, T, d): channel 2i is sin(p / 10000^(2i/d)),
@@ -165,8 +177,7 @@ class Transformer(nn.Module):
         super().__init__()
         settings.check()
         self.spec, self.settings = spec, settings
-        H = settings.n_head
-        d = max(H, round(settings.d_model * settings.scale / H) * H)
+        H, d = settings.n_head, settings.width()
         self.vocab = [PAD, EOS, SEP] + sorted((set(spec.src_vocab) | set(spec.tgt_vocab)) - {PAD, EOS, SEP})
         self.ids = {t: i for i, t in enumerate(self.vocab)}
         self.block_size = spec.max_src + 1 + spec.max_tgt  # longest input: src, sep, tgt (eos is only predicted)

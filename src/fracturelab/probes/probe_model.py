@@ -32,6 +32,8 @@ def resolve_device(device: str) -> str:
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise FracturelabError(f"device {device!r}: no GPU here (torch.cuda.is_available() is false)")
+    if device == "mps" and not torch.backends.mps.is_available():
+        raise FracturelabError("device 'mps': not available here (torch.backends.mps.is_available() is false)")
     if not (device == "cpu" or device.startswith("cuda") or device == "mps"):
         raise FracturelabError(f"unknown device {device!r} (auto, cpu, cuda, cuda:N)")
     return device

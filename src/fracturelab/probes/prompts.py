@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import FracturelabError
+from ..io import read_text
 from ..tasks.base import Example
 
 SPLIT_ALIASES = {"id": "test_id", "ood": "test_ood"}
@@ -82,10 +83,18 @@ def _fail(path, line: int, msg: str):
 
 
 def _number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    """A JSON number that is finite as a float (an integer too large for a float, a 400-digit one, is not)."""
+    if not isinstance(v, (int, float)) or isinstance(v, bool):
+        return False
+    try:
+        return math.isfinite(v)
+    except OverflowError:
+        return False
 
 
-def _check_line(path, n: int, obj) -> None:
+def _check_fields(path, n: int, obj) -> None:
+    """The line is an object of known fields with a non-empty prompt, a string answer if any, and a split or a
+    level."""
     if not isinstance(obj, dict):
         _fail(path, n, "not a JSON object")
     unknown = sorted(set(obj) - FIELDS)
@@ -98,6 +107,11 @@ def _check_line(path, n: int, obj) -> None:
         _fail(path, n, "'answer' must be a string")
     if "split" not in obj and "level" not in obj:
         _fail(path, n, "missing field 'split' or 'level'")
+
+
+def _check_values(path, n: int, obj: dict) -> None:
+    """The optional fields have their types: split a non-empty string without '@', level and depth finite
+    numbers, novelty an object of finite numbers, factors an object of ints or strings."""
     if "split" in obj and (not isinstance(obj["split"], str) or not obj["split"].strip() or "@" in obj["split"]):
         _fail(path, n, "'split' must be a non-empty string without '@'")
     if "level" in obj and not _number(obj["level"]):
@@ -114,19 +128,16 @@ def _check_line(path, n: int, obj) -> None:
 
 
 def _level_name(v: float) -> str:
+    """A level's name (the keys of PromptData.level_values): "2" for 2 or 2.0, "2.5" for 2.5."""
     return str(int(v)) if float(v).is_integer() else repr(float(v))
 
 
-def read_prompts(path) -> PromptData:
-    """Read and check a JSONL prompt set (see the module docstring); FracturelabError on any problem."""
-    path = Path(path)
+def _read_rows(path: Path) -> list[tuple[int, dict]]:
+    """The file's non-blank lines as (line number, checked object); at least one."""
     if not path.is_file():
         raise FracturelabError(f"{path}: no such prompt file")
+    lines = read_text(path, "prompt file").splitlines()  # held to max_file_bytes, UTF-8 checked
     rows = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as e:
-        raise FracturelabError(f"{path}: cannot read ({e.__class__.__name__})") from None
     for n, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -134,10 +145,19 @@ def read_prompts(path) -> PromptData:
             obj = json.loads(line)
         except json.JSONDecodeError as e:
             _fail(path, n, f"not JSON ({e.msg})")
-        _check_line(path, n, obj)
+        except RecursionError:
+            _fail(path, n, "not JSON (nested too deeply)")
+        _check_fields(path, n, obj)
+        _check_values(path, n, obj)
         rows.append((n, obj))
     if not rows:
         raise FracturelabError(f"{path}: empty prompt set (no JSON lines)")
+    return rows
+
+
+def _levels(path, rows) -> list[float]:
+    """The file's levels, sorted (empty when no line has one), after checking that every line names the first
+    line's factors and that either every line or none has a level."""
     names = [set(o.get("factors", {})) for _, o in rows]
     for (n, _), got in zip(rows, names):
         if got != names[0]:
@@ -145,21 +165,42 @@ def read_prompts(path) -> PromptData:
     levels = sorted({float(o["level"]) for _, o in rows if "level" in o})
     if levels and any("level" not in o for _, o in rows):
         _fail(path, next(n for n, o in rows if "level" not in o), "missing 'level' (other lines have one)")
-    codes = {k: {v: i for i, v in enumerate(sorted({o["factors"][k] for _, o in rows}, key=str))} for k in names[0]}
+    return levels
+
+
+def _factor_codes(rows) -> dict[str, dict]:
+    """Factor name -> value -> its code: 0, 1, ... over the file's values in sorted order (as strings)."""
+    names = list(rows[0][1].get("factors", {}))  # the first line's order: a set's order would follow the hash seed
+    return {k: {v: i for i, v in enumerate(sorted({o["factors"][k] for _, o in rows}, key=str))} for k in names}
+
+
+def _example(n: int, o: dict, levels: list[float], codes: dict[str, dict]) -> Example:
+    """Line n's example: src the prompt's words, tgt the answer's, meta as PromptData describes; meta["split"] is
+    the split (aliases resolved; without one, test_id at the lowest level and test_ood above it)."""
+    split = SPLIT_ALIASES.get(o.get("split"), o.get("split"))
+    if split is None:
+        split = "test_id" if float(o["level"]) == levels[0] else "test_ood"
+    answer = o.get("answer", "")
+    meta = {**o.get("novelty", {}), "prompt": o["prompt"], "answer": answer, "split": split, "line": n}
+    if "depth" in o:
+        meta["depth"] = o["depth"]
+    if codes:
+        meta["factors"] = {k: codes[k][o["factors"][k]] for k in codes}
+    if "level" in o:
+        meta["level_name"] = _level_name(o["level"])
+    return Example(tuple(o["prompt"].split()), tuple(answer.split()), meta)
+
+
+def read_prompts(path) -> PromptData:
+    """Read and check a JSONL prompt set (see the module docstring); FracturelabError on any problem."""
+    path = Path(path)
+    rows = _read_rows(path)
+    levels = _levels(path, rows)
+    codes = _factor_codes(rows)
     data = PromptData(path.stem, level_values={_level_name(v): v for v in levels})
     for n, o in rows:
-        split = SPLIT_ALIASES.get(o.get("split"), o.get("split"))
-        if split is None:
-            split = "test_id" if float(o["level"]) == levels[0] else "test_ood"
-        answer = o.get("answer", "")
-        meta = {**o.get("novelty", {}), "prompt": o["prompt"], "answer": answer, "split": split, "line": n}
-        if "depth" in o:
-            meta["depth"] = o["depth"]
-        if codes:
-            meta["factors"] = {k: codes[k][o["factors"][k]] for k in codes}
-        if "level" in o:
-            meta["level_name"] = _level_name(o["level"])
-        ex = Example(tuple(o["prompt"].split()), tuple(answer.split()), meta)
+        ex = _example(n, o, levels, codes)
+        split = ex.meta["split"]
         target = {"train": data.train, "test_id": data.test_id, "test_ood": data.test_ood}.get(split)
         (target if target is not None else data.extra.setdefault(split, [])).append(ex)
     for need in ("test_id", "test_ood"):

@@ -12,6 +12,7 @@ from the network, so the file works from file:// and can be mailed.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import html
 import json
 import re
@@ -23,6 +24,7 @@ import numpy as np
 
 from ..errors import FracturelabError
 from ..io import atomic_file, prepare_output_dir
+from ..limits import check_pixels
 
 # The page's scripts, in load order: the engines (typed arrays: forward pass, colour, novel maps; WebGL2, measured
 # against it) have no page code, the UI and controls have.
@@ -49,6 +51,8 @@ class ExploreSettings:
         if self.sweep_res < 0 or self.sweep_res in (1, 2) or self.sweep_max < 0 or not 1 <= self.res <= 1024:
             raise FracturelabError(f"explore settings: sweep_res must be 0 or at least 3, sweep_max at least 0, "
                                    f"res in 1..1024 (got {self.sweep_res}, {self.sweep_max}, {self.res})")
+        if self.sweep_res:
+            check_pixels(self.sweep_res, "explore --sweep-res")
 
 
 def _sweeps(net, settings: ExploreSettings) -> dict[str, list]:
@@ -63,6 +67,14 @@ def _sweeps(net, settings: ExploreSettings) -> dict[str, list]:
         vals = [r[k] for k in ("effect", "locality", "asym_added", "roughness")]
         out[str(r["wid"])] = [round(v, 6) if np.isfinite(v) else None for v in vals] + [is_meaningful(r, s)]
     return out
+
+
+def as_given(net, reference):
+    """The net with its `source` shown as the reference it was loaded from, as given (a shipped network's name such
+    as "576_Skull", a user's path relative or absolute as typed), never the file that reference resolved to: a
+    shipped network's file lies in the installation, whose path a shared page must not carry. Built-ins keep
+    "builtin:NAME"."""
+    return net if str(net.source).startswith("builtin:") else dataclasses.replace(net, source=str(reference))
 
 
 def net_record(net, settings: ExploreSettings = ExploreSettings()) -> dict:
@@ -108,7 +120,7 @@ def write_explorer(paths, out, settings: ExploreSettings = ExploreSettings(), ne
         raise FracturelabError(f"{out}: is a folder; give the page's file name")
     settings.check()
     prepare_output_dir(out.parent if str(out.parent) else ".")
-    loaded = [load_cppn(p) for p in paths] + list(nets or [])
+    loaded = [as_given(load_cppn(p), p) for p in paths] + list(nets or [])
     if not loaded:
         raise FracturelabError("explore: give at least one CPPN (genome file, net folder or built-in name)")
     page = explorer_html([net_record(n, settings) for n in loaded], settings=settings)
@@ -153,7 +165,7 @@ def write_study_explorer(res, dest_dir, settings: ExploreSettings = ExploreSetti
         group = refs.setdefault(n.reference, [])
         if n.regime == "reference":
             try:
-                group.insert(0, load_cppn(n.reference))
+                group.insert(0, as_given(load_cppn(n.reference), n.reference))
             except FracturelabError:  # the reference's file moved since the study ran: show its replicas alone
                 pass
         elif (net := _rebuilt(n)) is not None:

@@ -93,9 +93,10 @@ def image_row(images: dict[str, np.ndarray], title: str, path: Path, window_frac
 
 
 def _fmt(v) -> str:
+    """A metric's table cell, escaped (metrics.json may hold any value)."""
     if v is None:
         return "never"
-    return f"{v:.3g}" if isinstance(v, float) else str(v)
+    return f"{v:.3g}" if isinstance(v, float) else html.escape(str(v))
 
 
 def write_page(outdir: Path, metrics: dict, artifacts: dict, renders: dict[str, np.ndarray], wide: float) -> Path:
@@ -126,7 +127,8 @@ def write_page(outdir: Path, metrics: dict, artifacts: dict, renders: dict[str, 
         "<style>body{font:13px sans-serif}td,th{padding:2px 6px;vertical-align:top}img{max-width:100%}</style>"
         f"<h1>FER measurements: {html.escape(metrics['reference'])} and its replicas</h1>"
         f"<table border=1 cellspacing=0><tr>{head}</tr>{body}</table>"
-        f"<p>adaptation target: weight {metrics['adaptation_weight']} swept by +1; all numbers in metrics.json.</p>"
+        f"<p>adaptation target: weight {html.escape(str(metrics['adaptation_weight']))} swept by +1; all numbers in "
+        "metrics.json.</p>"
         + "".join(f"<h2>{k}</h2><img src={v!r}>" for k, v in figs.items())
         + f"<h2>inside each net</h2><table><tr>{''.join(f'<th>{html.escape(n)}</th>' for n in names)}</tr>"
         f"<tr>{cols}</tr></table>")

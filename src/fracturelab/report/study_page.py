@@ -12,7 +12,7 @@ import base64
 import sys
 from pathlib import Path
 
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment, PackageLoader
 
 from ..errors import FracturelabError
 from ..io import atomic_file
@@ -58,6 +58,15 @@ def claim_views(res: StudyResults, claims: list[dict]) -> list[dict]:
     return out
 
 
+def mixed_note(provenance: dict) -> str | None:
+    """One line saying that a study's done cells were computed by more than one source identity, with the cells of
+    each (summary.json's provenance; None when they were not)."""
+    if not provenance.get("mixed"):
+        return None
+    each = ", ".join(f"{n} by {s}" for s, n in provenance["sources"].items())
+    return f"this study mixes code versions: its done cells were computed by different fracturelab code ({each})"
+
+
 def render_html(res: StudyResults, summary: dict, explorer: str | None = None) -> str:
     """The report page of `res` and its decided `summary` (summary.json); `explorer`: the live explorer's path
     relative to the page, or None."""
@@ -65,7 +74,9 @@ def render_html(res: StudyResults, summary: dict, explorer: str | None = None) -
     claims = summary["claims"]
     figs = {"fig-cppn-costs": F.cppn_costs(rows), "fig-tasks": F.task_accuracy(rows),
             "fig-claims": F.claim_effects(claims)}
-    env = Environment(loader=PackageLoader("fracturelab.report", "templates"), autoescape=select_autoescape())
+    # every template escapes every value (select_autoescape() went by the name, and ".html.j2" is not ".html"): names,
+    # notes, file names and error messages come from users, files and stores; base64 figures hold no HTML to escape
+    env = Environment(loader=PackageLoader("fracturelab.report", "templates"), autoescape=True)
     env.filters["fmt"] = fmt
     status: dict = {}
     for c in res.cells:
@@ -76,7 +87,8 @@ def render_html(res: StudyResults, summary: dict, explorer: str | None = None) -
         cppn_rows=[r for r in rows if r["kind"] == "cppn"], status=status, counts=res.counts, sections=SECTIONS,
         components=[m for m, _, _ in TASK_COMPOSITE], composite=TASK_COMPOSITE, cppn_composite=CPPN_COMPOSITE,
         failed=A.failed(res.cells), picbreeder=res.study["options"].get("picbreeder"),
-        seconds=sum(c.seconds or 0 for c in res.cells), explorer=explorer, unit_breakdowns=UNIT_BREAKDOWNS)
+        seconds=sum(c.seconds or 0 for c in res.cells), explorer=explorer, unit_breakdowns=UNIT_BREAKDOWNS,
+        provenance=summary.get("provenance", {}), mixed=mixed_note(summary.get("provenance", {})))
 
 
 def build_report(outdir, progress: bool = False, summary: dict | None = None, dest=None) -> dict:
@@ -92,6 +104,8 @@ def build_report(outdir, progress: bool = False, summary: dict | None = None, de
     from .explorer import study_explorer_link  # the CPPN section links to the live explorer (issue 15)
     explorer = study_explorer_link(res, out)  # beside the report that links to it, wherever that is
     html = render_html(res, summary, explorer)
+    if mixed := mixed_note(summary.get("provenance", {})):  # said even when quiet: it qualifies every verdict
+        print(f"fracturelab: warning: {out / 'report.html'}: {mixed}", file=sys.stderr)
     try:
         with atomic_file(out / "report.html") as tmp:
             tmp.write_text(html)

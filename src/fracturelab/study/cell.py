@@ -232,11 +232,14 @@ def execute(cell: TaskCell | CppnCell) -> Outcome:
     import time
     import traceback
 
+    from ..provenance import NOTE as SOURCE, source_id
+
     t0, c0 = time.perf_counter(), time.process_time()
     try:
         out = run_cell(cell)
         # CPU seconds of the cell (this process only): what it costs on an idle core, however busy the machine is
-        notes = out.notes | {"cpu_seconds": round(time.process_time() - c0, 2), "threads": worker_threads()}
+        notes = out.notes | {"cpu_seconds": round(time.process_time() - c0, 2), "threads": worker_threads(),
+                             SOURCE: source_id()}  # the code that computed it (a Ray node may run other code)
         return Outcome(cell.key, True, time.perf_counter() - t0, result=dataclasses.replace(out, notes=notes))
     except Exception as e:  # noqa: BLE001 - any failure of a cell is data, recorded in the store
         last = traceback.extract_tb(e.__traceback__)[-1] if e.__traceback__ else None

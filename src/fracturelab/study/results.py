@@ -4,6 +4,7 @@ included).
 
     res = load_study("out")            # the latest study of out/results.sqlite
     res.rows, res.examples             # what the claims read; res.cells, res.renders, res.nets what the report shows
+    res.provenance, sources(res.cells) # what produced it: the study's provenance, the done cells per source identity
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import FracturelabError
+from ..provenance import NOTE, UNKNOWN
 from .analysis import rows_of
 from .cell import CppnCell
 from .per_example import parse_meta
@@ -45,8 +47,8 @@ class StudyResults:
     spec: object
     """The study's spec (spec.StudySpec), as stored."""
     study: dict
-    """The studies table's row: id, name, digest, spec, options (keys, picbreeder, executor, workers, threads),
-    created."""
+    """The studies table's row: id, name, digest, spec, options (keys, picbreeder, executor, workers, threads,
+    provenance), created."""
     cells: list[StoredCell]
     """The study's cells in the spec's order, whatever their status."""
     rows: list[dict]
@@ -59,6 +61,23 @@ class StudyResults:
     """The done CPPN cells' nets, for the explorer."""
     counts: dict[str, int]
     """Rows per table of the whole store (cells, metrics, examples, blobs)."""
+
+    @property
+    def provenance(self) -> dict | str:
+        """The study's provenance as recorded when it started (provenance.collect; the studies table's options), or
+        provenance.UNKNOWN for a store written before provenance was recorded."""
+        return self.study["options"].get("provenance") or UNKNOWN
+
+
+def sources(cells: list[StoredCell]) -> dict[str, int]:
+    """{source identity: number of done cells it computed} (a cell's notes[provenance.NOTE]; provenance.UNKNOWN for a
+    cell computed before it was recorded), most cells first, ties by identity."""
+    counts: dict[str, int] = {}
+    for c in cells:
+        if c.done:
+            s = str(c.notes.get(NOTE) or UNKNOWN)
+            counts[s] = counts.get(s, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def _net(store: Store, c: StoredCell) -> StudyNet:

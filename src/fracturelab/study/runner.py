@@ -7,17 +7,21 @@ caller (cli), from the summary: study/ never imports report/.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
+import shutil
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
 from ..errors import FracturelabError
 from ..io import prepare_output_dir
-from .executors import ExecSettings, run_cells, threads_per_worker
+from ..provenance import NOTE, collect, source_id
+from .executors import EXECUTORS, ExecSettings, run_cells, threads_per_worker
 from .records import DONE
-from .results import load_study
+from .results import load_study, sources
 from .spec import StudySpec
 from .store import STORE, Store, check_store
 from .verdicts import SUMMARY, write_summary
@@ -42,6 +46,35 @@ def _source(picbreeder) -> str | None:
     if picbreeder is False:
         return None
     return "fracturelab's shipped copy" if picbreeder is None else str(picbreeder)
+
+
+def check_executor(execution: ExecSettings) -> None:
+    """Refuse, before anything is created, an executor that cannot run here: an unknown one, or ray when it is not
+    installed (the executor itself finds out only when the first cells are sent, after the store was made)."""
+    if execution.executor not in EXECUTORS:
+        raise FracturelabError(f"unknown executor {execution.executor!r} (executors: {', '.join(EXECUTORS)})")
+    if execution.executor == "ray" and importlib.util.find_spec("ray") is None:
+        raise FracturelabError("--executor ray needs ray: pip install 'fracturelab[ray]'")
+
+
+def _first_missing(path) -> Path | None:
+    """The outermost folder of PATH that does not exist yet (what creating PATH creates), or None."""
+    p, top = Path(path).absolute(), None
+    while not p.exists() and p != p.parent:
+        p, top = p.parent, p
+    return top
+
+
+@contextmanager
+def _removed_on_failure(created: Path | None):
+    """While a study starts: if starting fails, the folder it created (`created`, from _first_missing; None: it
+    created none) is removed again, so a study that cannot start (a full disk) leaves no folder behind."""
+    try:
+        yield
+    except BaseException:
+        if created is not None:
+            shutil.rmtree(created, ignore_errors=True)
+        raise
 
 
 def open_outdir(outdir) -> Path:
@@ -82,12 +115,37 @@ def _claimed(store: Store, cells: list, progress: bool, how: str = "", poll: flo
         time.sleep(poll)
 
 
+def _refuse_mixing(store: Store, keys: list[str], allow: bool) -> None:
+    """Refuse (one line) to resume a study whose done cells were computed by another source identity than this
+    process's (provenance.source_id), unless `allow` (--allow-mixed-versions; summary.json and the report flag it)."""
+    done = sources(store.cells(keys))
+    here = source_id()
+    other = {s: n for s, n in done.items() if s != here}
+    if other and not allow:
+        which = ", ".join(f"{n} by {s}" for s, n in other.items())
+        raise FracturelabError(f"{store.path}: {sum(other.values())} of its {sum(done.values())} done cells were "
+                               f"computed by other fracturelab code ({which}; this is {here}): resuming would mix "
+                               "versions; pass --allow-mixed-versions to mix them (flagged in the report) or choose "
+                               "another output folder")
+
+
+def _stamped(outcome):
+    """The outcome with its cell's notes naming the source identity that computed it (provenance.NOTE): the
+    worker's where it recorded one, else this process's, whose files the local workers import."""
+    if not outcome.ok or NOTE in outcome.result.notes:
+        return outcome
+    return dataclasses.replace(outcome, result=dataclasses.replace(
+        outcome.result, notes=outcome.result.notes | {NOTE: source_id()}))
+
+
 def run_study(spec: StudySpec, outdir, execution: ExecSettings | None = None, picbreeder=None,
-              progress: bool = True, force: bool = False) -> dict:
+              progress: bool = True, force: bool = False, allow_mixed_versions: bool = False) -> dict:
     """Run (or resume) the study into outdir; returns {"cells", "ran", "failed", "summary", "claims"}. An outdir
     that holds files but no results store is someone else's: refused unless force. picbreeder: None = the shipped
-    Picbreeder networks, a folder = that folder's, False = none (see StudySpec.cells)."""
+    Picbreeder networks, a folder = that folder's, False = none (see StudySpec.cells). A resumed study whose done
+    cells other code computed is refused before any work unless allow_mixed_versions (_refuse_mixing)."""
     execution = execution or ExecSettings()
+    check_executor(execution)
     if picbreeder not in (None, False) and not Path(picbreeder).is_dir():
         raise FracturelabError(f"{picbreeder}: not a folder (--picbreeder takes the Picbreeder data folder)")
     store_path = Path(outdir) / STORE
@@ -98,15 +156,19 @@ def run_study(spec: StudySpec, outdir, execution: ExecSettings | None = None, pi
         if theirs:
             raise FracturelabError(f"{outdir}: holds {', '.join(theirs[:3])} but no {STORE}: not a study's folder; "
                                    "choose another or pass --force")
-    out = open_outdir(outdir)
     workers = min(execution.resolved_workers(), 64)
     # threads per worker: the spec's, but never so many that workers x threads oversubscribes the cores
     threads = min(spec.threads, threads_per_worker(workers))
-    cells = plan(dataclasses.replace(spec, threads=threads), picbreeder, warn=progress)
-    with Store(out / STORE) as store:
+    cells = plan(dataclasses.replace(spec, threads=threads), picbreeder, warn=progress)  # before the folder is made
+    with _removed_on_failure(_first_missing(outdir)):
+        out = open_outdir(outdir)
+        store = Store(out / STORE)
+    with store:
+        _refuse_mixing(store, [c.key for c in cells], allow_mixed_versions)
         sid = store.add_study(spec.name, spec.digest(), spec.to_dict(),
                               {"picbreeder": _source(picbreeder), "executor": execution.executor,
-                               "workers": workers, "threads": threads, "keys": [c.key for c in cells]})
+                               "workers": workers, "threads": threads, "keys": [c.key for c in cells],
+                               "provenance": collect(threads, execution.executor, workers)})
         store.register_cells(sid, [c.params() for c in cells])
         failed, ran = 0, 0
         how = f"{execution.executor} with {workers} workers x {threads} thread(s)"
@@ -114,7 +176,7 @@ def run_study(spec: StudySpec, outdir, execution: ExecSettings | None = None, pi
             ran += len(todo)
             bar = tqdm(total=len(todo), desc="cells", disable=not progress, file=sys.stderr, smoothing=0)
             for outcome in run_cells(todo, ExecSettings(execution.executor, workers, execution.address)):
-                store.finish(outcome)
+                store.finish(_stamped(outcome))
                 if not outcome.ok:
                     failed += 1
                     tqdm.write(f"fracturelab: cell {outcome.key} failed: {outcome.error}", file=sys.stderr)

@@ -132,7 +132,8 @@ class StudySpec:
     """Statistics settings."""
     plugins: tuple[str, ...] = ()
     """Plug-ins that register tasks and probes (fracturelab.plugins): .py files (relative to the spec file) or
-    module names, imported before the spec is checked and in every worker (absolute paths once loaded)."""
+    module names, imported before the spec is checked, and in every worker (through FRACTURELAB_PLUGINS). Kept as
+    given; a stored spec does not load them (the report reads rows, not the plug-ins' code)."""
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -211,6 +212,7 @@ def check_spec(spec: StudySpec) -> None:
         raise FracturelabError("spec: no tasks and no cppn part: nothing to run")
     if spec.threads < 1:
         raise FracturelabError(f"spec.threads must be at least 1, got {spec.threads}")
+    _check_seeds_and_steps(spec)
     _check_names(spec)
     names = [s.name for s in spec.scales]
     if len(set(names)) != len(names) or not names:
@@ -222,6 +224,16 @@ def check_spec(spec: StudySpec) -> None:
     _check_task_options(spec)
     if spec.cppn is not None:
         _check_cppn_files(spec.cppn)
+
+
+def _check_seeds_and_steps(spec: StudySpec) -> None:
+    """Every seed (the study's and each task's) in [0, 2^32), every checkpoint a step >= 1."""
+    for where, seeds in [("spec.seeds", spec.seeds), *((f"spec.tasks[{t.name}].seeds", t.seeds) for t in spec.tasks)]:
+        bad = [x for x in seeds if not 0 <= x < 2 ** 32]
+        if bad:
+            raise FracturelabError(f"{where}: seeds are integers in [0, 2^32), got {bad[0]}")
+    if any(c < 1 for c in spec.checkpoints):
+        raise FracturelabError(f"spec.checkpoints: training steps >= 1, got {list(spec.checkpoints)}")
 
 
 def _check_names(spec: StudySpec) -> None:
@@ -301,17 +313,31 @@ def _task_combinations(spec: StudySpec):
 
 
 def _check_cppn_files(c: CppnPart) -> None:
-    """The CPPN part's references exist, its rates are positive and its resolution is within the limits."""
+    """The CPPN part's references are CPPNs (each loaded: a file that is no genome or net folder is refused here),
+    its rates are positive, and its sizes within the limits: resolution, replicas, and the fit of every reference's
+    arch (the shipped Picbreeder ones too) and of alt_arch at that resolution."""
+    from ..cppn.arch import Arch
     from ..cppn.builtins import BUILTINS
-    from ..limits import check_size
+    from ..cppn.nets import load_cppn
+    from ..cppn.picbreeder import name_of
+    from ..cppn.replicate import check_fit_size
+    from ..limits import check_pixels, check_size
 
+    if not c.lr > 0 or not c.wide > 0:
+        raise FracturelabError("spec.cppn: lr > 0 and wide > 0")
+    check_pixels(c.res, "spec.cppn.res")
+    check_size(c.replicas, "max_runs", "spec.cppn.replicas")
     for ref in c.references:
         if ref not in BUILTINS and not Path(ref).exists():
             raise FracturelabError(f"spec.cppn.references: {ref!r} is no built-in CPPN ({', '.join(BUILTINS)}) "
                                    "and no such file or folder")
-    if not c.lr > 0 or not c.wide > 0:
-        raise FracturelabError("spec.cppn: lr > 0 and wide > 0")
-    check_size(c.res * c.res, "max_pixels", "spec.cppn.res: pixels")
+    if "sgd_arch" in c.regimes:
+        check_fit_size(Arch.parse(c.alt_arch), c.res)
+    for ref in [*c.references, *filter(None, map(name_of, c.picbreeder))]:
+        try:
+            check_fit_size(load_cppn(ref).arch, c.res)
+        except FracturelabError as e:
+            raise FracturelabError(f"spec.cppn: reference {ref!r}: {e}") from None
 
 
 def parse_spec(text: str, where: str = "spec", base: Path | None = None) -> StudySpec:
@@ -321,8 +347,10 @@ def parse_spec(text: str, where: str = "spec", base: Path | None = None) -> Stud
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise FracturelabError(f"{where}: not valid TOML ({e})") from None
-    if "plugins" in data:
-        data["plugins"] = _load_plugins(data["plugins"], where, base)
+    except RecursionError:
+        raise FracturelabError(f"{where}: not valid TOML (nested too deeply)") from None
+    if "plugins" in data:  # kept as given (pages show the spec, and must not carry local paths)
+        _load_plugins(data["plugins"], where, base)
     spec = from_options(StudySpec, data, where, noun="key")
     try:
         check_spec(spec)
@@ -332,7 +360,7 @@ def parse_spec(text: str, where: str = "spec", base: Path | None = None) -> Stud
 
 
 def _load_plugins(entries, where: str, base: Path | None) -> list[str]:
-    """Load a spec's plug-ins (fracturelab.plugins.load); returns their references (absolute .py paths)."""
+    """Load a spec's plug-ins (fracturelab.plugins.load, .py paths relative to base); returns their references."""
     from .. import plugins
 
     if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
@@ -366,6 +394,4 @@ def spec_from_dict(d: dict) -> StudySpec:
     d["analysis"] = {k: v for k, v in dict(d.get("analysis") or {}).items() if k not in ("n_boot", "seed")}
     if d.get("cppn") is None:
         d.pop("cppn", None)
-    if d.get("plugins"):  # the report reads a stored study whose tasks and probes may come from them
-        d["plugins"] = _load_plugins(list(d["plugins"]), "stored spec", None)
     return from_options(StudySpec, d, "stored spec", noun="key")

@@ -1,8 +1,10 @@
 """The results store: one SQLite file (standard library, WAL mode) per output folder.
 
-Tables: meta (app, schema version), studies (each run of a spec), cells (one row per cell key: status pending /
-running / done / failed, timings, error), metrics (long format: cell_key, name, value), examples (one row per test
-example of a task cell, for the per-example regressions), blobs (small files such as a CPPN's render).
+Tables: meta (app, schema version), studies (each run of a spec: the spec, and options that include the run's
+provenance: provenance.collect), cells (one row per cell key: status pending / running / done / failed, timings,
+error, notes that name the source identity that computed it: provenance.NOTE), metrics (long format: cell_key,
+name, value), examples (one row per test example of a task cell, for the per-example regressions), blobs (small
+files such as a CPPN's render). A store written before provenance was recorded reads as provenance.UNKNOWN.
 
 A cell's rows and its status 'done' are written in ONE transaction, after deleting whatever rows the key had: a
 SIGKILL at any moment leaves either the whole cell or none of it, and never duplicates. Only the parent process

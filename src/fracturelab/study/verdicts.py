@@ -8,6 +8,8 @@ t reference), p, p_holm, n and unit (independent units: clusters of runs that sh
 runs or networks behind the estimate), sesoi (smallest effect of interest), level (the corrected interval level), alpha,
 power (of this claim's test at its level, its n and its standard error, against an effect equal to the SESOI),
 breakdown (per task, architecture or reference), control, caveats, measure, control_text, why, reworded, figure.
+
+Beside the claims, `provenance` (provenance_summary): what produced the study, and whether its cells mix code.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from ..errors import FracturelabError
 from ..io import atomic_file
 from .claims import CLAIMS
 from .records import STATUSES
-from .results import StudyResults
+from .results import StudyResults, sources
 from .stats import holm, power, verdict
 
 SUMMARY = "summary.json"
@@ -59,13 +61,23 @@ def _power(e, sesoi: float, level: float) -> float:
     return power(sesoi, e.se, e.df, 1 - level)
 
 
+def provenance_summary(res: StudyResults) -> dict:
+    """summary.json's `provenance`: `study`, the study's provenance as recorded when it started (provenance.collect:
+    fracturelab version, source identity, library versions, Python, platform, CPU, threads, executor, workers; the
+    string "unknown" for a store written before it was recorded); `sources`, {source identity: done cells it
+    computed}; `mixed`, whether the done cells come from more than one source identity (a study resumed with
+    --allow-mixed-versions)."""
+    by_source = sources(res.cells)
+    return {"study": res.provenance, "sources": by_source, "mixed": len(by_source) > 1}
+
+
 def summarize(res: StudyResults) -> dict:
     spec = res.spec
     claims = decide(res.rows, res.examples, spec.analysis)
     return {"study": spec.name, "created": res.study["created"], "profile_note": spec.note,
             "cells": {"total": len(res.cells), **{s: sum(c.status == s for c in res.cells) for s in STATUSES}},
             "alpha": spec.analysis.alpha, "correction": "Holm across the claims with an estimate",
-            "claims": claims}
+            "provenance": provenance_summary(res), "claims": claims}
 
 
 def write_summary(outdir, res: StudyResults) -> dict:

@@ -7,8 +7,8 @@
 Tasks are plugged in through the registry TASKS (name -> TaskSpec). Adding one is one module with a settings
 dataclass (with `split` and `seed` fields), a make(settings) function and a SPEC line, whose entry carries what the
 rest of fracturelab may do with the task (default model, recipe, pretraining set, curriculum order, text form, factor
-keys: see TaskSpec); then either its SPEC in the tuple below (shipped tasks) or `register_task(SPEC)` from outside
-the package (a plug-in: fracturelab.plugins loads it in worker processes too).
+keys, size estimate: see TaskSpec); then either its SPEC in the tuple below (shipped tasks) or `register_task(SPEC)`
+from outside the package (a plug-in: fracturelab.plugins loads it in worker processes too).
 """
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ from .base import EOS, PAD, Example, Recipe, TaskData, TaskSpec, describe
 TASKS: dict[str, TaskSpec] = {spec.name: spec for spec in (
     lookup.SPEC, scan.SPEC, multiplication.SPEC, leave_square_out.SPEC, factors.SPEC, knowledge_graph.SPEC)}
 
-__all__ = ["EOS", "PAD", "TASKS", "Example", "Recipe", "TaskData", "TaskSpec", "describe", "list_tasks", "make_task",
-           "register_task", "text_tasks"]
+__all__ = ["EOS", "PAD", "TASKS", "Example", "Recipe", "TaskData", "TaskSpec", "check_task_size", "describe",
+           "list_tasks", "make_task", "register_task", "text_tasks"]
 
 
 def _problem(spec: TaskSpec) -> str | None:
@@ -46,7 +46,7 @@ def _problem(spec: TaskSpec) -> str | None:
         return f"task {spec.name!r}: doc must be a non-empty string"
     if not isinstance(spec.default_model, str) or not isinstance(spec.recipe, Recipe):
         return f"task {spec.name!r}: default_model must be a model name and recipe a fracturelab.tasks.Recipe"
-    for what in ("make", "pretrain_set", "curriculum_key"):
+    for what in ("make", "pretrain_set", "curriculum_key", "items"):
         fn = getattr(spec, what)
         if not callable(fn) and (fn is not None or what == "make"):
             return f"task {spec.name!r}: {what} must be a function" + ("" if what == "make" else " or None")
@@ -87,7 +87,24 @@ def make_task(name: str, split: str | None = None, seed: int = 0, **options) -> 
     kw = check_options(spec.settings_cls, options, f"task {name!r}", strings=True, skip=("split", "seed"))
     if split is not None:
         kw["split"] = split
-    return spec.make(spec.settings_cls(seed=seed, **kw))
+    settings = spec.settings_cls(seed=seed, **kw)
+    check_task_size(name, settings)
+    return spec.make(settings)
+
+
+def check_task_size(name: str, settings) -> None:
+    """Refuse, before anything is generated, settings whose TaskSpec.items estimate exceeds limits.max_task_items
+    (a task without an estimate is not checked; settings the estimate cannot read are left to make's own checks)."""
+    from ..limits import check_size
+
+    estimate = TASKS[name].items
+    if estimate is None:
+        return
+    try:
+        n = int(estimate(settings))
+    except (TypeError, ValueError, IndexError, OverflowError):  # malformed sizes: make names what is wrong
+        return
+    check_size(n, "max_task_items", f"task {name!r}: items its settings generate")
 
 
 def list_tasks() -> list[dict]:

@@ -119,6 +119,11 @@ class TaskSpec:
     probe reads them); () for none."""
     tiny: dict = field(default_factory=dict)
     """Task options that make a run take seconds (contract tests and smoke runs)."""
+    items: Callable[..., int] | None = None
+    """items(settings) -> an upper estimate of the items its settings generate (examples, times their length or
+    pixels where the settings make those grow, and any table or pairwise work larger than that), computed from the
+    settings alone and checked against limits.max_task_items before make runs; None: no estimate, not checked (a
+    plug-in that does not say)."""
 
 
 def check(ok: bool, message: str) -> None:

@@ -75,65 +75,65 @@ def to_image(example: Example, side: int | None = None) -> np.ndarray:
     return np.array([rgb.get(t, (0, 0, 0)) for t in example.src], dtype=np.float32).reshape(side, side, 3)
 
 
-def make(s: FactorsSettings) -> TaskData:
-    check_split(s, SPLITS, "factors")
-    check(2 <= s.n_shapes <= len(SHAPES), f"n_shapes must be 2..{len(SHAPES)}, got {s.n_shapes}")
-    check(2 <= s.n_colours <= len(COLOURS), f"n_colours must be 2..{len(COLOURS)}, got {s.n_colours}")
-    check(s.grid >= 2, f"grid must be at least 2, got {s.grid}")
-    check(s.n_per_combo >= 1 and s.n_noise >= 0, "n_per_combo must be >= 1 and n_noise >= 0")
-    check(s.n_noise > 0 or s.n_per_combo == 1, "n_noise = 0 makes identical images: use n_per_combo = 1")
-    check(0 < s.id_frac < 1, f"id_frac must be in (0, 1), got {s.id_frac}")
-    counts = {"shape": s.n_shapes, "colour": s.n_colours, "position": s.grid**2}
-    shapes, colours = list(SHAPES)[: s.n_shapes], list(COLOURS)[: s.n_colours]
-    side = 4 * s.grid
-
-    # held-out pair (f1 = i, f2 = perm[(i + shift) % n2]) for each value i of the first factor
+def _heldout_pairs(s: FactorsSettings, counts: dict[str, int]) -> set[tuple[int, int]]:
+    """The held-out (first factor, second factor) values of the split's pair: (i, perm[(i + shift) % n2]) for each
+    value i of the first factor, perm and shift seeded (a shifted diagonal, so every value of each factor still
+    occurs in training)."""
     f1, f2 = s.split.split("_")
     n1, n2 = counts[f1], counts[f2]
     r = rng_for(s.seed, 1)
     perm, shift = r.permutation(n2), int(r.integers(n2))
-    heldout = {(i, int(perm[(i + shift) % n2])) for i in range(n1)}
-    combos = list(itertools.product(range(s.n_shapes), range(s.n_colours), range(counts["position"])))
+    return {(i, int(perm[(i + shift) % n2])) for i in range(n1)}
 
-    def held(c):
-        return (c[FACTORS.index(f1)], c[FACTORS.index(f2)]) in heldout
 
-    allowed = [c for c in combos if not held(c)]
-    n_new = int(round(s.id_frac * len(allowed)))
-    check(0 < n_new < len(allowed), f"id_frac {s.id_frac} leaves no new_triple or no train combinations")
-    new_combos = {allowed[i] for i in rng_for(s.seed, 2).permutation(len(allowed))[:n_new]}
-    id_rng = rng_for(s.seed, 4)
+def _render(s: FactorsSettings, combo, noise_rng: np.random.Generator) -> tuple[str, ...]:
+    """One image's pixel tokens, row by row: the shape's 3x3 mask in its colour at the top left of its grid cell,
+    then `n_noise` background pixels set to random palette colours (drawn from noise_rng)."""
+    sh, co, pos = combo
+    colours, side = list(COLOURS)[: s.n_colours], 4 * s.grid
+    img = np.full((side, side), ".", dtype=object)
+    row, col = 4 * (pos // s.grid), 4 * (pos % s.grid)
+    mask = np.array([int(x) for x in list(SHAPES.values())[sh]], bool).reshape(3, 3)
+    img[row : row + 3, col : col + 3][mask] = LETTER[colours[co]]
+    empty = np.flatnonzero(img.ravel() == ".")
+    flat = img.ravel()
+    for k in noise_rng.choice(empty, s.n_noise, replace=False):
+        flat[k] = LETTER[colours[int(noise_rng.integers(len(colours)))]]
+    return tuple(flat)
 
-    noise_rng = rng_for(s.seed, 3)
-    letters = [LETTER[c] for c in colours]
 
-    def render(c) -> tuple[str, ...]:
-        sh, co, pos = c
-        img = np.full((side, side), ".", dtype=object)
-        row, col = 4 * (pos // s.grid), 4 * (pos % s.grid)
-        mask = np.array([int(x) for x in SHAPES[shapes[sh]]], bool).reshape(3, 3)
-        img[row : row + 3, col : col + 3][mask] = LETTER[colours[co]]
-        empty = np.flatnonzero(img.ravel() == ".")
-        flat = img.ravel()
-        for k in noise_rng.choice(empty, s.n_noise, replace=False):
-            flat[k] = letters[int(noise_rng.integers(len(letters)))]
-        return tuple(flat)
-
+def _draw_sets(s: FactorsSettings, combos, held: set, new_combos: set) -> dict[str, list[Example]]:
+    """train, test_id, test_ood and new_triple: n_per_combo images of every combination, in order (a repeated image
+    of one combination is kept once); held-out combinations go to test_ood, new ones to new_triple, and each image
+    but the first of a trained combination to test_id with probability id_frac."""
+    noise_rng, id_rng = rng_for(s.seed, 3), rng_for(s.seed, 4)
+    shapes, colours = list(SHAPES)[: s.n_shapes], list(COLOURS)[: s.n_colours]
     sets = {"train": [], "test_id": [], "test_ood": [], "new_triple": []}
     seen_src = set()
     for c in combos:
-        name = "test_ood" if held(c) else "new_triple" if c in new_combos else "train"
+        name = "test_ood" if c in held else "new_triple" if c in new_combos else "train"
         for k in range(s.n_per_combo):
-            src = render(c)
+            src = _render(s, c, noise_rng)
             if src in seen_src:  # two draws of one combination's noise coincided: keep one
                 continue
             seen_src.add(src)
             here = "test_id" if name == "train" and k > 0 and id_rng.random() < s.id_frac else name
-            meta = {"factors": dict(zip(FACTORS, c)), "heldout_pair": held(c)}
-            tgt = (shapes[c[0]], colours[c[1]], f"p{c[2]}")
-            sets[here].append(Example(src, tgt, meta))
+            meta = {"factors": dict(zip(FACTORS, c)), "heldout_pair": c in held}
+            sets[here].append(Example(src, (shapes[c[0]], colours[c[1]], f"p{c[2]}"), meta))
+    return sets
 
-    # novelty: factor pairs seen together in training, factor distance and pixel Hamming distance to training
+
+def _nearest_hamming(px: np.ndarray, train_px: np.ndarray) -> np.ndarray:
+    """Each row's normalized Hamming distance to the nearest training row (in blocks of 256 rows, to bound
+    memory)."""
+    ham = np.empty(len(px))
+    for k in range(0, len(px), 256):
+        ham[k : k + 256] = (px[k : k + 256, None, :] != train_px[None, :, :]).mean(2).min(1)
+    return ham
+
+
+def _add_novelty(sets: dict[str, list[Example]], letters: list[str]) -> None:
+    """Set every example's seen_frac, factor_dist and nn_dist (see the module docstring) against the train set."""
     train_combos = np.array(sorted({tuple(e.meta["factors"].values()) for e in sets["train"]}))
     pair_idx = list(itertools.combinations(range(3), 2))
     seen_pairs = {(i, j, int(t[i]), int(t[j])) for t in train_combos for i, j in pair_idx}
@@ -144,16 +144,36 @@ def make(s: FactorsSettings) -> TaskData:
             continue
         combo = np.array([list(e.meta["factors"].values()) for e in exs])
         fdist = (combo[:, None, :] != train_combos[None, :, :]).sum(2).min(1)
-        px = np.array([[vocab[t] for t in e.src] for e in exs], dtype=np.int8)
-        ham = np.empty(len(exs))
-        for k in range(0, len(exs), 256):
-            ham[k : k + 256] = (px[k : k + 256, None, :] != train_px[None, :, :]).mean(2).min(1)
+        ham = _nearest_hamming(np.array([[vocab[t] for t in e.src] for e in exs], dtype=np.int8), train_px)
         for e, c, fd, h in zip(exs, combo, fdist, ham):
             seen = sum((i, j, int(c[i]), int(c[j])) in seen_pairs for i, j in pair_idx)
             e.meta.update({"seen_frac": round(seen / len(pair_idx), 6), "factor_dist": int(fd),
                            "nn_dist": 0.0 if name == "train" else round(float(h), 6)})
+
+
+def make(s: FactorsSettings) -> TaskData:
+    """The task's data for these settings (see the module docstring)."""
+    check_split(s, SPLITS, "factors")
+    check(2 <= s.n_shapes <= len(SHAPES), f"n_shapes must be 2..{len(SHAPES)}, got {s.n_shapes}")
+    check(2 <= s.n_colours <= len(COLOURS), f"n_colours must be 2..{len(COLOURS)}, got {s.n_colours}")
+    check(s.grid >= 2, f"grid must be at least 2, got {s.grid}")
+    check(s.n_per_combo >= 1 and s.n_noise >= 0, "n_per_combo must be >= 1 and n_noise >= 0")
+    check(s.n_noise > 0 or s.n_per_combo == 1, "n_noise = 0 makes identical images: use n_per_combo = 1")
+    check(0 < s.id_frac < 1, f"id_frac must be in (0, 1), got {s.id_frac}")
+    counts = {"shape": s.n_shapes, "colour": s.n_colours, "position": s.grid**2}
+    shapes, colours = list(SHAPES)[: s.n_shapes], list(COLOURS)[: s.n_colours]
+    f1, f2 = s.split.split("_")
+    heldout = _heldout_pairs(s, counts)
+    combos = list(itertools.product(range(s.n_shapes), range(s.n_colours), range(counts["position"])))
+    held = {c for c in combos if (c[FACTORS.index(f1)], c[FACTORS.index(f2)]) in heldout}
+    allowed = [c for c in combos if c not in held]
+    n_new = int(round(s.id_frac * len(allowed)))
+    check(0 < n_new < len(allowed), f"id_frac {s.id_frac} leaves no new_triple or no train combinations")
+    new_combos = {allowed[i] for i in rng_for(s.seed, 2).permutation(len(allowed))[:n_new]}
+    sets = _draw_sets(s, combos, held, new_combos)
+    _add_novelty(sets, [LETTER[c] for c in colours])
     notes = {"heldout": [{f1: a, f2: b} for a, b in sorted(heldout)], "shapes": shapes, "colours": colours,
-             "side": side, "palette": {LETTER[c]: list(COLOURS[c]) for c in colours},
+             "side": 4 * s.grid, "palette": {LETTER[c]: list(COLOURS[c]) for c in colours},
              "nn_dist": "normalized Hamming distance of pixel tokens to the nearest training image"}
     return finish("factors", s, sets["train"], sets["test_id"], sets["test_ood"],
                   extra={"new_triple": sets["new_triple"]}, notes=notes)
@@ -166,10 +186,16 @@ def pretrain_set(d: TaskData) -> list[Example]:
     return [e for e in d.train if sum(e.meta["factors"][k] != ref[k] for k in ref) <= 1]
 
 
+def items(s: FactorsSettings) -> int:
+    """An upper estimate of the items these settings generate: shapes x colours x grid^2 positions x n_per_combo
+    images of (4 grid)^2 pixels each."""
+    return s.n_shapes * s.n_colours * s.grid ** 2 * s.n_per_combo * (4 * s.grid) ** 2
+
+
 # no curriculum order: one image, three factors
 SPEC = TaskSpec(
     "factors", FactorsSettings, make, SPLITS, __doc__, default_model="mlp",
     recipe=Recipe(task_options={"n_per_combo": 32, "n_noise": 1},
                   model_options={"mlp": {"input": "embed", "embed": 8, "hidden": 512, "depth": 1}},
                   train={"max_steps": 3000}, budget="about a minute"),
-    pretrain_set=pretrain_set, tiny={"n_per_combo": 2})
+    pretrain_set=pretrain_set, tiny={"n_per_combo": 2}, items=items)

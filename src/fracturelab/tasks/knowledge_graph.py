@@ -201,9 +201,18 @@ def pretrain_set(d: TaskData) -> list[Example]:
     return [e for e in d.train if e.meta["hops"] == 1]
 
 
+def items(s: KnowledgeGraphSettings) -> int:
+    """An upper estimate of the items these settings generate: the crossed split lists every question of up to 4
+    hops (n_entities x n_relations^4 rows of 5 numbers); the others every 2-hop question (n_entities x
+    n_relations^2, 3 numbers each) and up to 3 test sets of n_test questions of up to 5 numbers."""
+    if s.split == "crossed":
+        return 5 * s.n_entities * s.n_relations ** 4
+    return 3 * s.n_entities * s.n_relations ** 2 + 15 * s.n_test
+
+
 SPEC = TaskSpec(
     "knowledge_graph", KnowledgeGraphSettings, make, SPLITS, __doc__, default_model="transformer",
     recipe=Recipe(task_options={"intermediate": True}, model_options={"transformer": {"d_model": 128, "n_layer": 2}},
                   train={"max_steps": 4000, "lr": 2e-3}, budget="about a minute"),
     pretrain_set=pretrain_set, curriculum_key=lambda e: (e.meta["hops"],), text=True,
-    tiny={"n_entities": 20, "n_relations": 4, "n_test": 100, "novelty": False})
+    tiny={"n_entities": 20, "n_relations": 4, "n_test": 100, "novelty": False}, items=items)

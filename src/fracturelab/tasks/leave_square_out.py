@@ -51,15 +51,37 @@ class LeaveSquareOutSettings:
     """Fraction of the pairs outside the test set held out as test_id."""
 
 
-def _chebyshev_to_set(q: np.ndarray, ref: np.ndarray, p: int | None) -> np.ndarray:
-    """Min L-infinity distance from each query pair to any reference pair (on the p-torus if p is given)."""
-    out = np.empty(len(q), dtype=np.int64)
-    for s in range(0, len(q), 512):
-        d = np.abs(q[s : s + 512, None, :] - ref[None, :, :])
-        if p is not None:
-            d = np.minimum(d, p - d)
-        out[s : s + 512] = d.max(axis=2).min(axis=1)
+def _grow(reached: np.ndarray, torus: bool) -> np.ndarray:
+    """The cells one king's move (or none) from a reached cell of the p x p grid (wrapping round on the torus)."""
+    out = reached.copy()
+    for axis in (0, 1):
+        a = out.copy()
+        if torus:
+            out |= np.roll(a, 1, axis) | np.roll(a, -1, axis)
+        else:
+            lo, hi = [slice(None)] * 2, [slice(None)] * 2
+            lo[axis], hi[axis] = slice(None, -1), slice(1, None)
+            out[tuple(hi)] |= a[tuple(lo)]
+            out[tuple(lo)] |= a[tuple(hi)]
     return out
+
+
+def chebyshev_to_set(q: np.ndarray, ref: np.ndarray, p: int, torus: bool) -> np.ndarray:
+    """Min L-infinity distance from each query pair to any reference pair (non-empty), all in 0..p-1 (on the
+    p-torus if torus). A reference lies within k of a query iff one lies in the (2k + 1)-square around it, and king's
+    moves reach exactly that square in k steps, so a search from every reference at once that grows the reached set
+    by one king's move per round finds each distance: p^2 work per round, at most p rounds, p^2 memory (the
+    all-pairs minimum it replaces held 512 x |ref| differences at once; tests/test_hostile_sizes.py compares)."""
+    reached = np.zeros((p, p), dtype=bool)
+    reached[ref[:, 0], ref[:, 1]] = True
+    dist = np.zeros((p, p), dtype=np.int64)
+    k = 0
+    while not reached.all():
+        k += 1
+        grown = _grow(reached, torus)
+        dist[grown & ~reached] = k
+        reached = grown
+    return dist[q[:, 0], q[:, 1]]
 
 
 def make(s: LeaveSquareOutSettings) -> TaskData:
@@ -94,8 +116,8 @@ def make(s: LeaveSquareOutSettings) -> TaskData:
     is_train = ~is_ood & ~is_id
     pairs = np.stack([a, b], 1)
     ref = pairs[is_train]
-    d_lin = _chebyshev_to_set(pairs, ref, None)
-    d_tor = _chebyshev_to_set(pairs, ref, s.p)
+    d_lin = chebyshev_to_set(pairs, ref, s.p, torus=False)
+    d_tor = chebyshev_to_set(pairs, ref, s.p, torus=True)
 
     def example(i):
         ai, bi = int(a[i]), int(b[i])
@@ -123,10 +145,15 @@ def pretrain_set(d: TaskData) -> list[Example]:
             for a in range(s["p"]) for b in range(s["p"])]
 
 
+def items(s: LeaveSquareOutSettings) -> int:
+    """An upper estimate of the items these settings generate: the p^2 pairs (a, b)."""
+    return s.p * s.p
+
+
 # no curriculum order: one operation per example
 SPEC = TaskSpec(
     "leave_square_out", LeaveSquareOutSettings, make, SPLITS, __doc__, default_model="mlp",
     recipe=Recipe(model_options={"mlp": {"hidden": 512, "depth": 2}},
                   train={"max_steps": 4000, "lr": 3e-3, "weight_decay": 1.0, "batch_size": 256, "patience": 15},
                   budget="under a minute"),
-    pretrain_set=pretrain_set, factor_keys=("a", "b"), tiny={"p": 23, "side": 5})
+    pretrain_set=pretrain_set, factor_keys=("a", "b"), tiny={"p": 23, "side": 5}, items=items)

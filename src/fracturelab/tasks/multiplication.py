@@ -216,23 +216,34 @@ def _signature(n: dict, nodes: list[dict]) -> tuple:
     return (n["op"], tuple(nodes[p]["value"] for p in n["parents"]), n.get("shift", 0), n["value"])
 
 
-def _draw(size, n, rng, exclude=frozenset()) -> list[tuple[int, int]]:
+def _draw(size, n, rng) -> list[tuple[int, int]]:
     """n distinct random pairs with these digit counts (all of them if there are not more)."""
-    (n1, n2), lo1, lo2 = size, 10 ** (size[0] - 1), 10 ** (size[1] - 1)
+    lo1, lo2 = 10 ** (size[0] - 1), 10 ** (size[1] - 1)
     c1, c2 = 9 * lo1, 9 * lo2
     total = c1 * c2
     idx = np.arange(total) if total <= n else rng.choice(total, size=n, replace=False)
     return [(lo1 + int(i) // c2, lo2 + int(i) % c2) for i in idx]
 
 
-def make(s: MultiplicationSettings) -> TaskData:
-    check_split(s, SPLITS, "multiplication")
+MAX_DIGITS = 18
+"""Most digits of one operand (operands are drawn as int64)."""
+
+
+def _sizes(s: MultiplicationSettings) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """The train and OOD sizes as (digits of a, digits of b) int pairs, checked."""
     sizes = [tuple(int(x) for x in z) for z in s.train_sizes]
     ood = [tuple(int(x) for x in z) for z in s.ood_sizes]
     check(len(sizes) > 0 and len(ood) > 0, "train_sizes and ood_sizes must not be empty")
     check(all(len(z) == 2 and min(z) >= 1 for z in sizes + ood), "sizes are (digits of a, digits of b) pairs >= 1")
+    # operands are drawn as int64: 10^18 is the largest power of ten it holds
+    check(all(max(z) <= MAX_DIGITS for z in sizes + ood), f"sizes have at most {MAX_DIGITS} digits per operand")
     check(not set(sizes) & set(ood), f"ood_sizes {ood} overlap train_sizes")
-    check(s.n_train_per_size >= 1 and s.n_test_per_size >= 1 and s.n_ood_per_size >= 1, "per-size counts must be >= 1")
+    return sizes, ood
+
+
+def _train_and_id_pairs(s: MultiplicationSettings, sizes) -> tuple[list, list]:
+    """The (a, b) pairs of train and test_id: per size, a seeded draw split into n_test_per_size test_id pairs (at
+    most a tenth of the size's pairs) and up to n_train_per_size training pairs."""
     rng = rng_for(s.seed, 1)
     train_pairs, id_pairs = [], []
     for z in sizes:
@@ -244,23 +255,22 @@ def make(s: MultiplicationSettings) -> TaskData:
         order = rng.permutation(len(pairs))
         id_pairs += [pairs[i] for i in order[:n_id]]
         train_pairs += [pairs[i] for i in order[n_id : n_id + n_tr]]
-    ood_pairs = [p for z in ood for p in _draw(z, s.n_ood_per_size, rng_for(s.seed, 2))]
+    return train_pairs, id_pairs
 
-    def example(a, b):
-        nodes = build_graph(a, b)
-        src = tuple(str(a)) + ("*",) + tuple(str(b))
-        tgt = render_scratchpad(nodes) if s.scratchpad else tuple(str(a * b))
-        ops = [n for n in nodes if n["op"] != "in"]
-        meta = {"a": a, "b": b, "size": [len(str(a)), len(str(b))], "product": a * b, "length": len(tgt),
-                **graph_stats([n["depth"] for n in ops]), "graph": {"nodes": nodes}}
-        return Example(src, tgt, meta)
 
-    train = [example(*p) for p in train_pairs]
-    test_id = [example(*p) for p in id_pairs]
-    test_ood = [example(*p) for p in ood_pairs]
+def _example(s: MultiplicationSettings, a: int, b: int) -> Example:
+    """One problem a * b: src, tgt (scratchpad and answer, or the answer) and metadata with its graph."""
+    nodes = build_graph(a, b)
+    src = tuple(str(a)) + ("*",) + tuple(str(b))
+    tgt = render_scratchpad(nodes) if s.scratchpad else tuple(str(a * b))
+    ops = [n for n in nodes if n["op"] != "in"]
+    meta = {"a": a, "b": b, "size": [len(str(a)), len(str(b))], "product": a * b, "length": len(tgt),
+            **graph_stats([n["depth"] for n in ops]), "graph": {"nodes": nodes}}
+    return Example(src, tgt, meta)
 
-    # Subgraph coverage: a bitset (Python int) of training examples per value-level step; a node's coverage is its
-    # own step's bitset AND its parents' coverage bitsets (the ancestors' steps), counted by popcount.
+
+def _step_bits(train: list[Example]) -> dict[tuple, int]:
+    """Value-level step -> the bitset (a Python int, bit k for train[k]) of the training scratchpads holding it."""
     index: dict[tuple, list[int]] = {}
     for k, e in enumerate(train):
         nodes = e.meta["graph"]["nodes"]
@@ -271,19 +281,39 @@ def make(s: MultiplicationSettings) -> TaskData:
         m = np.zeros(len(train), bool)
         m[ks] = True
         bits[sig] = int.from_bytes(np.packbits(m, bitorder="little").tobytes(), "little")
-    everyone = (1 << len(train)) - 1
+    return bits
+
+
+def _add_coverage(e: Example, bits: dict[tuple, int], everyone: int) -> None:
+    """Set each operation node's coverage and the example's seen_frac (see the module docstring): a node's
+    training bitset is its own step's AND its parents' (so its ancestors' steps), counted by popcount; `everyone`
+    (all bits set) stands for the inputs."""
+    nodes = e.meta["graph"]["nodes"]
+    cov = {}
+    for n in nodes:
+        c = everyone if n["op"] == "in" else bits.get(_signature(n, nodes), 0)
+        for p in n["parents"]:
+            c &= cov[p]
+        cov[n["id"]] = c
+        if n["op"] != "in":
+            n["coverage"] = c.bit_count()
+    ops = [n for n in nodes if n["op"] != "in"]
+    e.meta["seen_frac"] = round(sum(n["coverage"] > 0 for n in ops) / len(ops), 6)
+
+
+def make(s: MultiplicationSettings) -> TaskData:
+    """The task's data for these settings (see the module docstring)."""
+    check_split(s, SPLITS, "multiplication")
+    sizes, ood = _sizes(s)
+    check(s.n_train_per_size >= 1 and s.n_test_per_size >= 1 and s.n_ood_per_size >= 1, "per-size counts must be >= 1")
+    train_pairs, id_pairs = _train_and_id_pairs(s, sizes)
+    ood_pairs = [p for z in ood for p in _draw(z, s.n_ood_per_size, rng_for(s.seed, 2))]
+    train = [_example(s, *p) for p in train_pairs]
+    test_id = [_example(s, *p) for p in id_pairs]
+    test_ood = [_example(s, *p) for p in ood_pairs]
+    bits, everyone = _step_bits(train), (1 << len(train)) - 1
     for e in train + test_id + test_ood:
-        nodes = e.meta["graph"]["nodes"]
-        cov = {}
-        for n in nodes:
-            c = everyone if n["op"] == "in" else bits.get(_signature(n, nodes), 0)
-            for p in n["parents"]:
-                c &= cov[p]
-            cov[n["id"]] = c
-            if n["op"] != "in":
-                n["coverage"] = c.bit_count()
-        ops = [n for n in nodes if n["op"] != "in"]
-        e.meta["seen_frac"] = round(sum(n["coverage"] > 0 for n in ops) / len(ops), 6)
+        _add_coverage(e, bits, everyone)
     if s.novelty:
         add_nn_dist(train, test_id, test_ood)
     notes = {"error_types": list(ERROR_TYPES), "coverage": "training scratchpads holding the node's step and all "
@@ -297,6 +327,15 @@ def pretrain_set(d: TaskData) -> list[Example]:
     return [e for e in d.train if e.meta["size"][0] * e.meta["size"][1] <= 2]
 
 
+def items(s: MultiplicationSettings) -> int:
+    """An upper estimate of the items these settings generate: per size (digits of a, digits of b), its pairs times
+    (digits of a + 1) x (digits of b + 1) scratchpad tokens and graph nodes."""
+    def per_pair(z) -> int:
+        return (int(z[0]) + 1) * (int(z[-1]) + 1)
+    return (sum((s.n_train_per_size + s.n_test_per_size) * per_pair(z) for z in s.train_sizes)
+            + sum(s.n_ood_per_size * per_pair(z) for z in s.ood_sizes))
+
+
 SPEC = TaskSpec(
     "multiplication", MultiplicationSettings, make, SPLITS, __doc__, default_model="transformer",
     recipe=Recipe(task_options={"train_sizes": ((1, 1), (1, 2), (2, 1), (3, 1)), "ood_sizes": ((2, 2),)},
@@ -304,4 +343,4 @@ SPEC = TaskSpec(
                   train={"max_steps": 3000, "lr": 2e-3, "patience": 20}, budget="about 6 minutes"),
     pretrain_set=pretrain_set, curriculum_key=lambda e: (e.meta["n_nodes"],), text=True,
     tiny={"train_sizes": ((1, 1), (2, 1)), "ood_sizes": ((2, 2),), "n_train_per_size": 300, "n_test_per_size": 40,
-          "n_ood_per_size": 30, "novelty": False})
+          "n_ood_per_size": 30, "novelty": False}, items=items)

@@ -204,9 +204,15 @@ def pretrain_set(d: TaskData) -> list[Example]:
     return [e for e in d.train if "and" not in e.src and "after" not in e.src]
 
 
+def items(s: ScanSettings) -> int:
+    """An upper estimate of the items these settings generate: SCAN's 20,910 commands plus prim_repeats copies of
+    the lone primitive."""
+    return 20_910 + s.prim_repeats
+
+
 SPEC = TaskSpec(
     "scan", ScanSettings, make, SPLITS, __doc__, default_model="transformer",
     recipe=Recipe(model_options={"transformer": {"d_model": 64, "n_layer": 3}}, train={"max_steps": 5000, "lr": 2e-3},
                   budget="about 5 minutes"),
     pretrain_set=pretrain_set, curriculum_key=lambda e: (e.meta["length"], e.meta["cmd_len"]), text=True,
-    tiny={"novelty": False})
+    tiny={"novelty": False}, items=items)

@@ -94,6 +94,15 @@ class TrainSettings:
         if not ok:
             raise FracturelabError(f"bad train settings: positive sizes, 0 < val_frac < 1, "
                                    f"0 < curriculum_start <= 1, 0 < train_frac <= 1, init_scale > 0 (got {self})")
+        if any(c < 1 for c in self.checkpoints):
+            raise FracturelabError(f"checkpoints are training steps >= 1, got {list(self.checkpoints)}")
+
+
+def diverged(step: int) -> FracturelabError:
+    """The one line that stops a run whose loss or weights became NaN or infinite (a learning rate too large);
+    raised inside the staged run folder, so nothing is written."""
+    return FracturelabError(f"diverged at step {step} (the loss or the weights are no longer finite); "
+                            "lower the learning rate")
 
 
 @dataclass
@@ -288,6 +297,8 @@ def fit(model, ctx: Context, name: str, train: Sequence[Example], val: Sequence[
         ctx.step += 1
         bar.update()
         seen += len(idx)
+        if not math.isfinite(loss.item()):
+            raise diverged(ctx.step)
         run_loss, run_exact, run_n = run_loss + loss.item() * len(idx), run_exact + int(exact.sum()), run_n + len(idx)
         if ctx.save_checkpoint and ctx.step in s.checkpoints:
             ctx.save_checkpoint(ctx.step)
@@ -305,5 +316,7 @@ def fit(model, ctx: Context, name: str, train: Sequence[Example], val: Sequence[
     bar.close()
     if best_state is not None:
         model.load_state_dict(best_state)
+    if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):  # the last update overflowed them
+        raise diverged(ctx.step)
     model.eval()
     return stop.phase(name, k, seen)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import math
 import sys
 import warnings
 from typing import Mapping, Sequence
@@ -42,10 +43,11 @@ from tqdm.auto import tqdm
 from ..cppn.fused import active as fused_active, adam_step
 from ..errors import FracturelabError
 from ..io import staged_dir
+from ..limits import check_size
 from ..models.data import IGNORE
 from ..stacked import StackedAdam
 from .evolve.batched import _LossOf
-from .loop import EarlyStop, Phase, fit, lr_factor, record
+from .loop import EarlyStop, Phase, diverged, fit, lr_factor, record
 from .regimes import PLANS, PhasePlan
 from .run import Prepared, check_outdir, check_seed, finish, prepare, resolve
 
@@ -302,6 +304,8 @@ class _Group:
         """Member m (row r) after step k on n examples: counts, checkpoint, evaluation when due; True if it is done."""
         ctx, s, plan, run = self.ctxs[m], self.ss[m], self.plans[m], self.run[m]
         ctx.step += 1
+        if not math.isfinite(loss):  # as loop.fit: a member that diverged stops the run with one line, nothing written
+            raise diverged(ctx.step)
         self.seen[m] += n
         run[0] += loss * n
         run[1] += int(exact[:n].sum())
@@ -353,9 +357,11 @@ def parse_seeds(text: str) -> list[int]:
     for part in filter(None, (p.strip() for p in text.split(","))):
         lo, dash, hi = part.partition("-")
         try:
-            out += list(range(int(lo), int(hi) + 1)) if dash else [int(lo)]
+            first, last = int(lo), int(hi if dash else lo)
         except ValueError:
             raise FracturelabError(f"--seeds takes integers and ranges like 0-7 or 0,2,5-6, got {text!r}") from None
+        check_size(len(out) + max(0, last - first + 1), "max_runs", f"--seeds {text!r}: seeds")  # before listing them
+        out += list(range(first, last + 1))
     if not out or len(set(out)) < len(out):
         raise FracturelabError(f"--seeds {text!r}: give at least one seed, each once")
     return out

@@ -25,8 +25,8 @@ from .. import __version__
 from ..errors import FracturelabError
 from ..io import read_json, read_torch, staged_dir, write_torch
 from ..settings import check_options, from_options
-from ..models import MODELS, DataSpec, make_model
-from ..tasks import TASKS, make_task
+from ..models import MODELS, DataSpec, check_model_size, make_model
+from ..tasks import TASKS, check_task_size, make_task
 from ..tasks.base import TaskData
 from .evaluate import result_rows, score_sets, write_csv
 from .loop import Context, TrainSettings
@@ -73,8 +73,13 @@ def resolve(task: str, split: str | None, model: str | None, regime: str, task_o
             raise FracturelabError(f"unknown option {k!r} for task {task!r}, model {model!r} "
                                    f"(see TrainSettings, the model's and the task's settings)")
         routed[where][k] = v
-    check_options(TASKS[task].settings_cls, routed["task"], f"task {task!r}", strings=True, skip=("split", "seed"))
-    from_options(MODELS[model].settings_cls, routed["model"], f"model {model!r}", strings=True)  # fail before work
+    task_kw = check_options(TASKS[task].settings_cls, routed["task"], f"task {task!r}", strings=True,
+                            skip=("split", "seed"))
+    if split is not None:
+        task_kw["split"] = split
+    check_task_size(task, TASKS[task].settings_cls(**task_kw))  # sizes, before anything is generated or built
+    check_model_size(model, from_options(MODELS[model].settings_cls, routed["model"], f"model {model!r}",
+                                         strings=True))
     train = from_options(TrainSettings, routed["train"], "training", strings=True)
     if regime == "bimt":
         parse_settings(train.intervention)  # fail before any work

@@ -47,9 +47,10 @@ def is_run_folder(path: Path) -> bool:
     if not (cfg.is_file() and (path / "model.pt").is_file()):
         return False
     try:
-        return {"task", "model", "data_spec"} <= set(json.loads(cfg.read_text()))
-    except (OSError, ValueError):
+        config = json.loads(cfg.read_text())
+    except (OSError, ValueError, RecursionError):
         return False
+    return isinstance(config, dict) and {"task", "model", "data_spec"} <= set(config)
 
 
 def _load_python(spec: str, device: str, batch_size: int | None):
@@ -67,7 +68,11 @@ def _load_python(spec: str, device: str, batch_size: int | None):
         raise FracturelabError(f"{file}: failed to import ({e.__class__.__name__}: {str(e)[:160]})") from None
     if not callable(getattr(module, fn, None)):
         raise FracturelabError(f"{file}: no function {fn!r}")
-    return wrap(getattr(module, fn)(), device, batch_size)
+    try:
+        built = getattr(module, fn)()
+    except Exception as e:  # noqa: BLE001 (as its import: the user's code, one line naming it)
+        raise FracturelabError(f"{spec}: the builder raised ({e.__class__.__name__}: {str(e)[:160]})") from None
+    return wrap(built, device, batch_size)
 
 
 def wrap(obj, device: str = "cpu", batch_size: int | None = None):

@@ -88,7 +88,8 @@ def draw(res, entry: dict) -> str:
             ax.scatter([i] * len(base), base, c="tab:blue", marker="*", s=90, label="reference" if i == 0 else None)
         ax.set_xticks(range(len(refs)), refs, rotation=30, fontsize=7)
         ax.set_title(n.removeprefix(CPPN), fontsize=9)
-    axes[0].legend(fontsize=7)
+    if axes[0].get_legend_handles_labels()[0]:  # nothing to label when the study has no CPPN rows
+        axes[0].legend(fontsize=7)
     fig.tight_layout()
     return D.b64(fig)
 

@@ -19,7 +19,7 @@ from ...cppn.arch import Arch
 from ...cppn.color import to_rgb
 from ...cppn.module import coord_grid, forward, lecun_normal
 from ...cppn.nets import Net
-from ...cppn.replicate import ReplicateSettings, fit, mse as render_mse
+from ...cppn.replicate import ReplicateSettings, check_population, fit, mse as render_mse
 from ...errors import FracturelabError
 from .es import minimize
 from .neat_run import evolve_cppn
@@ -92,6 +92,7 @@ def evolve_target(target: np.ndarray, method: str = "neat", seed: int = 0, match
     if (method == "cmaes") != (s.method in ("cma", "sepcma")):
         raise FracturelabError(f"method {method!r} cannot run ES method {s.method!r} (cmaes: cma or sepcma; "
                                "es: openai or pgpe)")
+    check_population(arch, s.population, "ES population")  # before the generation's (population, P) draws
     x0 = constant_start(arch, target) if start == "constant" else None
     if x0 is None:
         x0 = lecun_normal(arch, torch.Generator().manual_seed(seed))

@@ -46,6 +46,10 @@ class ESSettings:
             raise FracturelabError(f"bad ES settings: population >= 2, sigma > 0, lr > 0, generations >= 1, "
                                    f"restarts >= 0 "
                                    f"(got {asdict(self)})")
+        from ...limits import check_size
+
+        # IPOP doubles the population at each restart (min: 2^64 is over any limit, and cheap to compute)
+        check_size(self.population * 2 ** min(self.restarts, 64), "max_runs", "ES population (x 2 per restart)")
         if self.method in ("openai", "pgpe") and self.population % 2:
             raise FracturelabError(f"ES method {self.method!r} needs an even population (mirrored pairs), "
                                    f"got {self.population}")
@@ -119,6 +123,10 @@ class NEATSettings:
             raise FracturelabError(f"bad NEAT settings: population >= 2, generations >= 1, res >= 2, an activation, "
                                    f"initial_hidden >= 0 "
                                    f"(got {asdict(self)})")
+        from ...limits import check_pixels, check_size
+
+        check_size(self.population, "max_runs", "NEAT population")
+        check_pixels(self.res, "NEAT fitness resolution")
 
 
 @dataclass
