@@ -73,7 +73,7 @@ def test_source_hash_covers_source_files_only(tmp_path):
     assert P.source_hash(tmp_path) != before and P.source_hash(tmp_path) == _slow_hash(tmp_path)
 
 
-def test_source_id_names_the_commit_in_a_checkout_and_the_hash_elsewhere(fresh, monkeypatch, tmp_path):
+def test_source_id_names_the_commit_in_a_checkout(fresh, monkeypatch):
     git = ["git", "-C", str(P.PACKAGE_DIR)]
     tracked = subprocess.run([*git, "ls-files", "--", "__init__.py"], capture_output=True, text=True)
     if tracked.returncode != 0 or not tracked.stdout.strip():
@@ -86,8 +86,11 @@ def test_source_id_names_the_commit_in_a_checkout_and_the_hash_elsewhere(fresh, 
     assert P.source_id() is sid  # once per process
     monkeypatch.setenv(P.ENV_SOURCE_ID, "test-identity")
     assert P.source_id() == "test-identity"
-    monkeypatch.delenv(P.ENV_SOURCE_ID)
-    # an installed copy (no checkout around the package): the hash of its source
+
+
+def test_source_id_of_an_installed_copy_is_the_hash_of_its_source(fresh, monkeypatch, tmp_path):
+    """An installed copy (no checkout around the package, as after `pip install .`): the hash of its source."""
+    monkeypatch.delenv(P.ENV_SOURCE_ID, raising=False)
     copy = tmp_path / "fracturelab"
     shutil.copytree(P.PACKAGE_DIR, copy, ignore=shutil.ignore_patterns("__pycache__", "data"))
     monkeypatch.setattr(P, "PACKAGE_DIR", copy)

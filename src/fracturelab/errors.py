@@ -12,3 +12,10 @@ class GenomeError(FracturelabError):
         self.path = str(path)
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
+
+
+def diverged(step: int) -> FracturelabError:
+    """The one line that stops a run whose loss or weights became NaN or infinite (a learning rate too large): SGD
+    training, populations and CPPN replicas raise it inside their staged outputs, so nothing is written."""
+    return FracturelabError(f"diverged at step {step} (the loss or the weights are no longer finite); "
+                            "lower the learning rate")

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..errors import FracturelabError
+from ..errors import FracturelabError, diverged
 from ..stacked import StackedAdam
 from .arch import Arch
 from .color import to_rgb
@@ -153,8 +153,6 @@ def fit_batch(arch: Arch, target: np.ndarray, settings: Sequence[ReplicateSettin
     (A, P) weights of the A replicas still training and one Adam step with a learning rate per row. A replica that
     reaches its stop_mse or its steps leaves the batch, as `fit` would stop, so replica r is `fit` with settings[r]
     up to float rounding (tests/test_cppn_population.py)."""
-    from ..train.loop import diverged  # late: train imports the models, which import cppn
-
     for s in settings:
         s.check()
     res = settings[0].res

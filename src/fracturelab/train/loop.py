@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..errors import FracturelabError
+from ..errors import FracturelabError, diverged
 from ..tasks.base import Example
 
 
@@ -96,13 +96,6 @@ class TrainSettings:
                                    f"0 < curriculum_start <= 1, 0 < train_frac <= 1, init_scale > 0 (got {self})")
         if any(c < 1 for c in self.checkpoints):
             raise FracturelabError(f"checkpoints are training steps >= 1, got {list(self.checkpoints)}")
-
-
-def diverged(step: int) -> FracturelabError:
-    """The one line that stops a run whose loss or weights became NaN or infinite (a learning rate too large);
-    raised inside the staged run folder, so nothing is written."""
-    return FracturelabError(f"diverged at step {step} (the loss or the weights are no longer finite); "
-                            "lower the learning rate")
 
 
 @dataclass

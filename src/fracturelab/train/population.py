@@ -41,13 +41,13 @@ from torch.func import functional_call
 from tqdm.auto import tqdm
 
 from ..cppn.fused import active as fused_active, adam_step
-from ..errors import FracturelabError
+from ..errors import FracturelabError, diverged
 from ..io import staged_dir
 from ..limits import check_size
 from ..models.data import IGNORE
 from ..stacked import StackedAdam
 from .evolve.batched import _LossOf
-from .loop import EarlyStop, Phase, diverged, fit, lr_factor, record
+from .loop import EarlyStop, Phase, fit, lr_factor, record
 from .regimes import PLANS, PhasePlan
 from .run import Prepared, check_outdir, check_seed, finish, prepare, resolve
 
