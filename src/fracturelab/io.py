@@ -149,6 +149,12 @@ def input_file(path, what: str = "file") -> Path:
     return p
 
 
+def _first_line(e: Exception) -> str:
+    """An exception's first line, or its class name when it has no message (torch raises an empty IndexError on an
+    empty file)."""
+    return (str(e).splitlines() or [e.__class__.__name__])[0]
+
+
 def read_bytes(path, what: str = "file") -> bytes:
     p = input_file(path, what)
     try:
@@ -168,7 +174,7 @@ def read_json(path, what: str = "JSON file"):
     try:
         return json.loads(read_text(path, what))
     except (json.JSONDecodeError, RecursionError) as e:
-        raise FracturelabError(f"{path}: not valid JSON ({str(e).splitlines()[0]})") from None
+        raise FracturelabError(f"{path}: not valid JSON ({_first_line(e)})") from None
 
 
 def read_npy(path, max_items: int | None = None):
@@ -191,7 +197,7 @@ def read_npy(path, max_items: int | None = None):
     except OSError as e:
         raise FracturelabError(f"{p}: cannot read ({e.strerror})") from None
     except (ValueError, EOFError, TypeError) as e:
-        raise FracturelabError(f"{p}: not a readable .npy file ({str(e).splitlines()[0]})") from None
+        raise FracturelabError(f"{p}: not a readable .npy file ({_first_line(e)})") from None
 
 
 def read_torch(path):
@@ -208,7 +214,7 @@ def read_torch(path):
     except OSError as e:
         raise FracturelabError(f"{p}: cannot read ({e.strerror or e})") from None
     except (RuntimeError, pickle.UnpicklingError, EOFError, ValueError, KeyError, AttributeError, IndexError) as e:
-        raise FracturelabError(f"{p}: not a readable torch weights file ({str(e).splitlines()[0][:200]})") from None
+        raise FracturelabError(f"{p}: not a readable torch weights file ({_first_line(e)[:200]})") from None
     items = state.items() if isinstance(state, dict) else ()
     bad = next((k for k, v in items if isinstance(v, torch.Tensor) and v.is_floating_point()
                 and not bool(torch.isfinite(v).all())), None)

@@ -18,13 +18,15 @@ def _cmd_genome(a):
 def _cmd_render(a):
     from pathlib import Path
 
-    from ..cppn.nets import load_cppn, write_png
+    from ..cppn.nets import FLOAT32_MAX, load_cppn, write_png
     from ..io import output_file
 
     from ..limits import check_size
 
     check_size(a.res * a.res, "max_pixels", f"--res {a.res}: pixels")
     window = tuple(a.window) if a.window else None
+    if window and max(map(abs, window)) > FLOAT32_MAX:  # nets render in float32: the grid would be infinite
+        raise FracturelabError(f"--window: {max(map(abs, window)):.3g} overflows float32 (at most {FLOAT32_MAX:.3g})")
     if window and not (window[0] < window[1] and window[2] < window[3]):
         raise FracturelabError(f"--window X0 X1 Y0 Y1 needs X0 < X1 and Y0 < Y1, got {' '.join(map(str, window))}")
     if Path(a.out).suffix.lower() != ".png":
@@ -79,10 +81,10 @@ def _cmd_replicate(a):
     settings.check()
     if a.path.lower().endswith(".png") and not a.arch:
         raise FracturelabError("a PNG target needs --arch (e.g. '8;cache:8,gaussian:4,sin:4')")
-    if a.arch:
+    if a.arch is not None:
         check_fit_size(Arch.parse(a.arch), a.res)
     target, own = load_target(a.path, a.res)
-    arch = Arch.parse(a.arch) if a.arch else own
+    arch = Arch.parse(a.arch) if a.arch is not None else own
     rep = fit(arch, target, settings)
     net = Net(f"sgd_{a.path}", arch, rep.params, {}, "sgd")
     final = mse(arch, rep.params, target)
@@ -102,6 +104,9 @@ def _cmd_fer(a):
 
     if a.res < 8 or a.replicas < 0:
         raise FracturelabError("--res must be at least 8 and --replicas at least 0")
+    from ..limits import check_size
+
+    check_size(a.replicas, "max_runs", "--replicas")  # before any training: each replica is a full fit
     check_new_dir(a.out, a.force)
     reference = load_cppn(a.reference)
     from pathlib import Path

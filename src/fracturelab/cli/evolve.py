@@ -26,6 +26,11 @@ def _cmd_evolve(a):
         raise FracturelabError("--res must be at least 2, --generations at least 1, --population at least 2")
     if a.match_mse is not None and not a.match_mse > 0:
         raise FracturelabError(f"--match-mse must be > 0, got {a.match_mse}")
+    for flag, text in (("--set", a.set), ("--novelty", a.novelty)):
+        if text is not None and not text.strip():
+            raise FracturelabError(f"{flag} is empty: give K=V,... or leave it out")
+    if a.novelty is not None and a.method != "neat-novelty":
+        raise FracturelabError(f"--novelty applies to --method neat-novelty, not {a.method}")
     check_new_dir(a.out, a.force)  # fail before any long work
     target, own = load_target(a.target, a.res)
     arch = None
@@ -72,7 +77,7 @@ def register(sub) -> None:
                    help=f"cmaes/es: the fixed arch (default {arch}; `own`: the target net's own arch)")
     s.add_argument("--start", default="constant", choices=("constant", "lecun"),
                    help="cmaes/es: start from the target's mean colour (default) or a LeCun-normal draw")
-    s.add_argument("--set", default="", metavar="K=V,...",
+    s.add_argument("--set", default=None, metavar="K=V,...",
                    help="more NEATSettings or ESSettings fields, e.g. 'node_add_prob=0.3' or 'sigma=0.2'")
-    s.add_argument("--novelty", default="", metavar="K=V,...", help="neat-novelty: NoveltySettings fields")
+    s.add_argument("--novelty", default=None, metavar="K=V,...", help="neat-novelty: NoveltySettings fields")
     s.set_defaults(fn=_cmd_evolve)

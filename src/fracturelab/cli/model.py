@@ -11,7 +11,7 @@ from .args import int_at_least, seed
 def _cmd_probe_model(a):
     from ..probes.probe_model import probe_model
 
-    split = (lambda s: [x for x in s.split(",") if x.strip()] if s else None)
+    split = (lambda s: [x for x in s.split(",") if x.strip()] if s is not None else None)  # given empty: refused
     results = probe_model(a.model, a.prompts, a.out, layers=split(a.layers), probes=split(a.probes),
                           batch_size=a.batch_size, device=a.device, seed=a.seed, progress=not a.quiet,
                           dtype=a.dtype)
@@ -61,7 +61,7 @@ def _cmd_export(a):
 
     output_file(a.out)  # before the work: a FIFO or device node named by -o is refused, never replaced
     data = _task_data(a.source, a.split, a.seed, a.set)
-    rows = export_rows(data, [s for s in a.sets.split(",") if s.strip()] if a.sets else None)
+    rows = export_rows(data, [s for s in a.sets.split(",") if s.strip()] if a.sets is not None else None)
     write_jsonl(rows, a.out)
     counts: dict = {}
     for r in rows:

@@ -9,7 +9,7 @@ from .args import seed
 def _cmd_probe(a):
     from ..probes import probe_run
 
-    results = probe_run(a.rundir, a.probes.split(",") if a.probes else None, a.seed)
+    results = probe_run(a.rundir, a.probes.split(",") if a.probes is not None else None, a.seed)
     for probe, metrics in results.items():
         if "skipped" in metrics:
             print(f"{probe}: skipped ({metrics['skipped']})")

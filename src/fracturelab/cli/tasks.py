@@ -54,17 +54,28 @@ def _cmd_tasks_show(a):
             print(f"  {e['src']}  ->  {e['tgt']}\n    {json.dumps(e['meta'], default=list)}")
 
 
+FLAGS = {"task": "--task", "split": "--split", "model": "--model", "regime": "--regime", "seed": "--seed",
+         "members": "--seeds", "outdir": "-o", "overwrite": "--force"}
+"""train_run's and train_population's own arguments, which the train command sets from its flags (a --set of one
+would reach them twice)."""
+
+
 def _cmd_train(a):
     from ..train import train_run
 
     options = {k: _literal(v) for k, v in _options(a.set).items()}
+    clash = next((k for k in options if k in FLAGS), None)
+    if clash is not None:
+        raise FracturelabError(f"--set {clash}=...: give it as {FLAGS[clash]}")
+    if a.seeds is not None and a.seed is not None:
+        raise FracturelabError("--seed and --seeds: give one of them (--seeds 3 trains seed 3 alone)")
     options.setdefault("verbose", a.verbose)
     options.setdefault("progress", not a.quiet)
     from ..io import check_new_dir
 
     check_new_dir(a.out, a.force)
     if a.seeds is None:
-        ms = [train_run(a.task, split=a.split, model=a.model, regime=a.regime, seed=a.seed, outdir=a.out,
+        ms = [train_run(a.task, split=a.split, model=a.model, regime=a.regime, seed=a.seed or 0, outdir=a.out,
                         overwrite=a.force, **options)]
         outs = [a.out]
     else:
@@ -104,7 +115,7 @@ def register(sub) -> None:
     s.add_argument("--split", default=None, help="default: the task's main systematic split")
     s.add_argument("--model", default=None, help="default: the task's default model")
     s.add_argument("--regime", default="scratch")
-    s.add_argument("--seed", type=seed, default=0)
+    s.add_argument("--seed", type=seed, default=None, help="default: 0")
     s.add_argument("--seeds", default=None, metavar="LIST",
                    help="train one network per seed (e.g. 0-7 or 0,2,5-6) in one vectorised population; each writes "
                         "the run folder OUT/seed<N>")

@@ -154,13 +154,16 @@ def _parse_nodes(path: Path, genome: ET.Element) -> dict[str, Node]:
 def _parse_links(path: Path, genome: ET.Element, nodes: dict[str, Node]) -> list[Link]:
     texts = {b.find("color-label").get("id"): (b.findtext("text") or "").strip()
              for b in genome.iterfind("./buttons/colorButton") if b.find("color-label") is not None}
-    links = []
+    links, seen = [], set()
     for el in genome.iterfind("./links/link"):
         src = _key(path, el.find("source"), "link source")
         dst = _key(path, el.find("target"), "link target")
         for end, k in (("source", src), ("target", dst)):
             if k not in nodes:
                 raise GenomeError(path, f"link {src}->{dst}: {end} node {k} does not exist")
+        if (src, dst) in seen:  # NEAT has one connection gene per node pair; a repeat is a corrupt or forged file
+            raise GenomeError(path, f"link {src}->{dst} appears twice")
+        seen.add((src, dst))
         w = _weight(path, el.findtext("weight"), f"link {src}->{dst}")
         cl = el.find("color-label")
         label = texts.get(cl.get("id")) if cl is not None else None

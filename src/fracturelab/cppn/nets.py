@@ -43,6 +43,8 @@ def load_netdir(path) -> Net:
     except FracturelabError as e:
         raise FracturelabError(f"{path / 'arch.txt'}: {e}") from None
     params = read_npy(path / "params.npy", max_items=arch.n_params)
+    if params.dtype.kind != "f":  # bool or integer values are not weights a net was trained or evolved to
+        raise FracturelabError(f"{path / 'params.npy'}: holds {params.dtype} values, expected floating-point weights")
     if params.ndim != 1 or params.size != arch.n_params:
         raise FracturelabError(f"{path / 'params.npy'}: {params.size} values, arch {arch} needs {arch.n_params}")
     check_float32(params, path / "params.npy")

@@ -84,6 +84,8 @@ class ReplicateSettings:
             raise FracturelabError(f"unknown replicate init {self.init!r} (inits: {', '.join(INITS)})")
         if self.keep not in KEEP:
             raise FracturelabError(f"replicate keep must be one of {', '.join(KEEP)}, got {self.keep!r}")
+        if self.arch is not None:  # given, even empty: it must parse (None, not "", means the target's own)
+            Arch.parse(self.arch)
 
 
 def check_fit_size(arch: Arch, res: int) -> None:

@@ -143,8 +143,10 @@ def check_names(names) -> list[str]:
         return list(PROBES)
     names = [n.strip() for n in ([names] if isinstance(names, str) else names) if n.strip()]
     bad = [n for n in names if n not in PROBES]
-    if bad or not names:
-        raise FracturelabError(f"unknown probe {bad[0] if bad else ''!r} (probes: {', '.join(PROBES)})")
+    if not names:
+        raise FracturelabError(f"no probe named (probes: {', '.join(PROBES)})")
+    if bad:
+        raise FracturelabError(f"unknown probe {bad[0]!r} (probes: {', '.join(PROBES)})")
     return names
 
 
@@ -228,12 +230,14 @@ def probe_trained_and_init(rundir, names, seed: int = 0, options: dict | None = 
 def probe_run(rundir, names=None, seed: int = 0) -> dict:
     """Load a run folder, run the probes, write RUNDIR/probes.json (probe -> metric -> value) and RUNDIR/probes/*.png
     (each replaced atomically), and return the results."""
-    from ..io import atomic_file, staged_dir
+    from ..io import atomic_file, output_file, staged_dir
     from ..train import load_run
     from .figures import write_figures
 
     names = check_names(names)
     rundir = Path(rundir)
+    if rundir.is_dir():  # before the work, and before probes/ is replaced: a probes.json that cannot be written
+        output_file(rundir / "probes.json")
     model, data, config = load_run(rundir)
     ckpts = run_checkpoints(rundir, config) if "sparsity" in names else {}
     timings: dict = {}

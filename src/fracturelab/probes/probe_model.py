@@ -102,6 +102,8 @@ def probe_model(model_spec: str, prompt_file, outdir, layers=None, probes=None, 
     out = prepare_output_dir(outdir)
     if out.exists() and any(out.iterdir()):
         raise FracturelabError(f"{out}: exists and is not empty; choose a new folder")
+    if layers is not None and not list(layers):
+        raise FracturelabError("no layer named (give names or patterns such as 'block*,ln_f', or none for all)")
     if batch_size is not None and batch_size < 1:
         raise FracturelabError(f"batch size must be at least 1 (got {batch_size})")
     data = read_prompts(prompt_file)

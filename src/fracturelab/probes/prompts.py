@@ -226,6 +226,8 @@ def example_row(e: Example, split: str, level: int) -> dict:
 def export_rows(data, sets=None) -> list[dict]:
     """Lines of a task's data (all sets, or the named ones), levels by set order (train 0, test_id 1, ...)."""
     all_sets = data.sets()
+    if sets is not None and not sets:
+        raise FracturelabError(f"no set named (sets of task {data.name!r}: {', '.join(all_sets)})")
     bad = [s for s in (sets or []) if s not in all_sets]
     if bad:
         raise FracturelabError(f"task {data.name!r} has no set {bad[0]!r} (sets: {', '.join(all_sets)})")

@@ -15,6 +15,7 @@ from collections import defaultdict
 
 import numpy as np
 
+from ..errors import FracturelabError
 from .cell import TaskCell, cell_from_params
 from .measures import TASK_COMPOSITE, dummies, init_value, learned, r2
 from .names import SPARSITY_LAYER
@@ -32,7 +33,11 @@ def rows_of(cells: list[StoredCell], metrics: dict) -> list[dict]:
     for c in cells:
         if not c.done or c.key not in metrics:
             continue
-        cell = cell_from_params(c.params)
+        try:
+            cell = cell_from_params(c.params)
+        except (KeyError, TypeError, ValueError) as e:  # a params_json edited by hand: a field missing or unknown
+            raise FracturelabError(f"cells row {c.key!r} params_json: not a cell's params ({type(e).__name__}: "
+                                   f"{str(e)[:80]}); the store was changed outside fracturelab") from None
         row = {"key": c.key, "kind": cell.kind, "seed": cell.seed, "regime": cell.regime}
         if isinstance(cell, TaskCell):
             row |= {"task": cell.task, "model": c.notes.get("model") or cell.model, "scale": cell.scale}

@@ -24,6 +24,7 @@ from .cell import execute, setup_worker, thread_env
 from .records import Outcome
 
 EXECUTORS = ("local", "ray")
+MAX_WORKERS = 64  # worker processes of one study: the runner uses at most this many, and refuses more when asked
 
 
 @dataclass(frozen=True)
@@ -100,25 +101,47 @@ def _ray_execute(cell) -> Outcome:
     return dataclasses.replace(out, result=dataclasses.replace(out.result, notes=notes))
 
 
-def _ray(cells: list, workers: int, address: str | None, threads: int) -> Iterator[Outcome]:
+def _ray_init(workers: int, address: str | None, threads: int) -> bool:
+    """Join the Ray cluster at address (None: start a local one of `workers` CPUs) unless this process already is
+    in one; returns whether it joined or started one now (the caller then shuts it down). One line if it cannot."""
     try:
         import ray
     except ImportError:
         raise FracturelabError("--executor ray needs ray: pip install 'fracturelab[ray]'") from None
-    started_here = False
-    if not ray.is_initialized():
-        # set before a worker process imports numpy (ray itself does); plug-ins reach the workers the same way (their
-        # .py paths must exist on every node)
-        env = {"env_vars": thread_env(threads) | {k: v for k, v in os.environ.items() if k == plugins.ENV}}
-        try:
-            if address:
-                ray.init(address=address, runtime_env=env, log_to_driver=False)
-            else:
-                ray.init(num_cpus=workers, include_dashboard=False, runtime_env=env, log_to_driver=False)
-        except Exception as e:  # noqa: BLE001 - a cluster that cannot be reached is bad input, one line
-            raise FracturelabError(f"ray: cannot {'join ' + address if address else 'start'} ({e})".splitlines()[0]) \
-                from None
-        started_here = True
+    if ray.is_initialized():
+        return False
+    # set before a worker process imports numpy (ray itself does); plug-ins reach the workers the same way (their
+    # .py paths must exist on every node)
+    env = {"env_vars": thread_env(threads) | {k: v for k, v in os.environ.items() if k == plugins.ENV}}
+    try:
+        if address:
+            ray.init(address=address, runtime_env=env, log_to_driver=False)
+        else:
+            ray.init(num_cpus=workers, include_dashboard=False, runtime_env=env, log_to_driver=False)
+    except Exception as e:  # noqa: BLE001 - a cluster that cannot be reached is bad input, one line
+        raise FracturelabError(f"ray: cannot {'join ' + address if address else 'start'} ({e})".splitlines()[0]) \
+            from None
+    return True
+
+
+@contextmanager
+def connected(settings: ExecSettings, workers: int, threads: int):
+    """ray: join (or start) the cluster on entry and leave it on exit, so a caller connects before it creates
+    anything (a study whose cluster cannot be reached leaves no output folder) and run_cells inside reuses the
+    connection; local: nothing to connect."""
+    started = settings.executor == "ray" and _ray_init(workers, settings.address, threads)
+    try:
+        yield
+    finally:
+        if started:
+            import ray
+
+            ray.shutdown()
+
+
+def _ray(cells: list, workers: int, address: str | None, threads: int) -> Iterator[Outcome]:
+    started_here = _ray_init(workers, address, threads)
+    import ray
     try:
         remote = ray.remote(num_cpus=1, max_retries=0)(_ray_execute)
         refs = {remote.remote(c): c for c in cells}

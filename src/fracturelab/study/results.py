@@ -83,6 +83,9 @@ def sources(cells: list[StoredCell]) -> dict[str, int]:
 def _net(store: Store, c: StoredCell) -> StudyNet:
     arch, params = store.blob(c.key, ARCH_TXT), store.blob(c.key, PARAMS_NPY)
     p = c.params
+    if not isinstance(p.get("reference"), str) or not isinstance(p.get("regime"), str):
+        raise FracturelabError(f"{store.path}: cells row {c.key!r} params_json: a CPPN cell without its reference "
+                               "and regime; the store was changed outside fracturelab")
     return StudyNet(c.key, p["reference"], c.notes.get("reference", Path(p["reference"]).stem), p["regime"],
                     p.get("seed", 0), arch.decode() if arch is not None else None, params)
 

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from ..errors import FracturelabError
 from ..io import prepare_output_dir
 from ..provenance import NOTE, collect, source_id
-from .executors import EXECUTORS, ExecSettings, run_cells, threads_per_worker
+from .executors import EXECUTORS, MAX_WORKERS, ExecSettings, connected, run_cells, threads_per_worker
 from .records import DONE
 from .results import load_study, sources
 from .spec import StudySpec
@@ -55,6 +55,25 @@ def check_executor(execution: ExecSettings) -> None:
         raise FracturelabError(f"unknown executor {execution.executor!r} (executors: {', '.join(EXECUTORS)})")
     if execution.executor == "ray" and importlib.util.find_spec("ray") is None:
         raise FracturelabError("--executor ray needs ray: pip install 'fracturelab[ray]'")
+    if execution.workers > MAX_WORKERS:
+        raise FracturelabError(f"--workers: at most {MAX_WORKERS} worker processes, got {execution.workers}")
+
+
+def check_picbreeder(spec: StudySpec, picbreeder) -> None:
+    """A --picbreeder DIR is a folder holding every network the spec's cppn.picbreeder names, each inside it (so a
+    missing one fails here, not in its cell after the others ran)."""
+    if picbreeder in (None, False):
+        return
+    if not Path(picbreeder).is_dir():
+        raise FracturelabError(f"{picbreeder}: not a folder (--picbreeder takes the Picbreeder data folder)")
+    root = Path(picbreeder).resolve()
+    for rel in spec.cppn.picbreeder if spec.cppn is not None else ():
+        p = Path(picbreeder) / rel
+        if not p.resolve().is_relative_to(root):
+            raise FracturelabError(f"spec.cppn.picbreeder: {rel!r} points outside the --picbreeder folder {picbreeder}")
+        if not p.exists():
+            raise FracturelabError(f"{p}: no such file or folder (spec.cppn.picbreeder {rel!r} in --picbreeder "
+                                   f"{picbreeder})")
 
 
 def _first_missing(path) -> Path | None:
@@ -146,25 +165,32 @@ def run_study(spec: StudySpec, outdir, execution: ExecSettings | None = None, pi
     cells other code computed is refused before any work unless allow_mixed_versions (_refuse_mixing)."""
     execution = execution or ExecSettings()
     check_executor(execution)
-    if picbreeder not in (None, False) and not Path(picbreeder).is_dir():
-        raise FracturelabError(f"{picbreeder}: not a folder (--picbreeder takes the Picbreeder data folder)")
-    store_path = Path(outdir) / STORE
+    check_picbreeder(spec, picbreeder)
+    store_path, kind = Path(outdir) / STORE, None
     if store_path.exists():
-        check_store(store_path)  # refuse a foreign store before touching anything else in the folder
+        kind = check_store(store_path)  # refuse a foreign store before touching anything else in the folder
     elif not force and Path(outdir).is_dir():  # another program's report.html or summary.json is not ours to replace
         theirs = sorted(p.name for p in Path(outdir).iterdir() if not p.name.startswith((STORE, f".{STORE}.")))
         if theirs:
             raise FracturelabError(f"{outdir}: holds {', '.join(theirs[:3])} but no {STORE}: not a study's folder; "
                                    "choose another or pass --force")
-    workers = min(execution.resolved_workers(), 64)
+    workers = min(execution.resolved_workers(), MAX_WORKERS)
     # threads per worker: the spec's, but never so many that workers x threads oversubscribes the cores
     threads = min(spec.threads, threads_per_worker(workers))
     cells = plan(dataclasses.replace(spec, threads=threads), picbreeder, warn=progress)  # before the folder is made
+    if kind == "ok":  # read-only (nothing created beside it), so a refused resume leaves the folder as it was
+        with Store(store_path, create=False) as old:
+            _refuse_mixing(old, [c.key for c in cells], allow_mixed_versions)
+    with connected(execution, min(workers, max(1, len(cells))), threads):  # a cluster not reached: no folder made
+        return _run(spec, outdir, execution, picbreeder, progress, cells, workers, threads)
+
+
+def _run(spec, outdir, execution, picbreeder, progress, cells, workers, threads) -> dict:
+    """run_study's work once everything was checked: make the folder and store, register and run the cells."""
     with _removed_on_failure(_first_missing(outdir)):
         out = open_outdir(outdir)
         store = Store(out / STORE)
     with store:
-        _refuse_mixing(store, [c.key for c in cells], allow_mixed_versions)
         sid = store.add_study(spec.name, spec.digest(), spec.to_dict(),
                               {"picbreeder": _source(picbreeder), "executor": execution.executor,
                                "workers": workers, "threads": threads, "keys": [c.key for c in cells],

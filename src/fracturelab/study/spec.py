@@ -21,6 +21,7 @@ from ..errors import FracturelabError
 from ..settings import from_options
 
 PROFILES = ("quick", "standard", "full")
+MAX_THREADS = 1024  # torch threads of one worker: more than any machine's cores (the runner caps it to them anyway)
 CPPN_REGIMES = ("sgd", "init", "sgd_arch")
 
 
@@ -210,10 +211,11 @@ def check_spec(spec: StudySpec) -> None:
         raise FracturelabError("spec: seeds is empty")
     if not spec.tasks and spec.cppn is None:
         raise FracturelabError("spec: no tasks and no cppn part: nothing to run")
-    if spec.threads < 1:
-        raise FracturelabError(f"spec.threads must be at least 1, got {spec.threads}")
+    if not 1 <= spec.threads <= MAX_THREADS:
+        raise FracturelabError(f"spec.threads must be 1..{MAX_THREADS}, got {spec.threads}")
     _check_seeds_and_steps(spec)
     _check_names(spec)
+    _check_repeats(spec)
     names = [s.name for s in spec.scales]
     if len(set(names)) != len(names) or not names:
         raise FracturelabError(f"spec.scales: names must be unique and there must be one at least, got {names}")
@@ -248,6 +250,45 @@ def _check_names(spec: StudySpec) -> None:
             raise FracturelabError(f"spec.tasks: unknown task {t.name!r} (tasks: {', '.join(TASKS)})")
         _known(t.regimes, REGIMES, f"spec.tasks[{t.name}].regimes", "regime")
         _known(t.models, MODELS, f"spec.tasks[{t.name}].models", "model")
+
+
+def _check_repeats(spec: StudySpec) -> None:
+    """Nothing the spec lists twice (a seed, probe, checkpoint, task entry, CPPN reference: each would be the same
+    cells again, or the same thing counted twice), every task trained in some regime, the scales' models known and
+    their settings valid, the intervention a regime, and the task cells within limits.max_runs."""
+    from ..limits import check_size
+    from ..models import MODELS, check_model_size
+    from ..train import REGIMES
+
+    tasks = [json.dumps(dataclasses.asdict(t), sort_keys=True, default=list) for t in spec.tasks]
+    for where, values in [("spec.seeds", spec.seeds), ("spec.probes", spec.probes), ("spec.tasks", tasks),
+                          ("spec.checkpoints", spec.checkpoints), *((f"spec.tasks[{t.name}].seeds", t.seeds)
+                                                                     for t in spec.tasks),
+                          *((f"spec.cppn.{k}", getattr(spec.cppn, k)) for k in ("references", "picbreeder")
+                            if spec.cppn is not None)]:
+        seen: set = set()
+        for i, v in enumerate(values):
+            if v in seen:
+                raise FracturelabError(f"{where}: entry {i} repeats an earlier one" + (f" ({v!r})" if where !=
+                                                                                       "spec.tasks" else ""))
+            seen.add(v)
+    if any(not (t.regimes or spec.regimes) for t in spec.tasks):
+        raise FracturelabError("spec.regimes is empty: a task without regimes of its own has none to train in")
+    _known([spec.analysis.intervention], REGIMES, "spec.analysis.intervention", "regime")
+    for sc in spec.scales:
+        _known(sc.model_options, MODELS, f"spec.scales[{sc.name}].model_options", "model")
+        for m, opts in sc.model_options.items():
+            where = f"spec.scales[{sc.name}].model_options.{m}"
+            if not isinstance(opts, dict):
+                raise FracturelabError(f"{where}: expected a table of the model's settings, got {opts!r}")
+            try:
+                check_model_size(m, from_options(MODELS[m].settings_cls, opts, where, strings=True))
+            except FracturelabError as e:
+                raise FracturelabError(f"{where}: {e}" if not str(e).startswith(where) else str(e)) from None
+    if spec.cppn is not None and not (spec.cppn.references or spec.cppn.picbreeder):
+        raise FracturelabError("spec.cppn: references and picbreeder are both empty: no CPPN to measure")
+    check_size(sum(len(t.seeds or spec.seeds) for _, t, *_ in _task_combinations(spec)), "max_runs",
+               "spec: task cells")
 
 
 def _known(names, registry, where: str, kind: str) -> None:
@@ -291,15 +332,29 @@ def _check_probes(spec: StudySpec) -> None:
 
 def _check_task_options(spec: StudySpec) -> None:
     """What would otherwise fail in every cell at run time, found at load: each task's split and options (names and
-    types, through train.resolve, the check train_run makes) under every model, regime and scale."""
+    types, through train.resolve, the check train_run makes; values, through the task's TaskSpec.check_settings)
+    under every model, regime and scale; and a checkpoint past every run's max_steps (never reached)."""
+    from ..settings import check_options
+    from ..tasks import TASKS
     from ..train.run import resolve
 
+    longest = 0
     for i, t, model, regime, sc in _task_combinations(spec):
         try:
-            resolve(t.name, t.split, model, regime, None, sc.model_options.get(model or "") or None, **t.options)
+            r = resolve(t.name, t.split, model, regime, None, sc.model_options.get(model or "") or None, **t.options)
+            entry = TASKS[t.name]
+            if entry.check_settings is not None:
+                kw = check_options(entry.settings_cls, r["task_options"], f"task {t.name!r}", strings=True,
+                                   skip=("split", "seed"))
+                entry.check_settings(entry.settings_cls(**kw, split=r["split"]))
         except FracturelabError as e:
             raise FracturelabError(f"spec.tasks[{i}] ({t.name}, model {model or 'default'}, "
                                    f"scale {sc.name}): {e}") from None
+        longest = max(longest, r["train"].max_steps)
+    late = [c for c in spec.checkpoints if c > longest]
+    if spec.tasks and late:
+        raise FracturelabError(f"spec.checkpoints: step {late[0]} is past every run's max_steps ({longest}): never "
+                               "reached")
 
 
 def _task_combinations(spec: StudySpec):

@@ -17,7 +17,10 @@ killed at creation) counts as new. Two studies on one folder share it safely: a 
 compute (status 'running', owner = host:pid:start time) in one transaction, so no cell is claimed twice; a claim whose
 process is gone is taken over. Store(path, create=False) opens read-only (immutable when even the -shm file cannot
 be made, e.g. an archived study in a read-only folder). Every SQLite error (corrupt pages, a full disk, a read-only
-file) becomes one FracturelabError line naming the file.
+file) becomes one FracturelabError line naming the file. Rows are checked as they are read: a row no writer here
+produces (a metric that is not a number, a spec or params that are not a JSON object, an unknown status, correct
+not 0/1, a studies row whose name is not its spec's) was edited by hand, and is refused in one line naming the
+table and row, before a report writes anything.
 """
 from __future__ import annotations
 
@@ -28,10 +31,11 @@ import sqlite3
 import stat
 import time
 from pathlib import Path
+from typing import NoReturn
 
 from ..errors import FracturelabError
 from .cell import EXAMPLE_COLUMNS
-from .records import DONE, FAILED, PENDING, RUNNING, Outcome, StoredCell
+from .records import DONE, FAILED, PENDING, RUNNING, STATUSES, Outcome, StoredCell
 from .sqlite_file import Connection, Tx, connect_ro, owner_alive, side_files, this_owner
 
 STORE = "results.sqlite"
@@ -217,8 +221,14 @@ class Store:
                              "ORDER BY id DESC LIMIT 1").fetchone()
         if r is None:
             return None
-        return {"id": r[0], "name": r[1], "digest": r[2], "spec": json.loads(r[3]), "options": json.loads(r[4]),
-                "created": r[5]}
+        where = f"studies row {r[0]}"
+        spec, options = self._object(r[3], f"{where} spec_json"), self._object(r[4], f"{where} options_json")
+        if spec.get("name") != r[1]:  # add_study writes the spec's own name beside it: a mismatch is an edit
+            self._tampered(f"{where}: name {r[1]!r} is not its spec's name {spec.get('name')!r}")
+        keys = options.get("keys")
+        if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+            self._tampered(f"{where} options_json: 'keys' is not a list of cell keys")
+        return {"id": r[0], "name": r[1], "digest": r[2], "spec": spec, "options": options, "created": r[5]}
 
     def register_cells(self, study_id: int, cells: list[dict]) -> None:
         """Insert the cells not yet known (status pending); known cells keep their status and rows."""
@@ -280,7 +290,7 @@ class Store:
     def cells(self, keys=None) -> list[StoredCell]:
         """The stored cells, in `keys`' order and only those when given (else every cell, in the table's order)."""
         rows = self.con.execute("SELECT key, params_json, status, seconds, error, notes_json FROM cells").fetchall()
-        out = [StoredCell(r[0], json.loads(r[1]), r[2], r[3], r[4], json.loads(r[5]) if r[5] else {}) for r in rows]
+        out = [self._cell(*r) for r in rows]
         if keys is not None:
             order = {k: i for i, k in enumerate(keys)}
             out = sorted((c for c in out if c.key in order), key=lambda c: order[c.key])
@@ -289,7 +299,9 @@ class Store:
     def metrics(self, keys=None) -> dict[str, dict[str, float]]:
         out: dict[str, dict[str, float]] = {}
         for k, n, v in self.con.execute("SELECT cell_key, name, value FROM metrics ORDER BY cell_key, name"):
-            out.setdefault(k, {})[n] = v
+            if not isinstance(v, (int, float)):  # REAL affinity keeps text and blobs that are not numbers as they are
+                self._tampered(f"metrics row ({k!r}, {n!r}): value {v!r:.40} is not a number")
+            out.setdefault(k, {})[n] = float(v)
         return out if keys is None else {k: out[k] for k in keys if k in out}
 
     def examples(self, keys) -> list[dict]:
@@ -300,7 +312,7 @@ class Store:
             part = keys[i:i + 500]
             q = (f"SELECT {', '.join(cols)} FROM examples WHERE cell_key IN ({', '.join('?' * len(part))}) "
                  "ORDER BY cell_key, split, idx")
-            out += [dict(zip(cols, r)) for r in self.con.execute(q, part)]
+            out += [self._example(dict(zip(cols, r))) for r in self.con.execute(q, part)]
         return out
 
     def blob(self, key: str, name: str) -> bytes | None:
@@ -310,3 +322,46 @@ class Store:
     def counts(self) -> dict[str, int]:
         return {t: self.con.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
                 for t in ("cells", "metrics", "examples", "blobs")}
+
+    # -- rows as written by finish/register_cells, or one line naming the row a hand edit broke --------------------
+    def _tampered(self, what: str) -> NoReturn:
+        """Refuse the store: `what` names the table, the row and what in it no fracturelab writer produces."""
+        raise FracturelabError(f"{self.path}: {what}; the store was changed outside fracturelab (rerun the study "
+                               "into a new folder)")
+
+    def _object(self, text, where: str) -> dict:
+        """A JSON column that must hold an object (spec, options, params, notes, an example's meta)."""
+        try:
+            v = json.loads(text)
+        except (TypeError, ValueError, RecursionError):  # not text, not JSON, or nested past the parser's depth
+            v = None
+        if not isinstance(v, dict):
+            self._tampered(f"{where} is not a JSON object")
+        return v
+
+    def _cell(self, key, params_json, status, seconds, error, notes_json) -> StoredCell:
+        """One cells row, checked: params a JSON object of kind task or cppn, a known status, seconds a number."""
+        where = f"cells row {key!r}"
+        params = self._object(params_json, f"{where} params_json")
+        if params.get("kind") not in ("task", "cppn"):
+            self._tampered(f"{where} params_json: kind {params.get('kind')!r} is neither 'task' nor 'cppn'")
+        if status not in STATUSES:
+            self._tampered(f"{where}: status {status!r:.40} is not one of {', '.join(STATUSES)}")
+        if seconds is not None and not isinstance(seconds, (int, float)):
+            self._tampered(f"{where}: seconds {seconds!r:.40} is not a number")
+        notes = self._object(notes_json, f"{where} notes_json") if notes_json else {}
+        return StoredCell(key, params, status, seconds, None if error is None else str(error), notes)
+
+    def _example(self, e: dict) -> dict:
+        """One examples row, checked: correct 0 or 1, an integer idx, numeric (or NULL) columns, meta a JSON object."""
+        where = f"examples row ({e['cell_key']!r}, {e['split']!r}, {e['idx']!r})"
+        if type(e["correct"]) is not int or e["correct"] not in (0, 1):  # INTEGER affinity stores True as 1
+            self._tampered(f"{where}: correct {e['correct']!r:.40} is neither 0 nor 1")
+        if type(e["idx"]) is not int or not isinstance(e["split"], str):
+            self._tampered(f"{where}: idx is not an integer or split not text")
+        for c in EXAMPLE_COLUMNS:
+            if e[c] is not None and not isinstance(e[c], (int, float)):
+                self._tampered(f"{where}: {c} {e[c]!r:.40} is not a number")
+        if e["meta_json"]:
+            self._object(e["meta_json"], f"{where} meta_json")
+        return e

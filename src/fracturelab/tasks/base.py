@@ -124,6 +124,9 @@ class TaskSpec:
     pixels where the settings make those grow, and any table or pairwise work larger than that), computed from the
     settings alone and checked against limits.max_task_items before make runs; None: no estimate, not checked (a
     plug-in that does not say)."""
+    check_settings: Callable[..., None] | None = None
+    """check_settings(settings) raises FracturelabError where make would refuse the settings, by arithmetic on them
+    alone (nothing generated): a study spec runs it at load, so a bad option fails before any cell; None: none."""
 
 
 def check(ok: bool, message: str) -> None:

@@ -84,21 +84,33 @@ def chebyshev_to_set(q: np.ndarray, ref: np.ndarray, p: int, torus: bool) -> np.
     return dist[q[:, 0], q[:, 1]]
 
 
-def make(s: LeaveSquareOutSettings) -> TaskData:
+def check_settings(s: LeaveSquareOutSettings) -> None:
+    """Every check make() makes before generating anything (arithmetic on the settings only: a study spec runs it at
+    load): split, op, p >= 3, side in 1..p-1, id_frac in (0, 1) leaving both test_id and train non-empty (of the
+    p^2 - side^2 pairs outside the test set), and the corner."""
     check_split(s, SPLITS, "leave_square_out")
     check(s.op in OPS, f"op must be one of {', '.join(OPS)}, got {s.op!r}")
     check(s.p >= 3, f"p must be at least 3, got {s.p}")
     check(1 <= s.side < s.p, f"side must be 1..p-1, got {s.side}")
     check(0 < s.id_frac < 1, f"id_frac must be in (0, 1), got {s.id_frac}")
+    n_id = int(round(s.id_frac * (s.p * s.p - s.side * s.side)))
+    check(0 < n_id < s.p * s.p - s.side * s.side, f"id_frac {s.id_frac} leaves no test_id or no train")
+    if s.corner is None or (isinstance(s.corner, (tuple, list)) and tuple(s.corner) == (-1, -1)):
+        return
+    if not (isinstance(s.corner, (tuple, list)) and len(s.corner) == 2):
+        raise FracturelabError(f"corner must be (a0, b0), None or (-1, -1), got {s.corner!r}")
+    a0, b0 = (int(x) for x in s.corner)
+    check(0 <= a0 <= s.p - s.side and 0 <= b0 <= s.p - s.side, f"corner {s.corner} puts the square outside 0..p-1")
+
+
+def make(s: LeaveSquareOutSettings) -> TaskData:
+    check_settings(s)
     if s.corner is None:
         a0 = b0 = (s.p - s.side) // 2
-    elif not (isinstance(s.corner, (tuple, list)) and len(s.corner) == 2):
-        raise FracturelabError(f"corner must be (a0, b0), None or (-1, -1), got {s.corner!r}")
     elif tuple(s.corner) == (-1, -1):
         a0, b0 = (int(x) for x in rng_for(s.seed, 1).integers(0, s.p - s.side + 1, 2))
     else:
         a0, b0 = (int(x) for x in s.corner)
-        check(0 <= a0 <= s.p - s.side and 0 <= b0 <= s.p - s.side, f"corner {s.corner} puts the square outside 0..p-1")
     sym, fn = OPS[s.op]
     a, b = np.meshgrid(np.arange(s.p), np.arange(s.p), indexing="ij")
     a, b = a.ravel(), b.ravel()
@@ -110,7 +122,6 @@ def make(s: LeaveSquareOutSettings) -> TaskData:
         is_ood[rng_for(s.seed, 2).choice(len(a), int(inside.sum()), replace=False)] = True
     rest = np.flatnonzero(~is_ood)
     n_id = int(round(s.id_frac * len(rest)))
-    check(0 < n_id < len(rest), f"id_frac {s.id_frac} leaves no test_id or no train")
     is_id = np.zeros(len(a), bool)
     is_id[rng_for(s.seed, 3).choice(rest, n_id, replace=False)] = True
     is_train = ~is_ood & ~is_id
@@ -156,4 +167,5 @@ SPEC = TaskSpec(
     recipe=Recipe(model_options={"mlp": {"hidden": 512, "depth": 2}},
                   train={"max_steps": 4000, "lr": 3e-3, "weight_decay": 1.0, "batch_size": 256, "patience": 15},
                   budget="under a minute"),
-    pretrain_set=pretrain_set, factor_keys=("a", "b"), tiny={"p": 23, "side": 5}, items=items)
+    pretrain_set=pretrain_set, factor_keys=("a", "b"), tiny={"p": 23, "side": 5}, items=items,
+    check_settings=check_settings)

@@ -7,6 +7,7 @@ task's train set). Test sets never reach this file, so they cannot influence whe
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import sys
 import time
@@ -30,7 +31,7 @@ class TrainSettings:
     weight_decay: float = 0.01
     """AdamW weight decay on matrices (not on biases, norms)."""
     batch_size: int = 64
-    """Examples per step."""
+    """Examples per step (at most the limit max_task_items, fracturelab.limits)."""
     max_steps: int = 3000
     """Most optimizer steps of the main phase (fine-tuning in the pretrain regime)."""
     warmup: int = 100
@@ -51,7 +52,7 @@ class TrainSettings:
     max_val: int = 1000
     """At most this many validation examples."""
     eval_batch: int = 256
-    """Examples per evaluation batch."""
+    """Examples per evaluation batch (at most the limit max_task_items)."""
     score_train: int = 0
     """train_acc is measured on at most this many training examples (a seeded sample; 0 = all of them)."""
     bucket: bool = True
@@ -87,15 +88,43 @@ class TrainSettings:
     step."""
 
     def check(self) -> None:
-        ok = (self.lr > 0 and self.batch_size >= 1 and self.max_steps >= 1 and self.eval_every >= 1
+        ok = (0 < self.lr < math.inf and self.batch_size >= 1 and self.max_steps >= 1 and self.eval_every >= 1
               and self.patience >= 1 and 0 < self.val_frac < 1 and self.max_val >= 1 and self.threads >= 1
               and self.pretrain_steps >= 1 and self.score_train >= 0 and self.curriculum_steps >= 1
-              and 0 < self.curriculum_start <= 1 and 0 < self.train_frac <= 1 and self.init_scale > 0)
+              and 0 < self.curriculum_start <= 1 and 0 < self.train_frac <= 1 and self.init_scale > 0
+              and self.eval_batch >= 1)
         if not ok:
-            raise FracturelabError(f"bad train settings: positive sizes, 0 < val_frac < 1, "
+            raise FracturelabError(f"bad train settings: positive sizes, 0 < lr < inf, 0 < val_frac < 1, "
                                    f"0 < curriculum_start <= 1, 0 < train_frac <= 1, init_scale > 0 (got {self})")
+        # written so that NaN fails too; a negative value here used to act as 0 (off) without a word
+        for name, good, rule in (("warmup", self.warmup >= 0, ">= 0"), ("grad_clip", self.grad_clip >= 0, ">= 0"),
+                                 ("max_seconds", self.max_seconds >= 0, ">= 0"),
+                                 ("weight_decay", self.weight_decay >= 0, ">= 0"),
+                                 ("min_lr_frac", 0 <= self.min_lr_frac <= 1, "in [0, 1]")):
+            if not good:
+                raise FracturelabError(f"train setting {name} must be {rule}, got {getattr(self, name)!r}")
+        from ..limits import check_size
+
+        # a batch never needs more examples than a task may generate (curriculum and population batches allocate it)
+        check_size(self.batch_size, "max_task_items", "train setting batch_size")
+        check_size(self.eval_batch, "max_task_items", "train setting eval_batch")
         if any(c < 1 for c in self.checkpoints):
             raise FracturelabError(f"checkpoints are training steps >= 1, got {list(self.checkpoints)}")
+        self._check_texts()
+
+    def _check_texts(self) -> None:
+        """The regimes' settings texts, read whatever the regime (a typo must not pass unseen where they are unused):
+        intervention as BIMTSettings; evolve's names as fields of ESSettings or NEATSettings (the regime's own class
+        is checked in full by train.run.resolve)."""
+        from ..settings import key_values
+        from .evolve.settings import ESSettings, NEATSettings
+        from .intervene import parse_settings
+
+        parse_settings(self.intervention)
+        known = {f.name for cls in (ESSettings, NEATSettings) for f in dataclasses.fields(cls)}
+        unknown = sorted(set(key_values(self.evolve, ESSettings, "evolve")) - known)
+        if unknown:
+            raise FracturelabError(f"unknown evolve setting {unknown[0]!r} (fields: {', '.join(sorted(known))})")
 
 
 @dataclass

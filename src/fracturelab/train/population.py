@@ -354,10 +354,10 @@ class _Group:
 def parse_seeds(text: str) -> list[int]:
     """'0-7' -> [0, ..., 7]; '0,3,5-6' -> [0, 3, 5, 6] (the CLI's --seeds)."""
     out = []
-    for part in filter(None, (p.strip() for p in text.split(","))):
+    for part in (p.strip() for p in text.split(",")):
         lo, dash, hi = part.partition("-")
         try:
-            first, last = int(lo), int(hi if dash else lo)
+            first, last = int(lo), int(hi if dash else lo)  # an empty part ('0,,1', '0,') fails here too
         except ValueError:
             raise FracturelabError(f"--seeds takes integers and ranges like 0-7 or 0,2,5-6, got {text!r}") from None
         check_size(len(out) + max(0, last - first + 1), "max_runs", f"--seeds {text!r}: seeds")  # before listing them

@@ -30,7 +30,6 @@ from ..tasks import TASKS, check_task_size, make_task
 from ..tasks.base import TaskData
 from .evaluate import result_rows, score_sets, write_csv
 from .loop import Context, TrainSettings
-from .intervene import parse_settings
 from .regimes import REGIMES, pretrain_set
 
 RUN_FILES = ("config.json", "model.pt", "metrics.json", "results.csv", "curve.csv", "curve.png")
@@ -81,12 +80,27 @@ def resolve(task: str, split: str | None, model: str | None, regime: str, task_o
     check_model_size(model, from_options(MODELS[model].settings_cls, routed["model"], f"model {model!r}",
                                          strings=True))
     train = from_options(TrainSettings, routed["train"], "training", strings=True)
-    if regime == "bimt":
-        parse_settings(train.intervention)  # fail before any work
+    check_evolve(regime, train.evolve)  # fail before any work (TrainSettings.check read intervention)
     return {"task": task, "split": split or next(f.default for f in dataclasses.fields(TASKS[task].settings_cls)
                                                  if f.name == "split"),
             "model": model, "regime": regime, "task_options": routed["task"], "model_options": routed["model"],
             "train": train}
+
+
+def check_evolve(regime: str, text: str) -> None:
+    """An evolution regime's settings text read in full as its own class (what the regime will read after the data
+    is generated): ESSettings for es (method openai or pgpe) and cmaes (cma or sepcma), NEATSettings for neat and
+    neat-novelty."""
+    from .evolve.settings import ESSettings, NEATSettings
+    from .evolve.task_regimes import parse_evolve
+
+    if regime in ("neat", "neat-novelty"):
+        parse_evolve(text, NEATSettings)
+    elif regime in ("es", "cmaes"):
+        methods = ("openai", "pgpe") if regime == "es" else ("sepcma", "cma")
+        es = parse_evolve(text, ESSettings, method=methods[0])
+        if es.method not in methods:
+            raise FracturelabError(f"regime {regime!r} runs method {' or '.join(methods)}, not {es.method!r}")
 
 
 def carve_val(n: int, settings: TrainSettings, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -64,13 +64,13 @@ def _load_python(spec: str, device: str, batch_size: int | None):
     module = importlib.util.module_from_spec(mod_spec)
     try:
         mod_spec.loader.exec_module(module)
-    except Exception as e:  # noqa: BLE001 (a user's file may raise anything: one line, exit 2)
+    except (Exception, SystemExit) as e:  # noqa: BLE001 (a user's file may raise anything, exit too: one line, exit 2)
         raise FracturelabError(f"{file}: failed to import ({e.__class__.__name__}: {str(e)[:160]})") from None
     if not callable(getattr(module, fn, None)):
         raise FracturelabError(f"{file}: no function {fn!r}")
     try:
         built = getattr(module, fn)()
-    except Exception as e:  # noqa: BLE001 (as its import: the user's code, one line naming it)
+    except (Exception, SystemExit) as e:  # noqa: BLE001 (as its import: the user's code, one line naming it)
         raise FracturelabError(f"{spec}: the builder raised ({e.__class__.__name__}: {str(e)[:160]})") from None
     return wrap(built, device, batch_size)
 
@@ -97,8 +97,9 @@ def load_model(spec: str, device: str = "cpu", batch_size: int | None = None, dt
     - lens:NAME, an official TransformerLens model (HookedTransformer.from_pretrained; needs the hub once);
     - FILE.py:FUNCTION, a Python function that returns a model (see wrap).
     dtype (e.g. "bfloat16") applies to Hugging Face and lens: models."""
-    if dtype is not None and not isinstance(getattr(torch, dtype, None), torch.dtype):
-        raise FracturelabError(f"unknown dtype {dtype!r} (float32, float16, bfloat16)")
+    if dtype is not None and not (isinstance(getattr(torch, dtype, None), torch.dtype)
+                                  and getattr(torch, dtype).is_floating_point):  # int8 etc.: weights, not a load dtype
+        raise FracturelabError(f"dtype {dtype!r}: not a floating-point torch dtype (float32, float16, bfloat16)")
     path = Path(spec)
     if path.is_dir() and is_run_folder(path):
         from ...train import load_run

@@ -1,12 +1,15 @@
 """Settings of evolution: evolution strategies over fixed-topology models, and NEAT over CPPN topologies."""
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 from ...errors import FracturelabError
 
 ES_METHODS = ("openai", "pgpe", "sepcma", "cma")
 NEAT_OUTPUTS = ("auto", "ink", "hsv")
+FLOAT32_MAX = 3.4028234663852886e38
+"""Largest float32: an ES draws weights that nets use in float32, so a larger sigma only gives infinities."""
 
 
 @dataclass
@@ -46,6 +49,9 @@ class ESSettings:
             raise FracturelabError(f"bad ES settings: population >= 2, sigma > 0, lr > 0, generations >= 1, "
                                    f"restarts >= 0 "
                                    f"(got {asdict(self)})")
+        if not (math.isfinite(self.sigma) and self.sigma <= FLOAT32_MAX and math.isfinite(self.lr)):
+            raise FracturelabError(f"bad ES settings: sigma and lr must be finite and sigma at most {FLOAT32_MAX:.3g} "
+                                   f"(draws are float32 weights), got sigma={self.sigma}, lr={self.lr}")
         from ...limits import check_size
 
         # IPOP doubles the population at each restart (min: 2^64 is over any limit, and cheap to compute)
@@ -123,6 +129,16 @@ class NEATSettings:
             raise FracturelabError(f"bad NEAT settings: population >= 2, generations >= 1, res >= 2, an activation, "
                                    f"initial_hidden >= 0 "
                                    f"(got {asdict(self)})")
+        probs = {k: getattr(self, k) for k in ("node_add_prob", "conn_add_prob")}
+        if not all(0 <= p <= 1 for p in probs.values()):
+            raise FracturelabError(f"bad NEAT settings: node_add_prob and conn_add_prob are chances in [0, 1] "
+                                   f"(got {probs})")
+        if not (0 <= self.weight_mutate_power < math.inf and 0 < self.compatibility_threshold < math.inf
+                and self.max_stagnation >= 1 and self.elitism >= 0):
+            raise FracturelabError(f"bad NEAT settings: finite weight_mutate_power >= 0, finite "
+                                   f"compatibility_threshold > 0, max_stagnation >= 1, elitism >= 0 (got "
+                                   f"{self.weight_mutate_power}, {self.compatibility_threshold}, "
+                                   f"{self.max_stagnation}, {self.elitism})")
         from ...limits import check_pixels, check_size
 
         check_size(self.population, "max_runs", "NEAT population")
