@@ -170,3 +170,28 @@ def test_probe_model_builder_that_exits_refused(tmp_path, capsys, where):
 def test_prompts_export_empty_sets_refused(tmp_path, capsys):
     refused(capsys, ["prompts", "export", "scan", "-o", tmp_path / "p.jsonl", "--sets", ""], "no set named",
             watch=[tmp_path])
+
+
+def test_arch_deeper_than_max_depth_refused(monkeypatch):
+    """A million one-unit layers fit in max_params but take hours a step: depth has a limit of its own."""
+    from fracturelab.cppn.arch import Arch
+    from fracturelab.errors import FracturelabError
+
+    assert Arch.parse("1000;sin:1").n_hidden == 1000
+    with pytest.raises(FracturelabError, match="max_depth") as err:
+        Arch.parse("1000000;sin:1")
+    assert "\n" not in str(err.value)
+    monkeypatch.setenv("FRACTURELAB_MAX_DEPTH", "2000000")
+    assert Arch.parse("1001;sin:1").n_hidden == 1001
+
+
+def test_bad_limit_in_the_environment_refused_by_every_command():
+    """A FRACTURELAB_MAX_* that is not an integer >= 1 stops even a command that never reads that limit."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "FRACTURELAB_MAX_FILE_BYTES": "abc"}
+    r = subprocess.run([sys.executable, "-m", "fracturelab", "builtins"], capture_output=True, text=True, env=env,
+                       timeout=120)
+    assert r.returncode == 2 and "max_file_bytes" in r.stderr and len(r.stderr.strip().splitlines()) == 1

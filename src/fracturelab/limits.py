@@ -34,6 +34,9 @@ class Limits:
     max_runs: int = bounded(10_000, 1)
     """Most networks one command or spec asks for at once: seeds in a --seeds list, an evolution's population, a
     spec's cppn.replicas."""
+    max_depth: int = bounded(1000, 1)
+    """Most hidden layers of a CPPN arch (--arch, arch.txt, a genome's layerized arch): each layer is one sequential
+    step of every forward pass, so a million one-unit layers, though within max_params, take hours per step."""
     max_file_bytes: int = bounded(256 * 2 ** 20, 1)
     """Most bytes of an input file read whole (genome, spec, JSON, arch.txt, params.npy, model.pt)."""
     max_zip_entry_bytes: int = bounded(64 * 2 ** 20, 1)

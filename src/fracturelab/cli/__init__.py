@@ -84,6 +84,9 @@ def _debug(args) -> bool:
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     try:
+        from ..limits import limits
+
+        limits()  # a FRACTURELAB_MAX_* that is not an integer >= 1 is refused by every command, not only those it bounds
         args.fn(args)
     except FracturelabError as e:
         print(f"fracturelab: error: {_one_line(e)}", file=sys.stderr)

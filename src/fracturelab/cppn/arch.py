@@ -40,6 +40,7 @@ class Arch:
         from ..limits import check_size
 
         check_size(arch.n_params, "max_params", f"arch {text.strip()!r}: weights")
+        check_size(arch.n_hidden, "max_depth", f"arch {text.strip()[:40]!r}: hidden layers")
         return arch
 
     def __str__(self) -> str:

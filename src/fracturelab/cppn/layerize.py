@@ -97,6 +97,7 @@ def layerize(genome: Genome, outputs: list[str] | None = None) -> Layerized:
 
     check_size(arch.n_params, "max_params", f"{genome.name}: layerized arch ({arch.n_hidden} layers of width "
                                             f"{arch.width}): weights")  # before any unit or weight is allocated
+    check_size(arch.n_hidden, "max_depth", f"{genome.name}: layerized arch: hidden layers")
     units = _units(order, nodes, depth, last_use, n_hidden)
     layers = [list(input_keys)] + [_row(layer, arch) for layer in units[1:]]
     where = [{k: i for i, k in enumerate(row) if k is not None} for row in layers]  # each node's unit, per layer
