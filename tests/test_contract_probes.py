@@ -82,7 +82,7 @@ def test_layer_metrics_appear_per_layer_and_are_drawn(name, applied, tmp_path):
     res = applied(name)[1]
     for metric in PROBES[name].layer_metrics:
         assert any(k.startswith("layer.") and k.endswith(f".{metric}") for k in res), (metric, sorted(res)[:8])
-    assert tmp_path / f"{name}_layers.png" in write_figures({name: res}, tmp_path)
+    assert tmp_path / f"{name}_layers.png" in write_figures({name: res}, tmp_path, {name: PROBES[name].layer_metrics})
 
 
 @pytest.fixture(scope="module")

@@ -243,7 +243,7 @@ def probe_run(rundir, names=None, seed: int = 0) -> dict:
     timings: dict = {}
     results = run_probes(model, data, config, names, seed, ckpts or None, timings)
     with staged_dir(rundir / "probes", replace=True) as tmp:
-        write_figures(results, tmp)
+        write_figures(results, tmp, {n: PROBES[n].layer_metrics for n in results})
         (tmp / "timings.json").write_text(json.dumps({k: round(v, 2) for k, v in timings.items()}))
     with atomic_file(rundir / "probes.json") as tmp_json:
         tmp_json.write_text(json.dumps(_json_safe(results), indent=1))

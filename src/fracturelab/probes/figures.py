@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import PROBES
 
 
 def _layers(metrics: dict, key: str) -> list[str]:
@@ -61,12 +60,14 @@ def _sparsity_figures(sp: dict, outdir: Path) -> list[Path]:
     return written
 
 
-def write_figures(results: dict, outdir: Path) -> list[Path]:
+def write_figures(results: dict, outdir: Path, layer_metrics: dict[str, tuple]) -> list[Path]:
+    """One PNG per probe with per-layer metrics (layer_metrics: probe -> the metric names drawn side by side, its
+    ProbeSpec.layer_metrics); returns the files written."""
     from matplotlib.figure import Figure
 
     written = []
     for probe, m in results.items():
-        keys = PROBES[probe].layer_metrics if probe in PROBES else ()
+        keys = layer_metrics.get(probe, ())
         if not keys or "skipped" in m or not m:
             continue
         layers = _layers(m, keys[0])

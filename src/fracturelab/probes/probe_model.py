@@ -124,7 +124,8 @@ def probe_model(model_spec: str, prompt_file, outdir, layers=None, probes=None, 
             "probe_seconds": {k: round(v, 2) for k, v in timings.items()}}
     with staged_dir(out) as tmp:
         (tmp / "figures").mkdir()
-        figs = [p.name for p in write_figures(results, tmp / "figures")]
+        per_layer = {n: PROBES[n].layer_metrics for n in results}
+        figs = [p.name for p in write_figures(results, tmp / "figures", per_layer)]
         (tmp / "probes.json").write_text(json.dumps(_json_safe(results), indent=1))
         (tmp / "model.json").write_text(json.dumps(info, indent=1))
         (tmp / "index.html").write_text(_page(info, results, figs), encoding="utf-8")

@@ -9,7 +9,7 @@ import numpy as np
 from ..measures import CPPN_COMPOSITE, _missing
 from ..names import CPPN, FIT_MSE, NOVEL_MAPS
 from ..stats import Estimate, estimate
-from . import drawing as D
+from .drawing import b64, empty, new_figure
 from .base import Claim
 
 UNIT = "reference network"
@@ -74,10 +74,10 @@ def draw(res, entry: dict) -> str:
     """Per metric of the composite (and FER's novel-map count), each reference (star) against its replicas."""
     cp = [r for r in res.rows if r["kind"] == "cppn"]
     if not cp:
-        return D.empty("no CPPN cells finished")
+        return empty("no CPPN cells finished")
     names = [n for n in [m for m, _, _ in CPPN_COMPOSITE] + [NOVEL_MAPS] if any(n in r for r in cp)]
     refs = sorted({r["reference"] for r in cp})
-    fig = D.new_figure((2.6 * max(1, len(names)), 2.8))
+    fig = new_figure((2.6 * max(1, len(names)), 2.8))
     axes = np.atleast_1d(fig.subplots(1, max(1, len(names))))
     for ax, n in zip(axes, names):
         for i, ref in enumerate(refs):
@@ -91,7 +91,7 @@ def draw(res, entry: dict) -> str:
     if axes[0].get_legend_handles_labels()[0]:  # nothing to label when the study has no CPPN rows
         axes[0].legend(fontsize=7)
     fig.tight_layout()
-    return D.b64(fig)
+    return b64(fig)
 
 
 CLAIM = Claim(

@@ -11,7 +11,7 @@ import numpy as np
 from ..measures import TASK_COMPOSITE, _missing, cluster, composite, config, learned
 from ..names import ID_ACC, OOD_ACC
 from ..stats import Estimate, codes, estimate, partial_rank_corr
-from . import drawing as D
+from .drawing import interval_bars
 from .base import Claim
 
 MIN_RUNS = 6
@@ -60,7 +60,7 @@ def claim2(rows, examples, s) -> Estimate:
 def draw(res, entry: dict) -> str:
     """Each fracture component alone: its Fisher z with OOD error (the claim's breakdown "component")."""
     comp = entry["breakdown"].get("component", {})
-    return D.interval_bars([{"effect": v["effect"] if v["effect"] is not None else math.nan,
+    return interval_bars([{"effect": v["effect"] if v["effect"] is not None else math.nan,
                              "ci": [math.nan, math.nan], "name": k} for k, v in comp.items()],
                            lambda i: i["name"], "claim 2 by component (partial Spearman with OOD error)", "r")
 

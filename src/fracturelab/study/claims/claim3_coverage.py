@@ -11,7 +11,7 @@ import numpy as np
 from ..measures import _mean_over_runs, _missing, learned
 from ..per_example import _test_examples, coverage_slopes
 from ..stats import Estimate
-from . import drawing as D
+from .drawing import COLOURS, b64, empty, new_figure
 from .base import Claim
 
 BIN = 0.1
@@ -54,17 +54,17 @@ def draw(res, entry: dict) -> str:
     """Per task, accuracy against seen_frac in each test split (learned runs pooled)."""
     acc = coverage_accuracy(res.rows, res.examples, res.spec.analysis)
     if not acc:
-        return D.empty("claim 3: no learned run's test examples carry seen_frac")
+        return empty("claim 3: no learned run's test examples carry seen_frac")
     names = sorted({split for splits in acc.values() for split in splits})  # one colour per split in every panel
-    fig = D.new_figure((3.4 * len(acc), 3.0))
+    fig = new_figure((3.4 * len(acc), 3.0))
     axes = np.atleast_1d(fig.subplots(1, len(acc)))
     for ax, (t, splits) in zip(axes, acc.items()):
         for split, pts in splits.items():
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", c=D.COLOURS[names.index(split) % 7], label=split)
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", c=COLOURS[names.index(split) % 7], label=split)
         ax.set(title=t, xlabel="seen_frac", ylabel="accuracy", xlim=(-0.02, 1.02), ylim=(-0.02, 1.02))
         ax.legend(fontsize=7)
     fig.tight_layout()
-    return D.b64(fig)
+    return b64(fig)
 
 
 CLAIM = Claim(

@@ -10,7 +10,7 @@ from .. import analysis as A
 from ..measures import _mean_over_runs, _missing, learned
 from ..per_example import novelty_hop_costs
 from ..stats import Estimate
-from . import drawing as D
+from .drawing import COLOURS, b64, empty, fmt, new_figure
 from .base import Claim, Row, Table
 
 
@@ -34,25 +34,25 @@ def draw(res, entry: dict) -> str:
     """Accuracy against depth, familiar (solid) and novel (dashed) combinations, one colour per task."""
     grid = A.accuracy_grid(res.rows, res.examples, res.spec.analysis)
     if not grid:
-        return D.empty("per-example analysis: no task whose examples carry the split's novelty and a depth")
-    fig = D.new_figure((6, 3.2))
+        return empty("per-example analysis: no task whose examples carry the split's novelty and a depth")
+    fig = new_figure((6, 3.2))
     ax = fig.subplots()
     for i, (t, g) in enumerate(grid.items()):
         for nv, style in ((0, "o-"), (1, "s--")):
             pts = sorted((d, acc) for n, d, acc, _ in g if n == nv)
             if pts:
-                ax.plot([p[0] for p in pts], [p[1] for p in pts], style, c=D.COLOURS[i % 7],
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], style, c=COLOURS[i % 7],
                         label=f"{t}, {'novel' if nv else 'familiar'}")
     ax.set(xlabel="depth", ylabel="accuracy", ylim=(-0.02, 1.02))
     ax.legend(fontsize=7)
     fig.tight_layout()
-    return D.b64(fig)
+    return b64(fig)
 
 
 def table(res, entry: dict) -> Table:
     """The figure's numbers: accuracy per task, novelty and depth."""
     grid = A.accuracy_grid(res.rows, res.examples, res.spec.analysis)
-    rows = [Row([("", t), ("", "yes" if nv else "no"), ("", D.fmt(d)), ("", D.fmt(acc)), ("", D.fmt(n))])
+    rows = [Row([("", t), ("", "yes" if nv else "no"), ("", fmt(d)), ("", fmt(acc)), ("", fmt(n))])
             for t, g in grid.items() for nv, d, acc, n in g]
     return Table("examples-table", "Accuracy by novelty and depth",
                  "Test examples of learned runs, pooled per task.",

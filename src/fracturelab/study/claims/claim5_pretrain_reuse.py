@@ -7,7 +7,7 @@ from __future__ import annotations
 from ..measures import _mean_over_runs, _missing, config, learned
 from ..names import REUSE_IOU
 from ..stats import Estimate
-from . import drawing as D
+from .drawing import COLOURS, b64, empty, fmt, new_figure
 from .base import Claim
 
 METRIC = REUSE_IOU
@@ -39,19 +39,19 @@ def draw(res, entry: dict) -> str:
     diagonal, pretraining left the output parts' subnetworks more separable."""
     pairs, _ = paired_regimes(res.rows, METRIC, res.spec.analysis)
     if not pairs:
-        return D.empty(f"claim 5: no seed that learned under both {REGIMES[0]} and {REGIMES[1]}, with {METRIC}")
-    fig = D.new_figure((4, 3.6))
+        return empty(f"claim 5: no seed that learned under both {REGIMES[0]} and {REGIMES[1]}, with {METRIC}")
+    fig = new_figure((4, 3.6))
     ax = fig.subplots()
     for i, t in enumerate(sorted({p[0]["task"] for p in pairs})):
         own = [p for p in pairs if p[0]["task"] == t]
-        ax.scatter([p[1] for p in own], [p[2] for p in own], s=20, c=D.COLOURS[i % 7], label=t)
+        ax.scatter([p[1] for p in own], [p[2] for p in own], s=20, c=COLOURS[i % 7], label=t)
     v = [p[1] for p in pairs] + [p[2] for p in pairs]
     ax.plot([min(v), max(v)], [min(v), max(v)], "k:", lw=0.8)
     ax.set(xlabel=f"{METRIC}, {REGIMES[0]}", ylabel=REGIMES[1],
-           title=f"scratch - pretrain: {D.fmt(entry['effect'])} (n {entry['n']})")
+           title=f"scratch - pretrain: {fmt(entry['effect'])} (n {entry['n']})")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    return D.b64(fig)
+    return b64(fig)
 
 
 CLAIM = Claim(

@@ -9,7 +9,7 @@ from .. import analysis as A
 from ..measures import _mean_over_runs, _missing, learned
 from ..names import HOYER_GAP_FINAL, HOYER_GAP_INIT
 from ..stats import Estimate
-from . import drawing as D
+from .drawing import COLOURS, b64, empty, fmt, new_figure
 from .base import Claim, Row, Table
 
 FINAL, INIT = HOYER_GAP_FINAL, HOYER_GAP_INIT
@@ -33,19 +33,19 @@ def gap_scatter(rows: list[dict], x, y, xlabel: str, ylabel: str, what: str) -> 
     pts = [(r["task"], x(r), y(r)) for r in rows]
     pts = [p for p in pts if p[1] is not None and p[2] is not None]
     if not pts:
-        return D.empty(f"sparsity: no {what} in the store")
-    fig = D.new_figure((4, 3.6))
+        return empty(f"sparsity: no {what} in the store")
+    fig = new_figure((4, 3.6))
     ax = fig.subplots()
     for i, t in enumerate(sorted({p[0] for p in pts})):
         own = [p for p in pts if p[0] == t]
-        ax.scatter([p[1] for p in own], [p[2] for p in own], s=20, c=D.COLOURS[i % 7], label=t)
+        ax.scatter([p[1] for p in own], [p[2] for p in own], s=20, c=COLOURS[i % 7], label=t)
     v = [p[1] for p in pts] + [p[2] for p in pts]
     ax.plot([min(v), max(v)], [min(v), max(v)], "k:", lw=0.8)
     ax.axhline(0, color="grey", lw=0.5)
     ax.set(xlabel=xlabel, ylabel=ylabel)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    return D.b64(fig)
+    return b64(fig)
 
 
 def draw(res, entry: dict) -> str:
@@ -57,7 +57,7 @@ def draw(res, entry: dict) -> str:
 def table(res, entry: dict) -> Table:
     """The trained gap per layer (analysis.per_layer_sparsity)."""
     layers = A.per_layer_sparsity(res.rows, res.spec.analysis)
-    rows = [Row([("", t), ("", ly), ("", D.fmt(v[0])), ("", D.fmt(v[1]))])
+    rows = [Row([("", t), ("", ly), ("", fmt(v[0])), ("", fmt(v[1]))])
             for t, d in layers.items() for ly, v in d.items()]
     return Table("sparsity-table", "Sparsity and familiarity, per layer",
                  "Hoyer sparsity OOD − ID of each layer after training, mean over learned runs.",

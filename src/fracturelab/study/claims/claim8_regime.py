@@ -13,7 +13,7 @@ from .. import analysis as A
 from ..measures import TASK_COMPOSITE, _missing, cluster, dummies, init_value, learned, r2
 from ..names import N_PARAMS
 from ..stats import Estimate, codes, estimate
-from . import drawing as D
+from .drawing import COLOURS, b64, empty, new_figure
 from .base import Claim
 
 PARTS = ("regime", "model", "scale", "task", "residual")
@@ -89,19 +89,19 @@ def draw(res, entry: dict) -> str:
     """Per component, the unique R^2 share of each factor in its learned part (analysis.variance), stacked."""
     items = [(m, v) for m, v in A.variance(res.rows, res.spec.analysis).items() if "residual" in v]
     if not items:
-        return D.empty("variance decomposition: no fracture metrics on task models")
-    fig = D.new_figure((6.5, 0.4 * len(items) + 1.2))
+        return empty("variance decomposition: no fracture metrics on task models")
+    fig = new_figure((6.5, 0.4 * len(items) + 1.2))
     ax = fig.subplots()
     left = np.zeros(len(items))
     for i, p in enumerate(PARTS):
         w = np.array([v.get(p, 0.0) for _, v in items])
-        ax.barh(range(len(items)), w, left=left, label=p, color=D.COLOURS[i] if p != "residual" else "lightgrey")
+        ax.barh(range(len(items)), w, left=left, label=p, color=COLOURS[i] if p != "residual" else "lightgrey")
         left += w
     ax.set_yticks(range(len(items)), [m for m, _ in items], fontsize=7)
     ax.set(xlabel="share of variance (unique R^2)", xlim=(0, max(1.0, left.max())))
     ax.legend(fontsize=7, ncol=5, loc="upper center", bbox_to_anchor=(0.5, -0.25))
     fig.tight_layout()
-    return D.b64(fig)
+    return b64(fig)
 
 
 CLAIM = Claim(

@@ -11,7 +11,7 @@ import numpy as np
 from ..intervention import at_matched_id, lowered, pair_rows, per_task, seed_pairs
 from ..measures import _mean_over_runs, _missing, cluster
 from ..stats import Estimate, estimate
-from . import drawing as D
+from .drawing import COLOURS, b64, empty, fmt, new_figure
 from .base import Claim, Row, Table
 
 
@@ -55,8 +55,8 @@ def draw(res, entry: dict) -> str:
     regime = res.spec.analysis.intervention
     tasks = {t: d for t, d in entry["breakdown"].get("task", {}).items() if d.get("pairs")}
     if not tasks:
-        return D.empty(f"claim 9: no seed pair that learned under both scratch and {regime}")
-    fig = D.new_figure((7, 2.8 * len(tasks)))
+        return empty(f"claim 9: no seed pair that learned under both scratch and {regime}")
+    fig = new_figure((7, 2.8 * len(tasks)))
     axes = np.array(fig.subplots(len(tasks), 2, squeeze=False))
     for (t, d), (left, right) in zip(tasks.items(), axes):
         cfgs = d["configurations"]
@@ -65,22 +65,22 @@ def draw(res, entry: dict) -> str:
                 y = p[field]
                 if None in y:
                     continue
-                colour = D.COLOURS[cfgs.index(f"{p['model']}/{p['scale']}") % 7] if p["matched"] else "grey"
+                colour = COLOURS[cfgs.index(f"{p['model']}/{p['scale']}") % 7] if p["matched"] else "grey"
                 ax.plot([0, 1], y, "o-" if p["matched"] else "o:", c=colour, ms=4, lw=1, alpha=0.8)
             ax.set_xticks([0, 1], ["scratch", regime])
             ax.set_xlim(-0.3, 1.3)
             ax.set_ylabel(what, fontsize=8)
         m, e = d["manipulation"], d["effect"]
-        left.set_title(f"{t}: lowered by {D.fmt(m['fracture_lowered_by'])} "
+        left.set_title(f"{t}: lowered by {fmt(m['fracture_lowered_by'])} "
                        f"({'check passed' if m['passed'] else 'check failed'})", fontsize=8)
-        right.set_title(f"{t}: OOD change {D.fmt(e)} (n {d['n']}, {d['left_out']} left out)", fontsize=8)
+        right.set_title(f"{t}: OOD change {fmt(e)} (n {d['n']}, {d['left_out']} left out)", fontsize=8)
         for i, c in enumerate(cfgs):  # colours are per row: each task has its own configurations
-            right.plot([], [], "o-", c=D.COLOURS[i % 7], label=c)
+            right.plot([], [], "o-", c=COLOURS[i % 7], label=c)
         if d["left_out"]:
             right.plot([], [], "o:", c="grey", label="left out (test_id)")
         right.legend(fontsize=6)
     fig.tight_layout()
-    return D.b64(fig)
+    return b64(fig)
 
 
 def table(res, entry: dict) -> Table:
@@ -90,11 +90,11 @@ def table(res, entry: dict) -> Table:
     rows = []
     for t, d in entry["breakdown"].get("task", {}).items():
         m = d["manipulation"]
-        rows.append(Row([("", t), ("", ", ".join(d["configurations"])), ("", D.fmt(m["fracture_lowered_by"])),
-                         ("", f"[{D.fmt(m['ci'][0])}, {D.fmt(m['ci'][1])}]"), ("", D.fmt(m["p"])),
-                         ("check", f"{'passed' if m['passed'] else 'failed'} ({m['n']})"), ("", D.fmt(d["effect"])),
-                         ("", f"[{D.fmt(d['ci'][0])}, {D.fmt(d['ci'][1])}]"), ("", D.fmt(d["p"])),
-                         ("", D.fmt(d["n"])), ("", D.fmt(d["left_out"])), ("", D.fmt(d["id_acc_change"]))],
+        rows.append(Row([("", t), ("", ", ".join(d["configurations"])), ("", fmt(m["fracture_lowered_by"])),
+                         ("", f"[{fmt(m['ci'][0])}, {fmt(m['ci'][1])}]"), ("", fmt(m["p"])),
+                         ("check", f"{'passed' if m['passed'] else 'failed'} ({m['n']})"), ("", fmt(d["effect"])),
+                         ("", f"[{fmt(d['ci'][0])}, {fmt(d['ci'][1])}]"), ("", fmt(d["p"])),
+                         ("", fmt(d["n"])), ("", fmt(d["left_out"])), ("", fmt(d["id_acc_change"]))],
                         id=f"claim9-{t}", cls="check-passed" if m["passed"] else "check-failed"))
     note = (f"Seed pairs: the scratch and the {regime} run of one task, model, scale and seed, both learned; only "
             f"pairs whose test_id accuracies differ by at most {a.match_id_acc} enter (the others are counted as left "
