@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_hostile import refused
+from test_hostile import netdir, refused, rundir  # noqa: F401  (the fixtures are test_hostile's)
 
 from fracturelab.cppn.genome import GenomeError, load_genome
 
@@ -17,21 +17,6 @@ PROMPTS = '{"prompt": "a", "split": "id"}\n{"prompt": "b", "split": "ood"}\n'
 """The smallest prompt set probe-model reads (one ID and one OOD prompt)."""
 
 
-@pytest.fixture
-def netdir(tmp_path):
-    from fracturelab.cppn.builtins import builtin_net
-    from fracturelab.cppn.nets import save_netdir
-
-    return save_netdir(tmp_path / "face_net", builtin_net("face"))
-
-
-@pytest.fixture(scope="module")
-def rundir(tmp_path_factory):
-    from fracturelab.train import train_run
-
-    out = tmp_path_factory.mktemp("run") / "run"
-    train_run("leave_square_out", seed=0, outdir=out, max_steps=2, eval_every=2, p=11, side=3, hidden=8, progress=False)
-    return out
 
 
 # -- genomes and net folders ---------------------------------------------------------------------------------------
