@@ -1,15 +1,16 @@
-"""The Ray executor gives the same numbers as the local process pool (skipped where ray is not installed)."""
+"""The Ray executor gives the same numbers as the local process pool (skipped where ray is not installed), with the
+task cells trained as a population (spec `population`: both executors schedule populations as one job)."""
 from __future__ import annotations
 
 import pytest
-from study_helpers import cli, store_rows, write_spec
+from study_helpers import TINY, cli, store_rows, write_spec
 
 pytestmark = pytest.mark.slow
 
 
 def test_ray_and_local_identical(tmp_path):
     pytest.importorskip("ray")
-    spec = write_spec(tmp_path)
+    spec = write_spec(tmp_path, TINY.replace("probes = []", "probes = []\npopulation = 2"))
     local, ray = tmp_path / "local", tmp_path / "ray"
     r = cli("study", spec, "-o", local, "--workers", "2", "-q")
     assert r.returncode == 0, r.stderr
@@ -19,3 +20,7 @@ def test_ray_and_local_identical(tmp_path):
     assert set(b["status"].values()) == {"done"}
     assert a["metrics"] == b["metrics"] and len(a["metrics"]) == a["counts"]["cells"]
     assert a["examples"] == b["examples"]
+    from fracturelab.study.store import Store
+
+    with Store(ray / "results.sqlite", create=False) as st:  # the two task cells (seeds 0, 1) as one population
+        assert sorted(tuple(c.notes.get("population", ())) for c in st.cells() if c.kind == "task") == [(0, 1)] * 2

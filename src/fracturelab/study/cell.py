@@ -198,22 +198,33 @@ def _task_cell(p: TaskCell) -> CellResult:
 
     with tempfile.TemporaryDirectory(prefix="fracturelab-cell-") as d:
         out = Path(d) / "run"
-        options = dict(p.options)
-        if p.checkpoints:
-            options["checkpoints"] = tuple(p.checkpoints)
         m = train_run(p.task, p.split, p.model, p.regime, p.seed, out,
-                      model_options=p.model_options or None, threads=p.threads, **options)
-        metrics = {TRAIN + k: float(m[k]) for k in TRAIN_FIELDS}
-        metrics[GAP] = metrics[ID_ACC] - metrics[OOD_ACC]
-        notes = {"model": m["model"], "split": m["split"], "sizes": m["sizes"]}
-        examples = _example_rows(out / "results.csv")
-        if p.probes:
-            from ..probes import probe_trained_and_init
+                      model_options=p.model_options or None, threads=p.threads, **train_options(p))
+        return measured(p, out, m)
 
-            trained, at_init = probe_trained_and_init(out, list(p.probes), p.seed, p.probe_options)
-            notes["skipped"] = {}
-            _probe_metrics(trained, "", metrics, notes["skipped"])
-            _probe_metrics(at_init, INIT, metrics, {})
+
+def train_options(p: TaskCell) -> dict:
+    """The flat train_run options of a task cell: its task entry's, and its checkpoints."""
+    options = dict(p.options)
+    if p.checkpoints:
+        options["checkpoints"] = tuple(p.checkpoints)
+    return options
+
+
+def measured(p: TaskCell, out: Path, m: dict) -> CellResult:
+    """A trained task cell's rows: its training metrics (m, train_run's), the test examples of its run folder `out`,
+    and its probes on the trained network and at initialization."""
+    metrics = {TRAIN + k: float(m[k]) for k in TRAIN_FIELDS}
+    metrics[GAP] = metrics[ID_ACC] - metrics[OOD_ACC]
+    notes = {"model": m["model"], "split": m["split"], "sizes": m["sizes"]}
+    examples = _example_rows(out / "results.csv")
+    if p.probes:
+        from ..probes import probe_trained_and_init
+
+        trained, at_init = probe_trained_and_init(out, list(p.probes), p.seed, p.probe_options)
+        notes["skipped"] = {}
+        _probe_metrics(trained, "", metrics, notes["skipped"])
+        _probe_metrics(at_init, INIT, metrics, {})
     return CellResult(metrics, examples, notes)
 
 
@@ -230,19 +241,30 @@ def run_cell(cell: TaskCell | CppnCell) -> CellResult:
 def execute(cell: TaskCell | CppnCell) -> Outcome:
     """run_cell for an executor: never raises, so one bad cell cannot stop the study; the error travels as a line."""
     import time
-    import traceback
-
-    from ..provenance import NOTE as SOURCE, source_id
 
     t0, c0 = time.perf_counter(), time.process_time()
     try:
         out = run_cell(cell)
-        # CPU seconds of the cell (this process only): what it costs on an idle core, however busy the machine is
-        notes = out.notes | {"cpu_seconds": round(time.process_time() - c0, 2), "threads": worker_threads(),
-                             SOURCE: source_id()}  # the code that computed it (a Ray node may run other code)
-        return Outcome(cell.key, True, time.perf_counter() - t0, result=dataclasses.replace(out, notes=notes))
     except Exception as e:  # noqa: BLE001 - any failure of a cell is data, recorded in the store
-        last = traceback.extract_tb(e.__traceback__)[-1] if e.__traceback__ else None
-        where = f" (at {Path(last.filename).name}:{last.lineno})" if last else ""
-        msg = f"{type(e).__name__}: {e}".splitlines()[0] + where
-        return Outcome(cell.key, False, time.perf_counter() - t0, error=msg)
+        return failed(cell, e, time.perf_counter() - t0)
+    return finished(cell, out, time.perf_counter() - t0, time.process_time() - c0)
+
+
+def finished(cell, out: CellResult, seconds: float, cpu_seconds: float) -> Outcome:
+    """A cell's outcome with the notes every cell keeps: its CPU seconds (this process only: what it costs on an idle
+    core, however busy the machine is), the threads it really ran on and the code that computed it (a Ray node may
+    run other code)."""
+    from ..provenance import NOTE as SOURCE, source_id
+
+    notes = out.notes | {"cpu_seconds": round(cpu_seconds, 2), "threads": worker_threads(), SOURCE: source_id()}
+    return Outcome(cell.key, True, seconds, result=dataclasses.replace(out, notes=notes))
+
+
+def failed(cell, e: Exception, seconds: float) -> Outcome:
+    """A cell's outcome when it raised: the error's kind, first line and where it was raised, as one line."""
+    import traceback
+
+    last = traceback.extract_tb(e.__traceback__)[-1] if e.__traceback__ else None
+    where = f" (at {Path(last.filename).name}:{last.lineno})" if last else ""
+    msg = f"{type(e).__name__}: {e}".splitlines()[0] + where
+    return Outcome(cell.key, False, seconds, error=msg)

@@ -7,8 +7,9 @@ writes to the store.
 - ray: `ray.init(address)` joins an existing cluster when given an address and starts a local one otherwise; each
   cell is one task of one CPU, its workers started with the same thread variables (the job's runtime_env).
 
-Both call cell.execute(cell) on a typed cell record in a fresh process with the same thread pinning, so a study gives
-the same numbers on either, and yield its records.Outcome.
+Both run jobs (jobs.py: one cell, or a population of cells that differ only in seed): jobs.execute_job(job) in a fresh
+process with the same thread pinning, so a study gives the same numbers on either, and yield one records.Outcome per
+cell.
 """
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ from typing import Iterator
 
 from ..errors import FracturelabError
 from .. import plugins
-from .cell import execute, setup_worker, thread_env
+from .cell import setup_worker, thread_env
+from .jobs import execute_job
 from .records import Outcome
 
 EXECUTORS = ("local", "ray")
@@ -76,29 +78,34 @@ def worker_pool(workers: int, threads: int):
         yield pool
 
 
-def _local(cells: list, workers: int) -> Iterator[Outcome]:
+def _threads(jobs: list) -> int:
+    return max(c.threads for job in jobs for c in job)
+
+
+def _lost(job: list, why: str) -> list[Outcome]:
+    """A job whose worker was lost: each of its cells failed with that line."""
+    return [Outcome(c.key, False, 0.0, error=why.splitlines()[0]) for c in job]
+
+
+def _local(jobs: list, workers: int) -> Iterator[Outcome]:
     from concurrent.futures import as_completed
     from concurrent.futures.process import BrokenProcessPool
 
-    with worker_pool(workers, max(c.threads for c in cells)) as pool:
-        futures = {pool.submit(execute, c): c for c in cells}
+    with worker_pool(workers, _threads(jobs)) as pool:
+        futures = {pool.submit(execute_job, job): job for job in jobs}
         for fut in as_completed(futures):
-            c = futures[fut]
             try:
-                yield fut.result()
-            except BrokenProcessPool as e:  # a worker died (e.g. out of memory): this cell failed, others go on
-                yield Outcome(c.key, False, 0.0, error=f"worker died: {e}".splitlines()[0])
+                yield from fut.result()
+            except BrokenProcessPool as e:  # a worker died (e.g. out of memory): its cells failed, others go on
+                yield from _lost(futures[fut], f"worker died: {e}")
 
 
-def _ray_execute(cell) -> Outcome:
+def _ray_execute(job: list) -> list[Outcome]:
     import ray
 
-    out = execute(cell)
-    if not out.ok:
-        return out
-    # which node ran it (the store keeps notes; a multi-node test checks the spread)
-    notes = out.result.notes | {"node": ray.get_runtime_context().get_node_id()}
-    return dataclasses.replace(out, result=dataclasses.replace(out.result, notes=notes))
+    node = ray.get_runtime_context().get_node_id()  # which node ran it (a multi-node test checks the spread)
+    return [dataclasses.replace(out, result=dataclasses.replace(out.result, notes=out.result.notes | {"node": node}))
+            if out.ok else out for out in execute_job(job)]
 
 
 def _ray_init(workers: int, address: str | None, threads: int) -> bool:
@@ -127,7 +134,7 @@ def _ray_init(workers: int, address: str | None, threads: int) -> bool:
 @contextmanager
 def connected(settings: ExecSettings, workers: int, threads: int):
     """ray: join (or start) the cluster on entry and leave it on exit, so a caller connects before it creates
-    anything (a study whose cluster cannot be reached leaves no output folder) and run_cells inside reuses the
+    anything (a study whose cluster cannot be reached leaves no output folder) and run_jobs inside reuses the
     connection; local: nothing to connect."""
     started = settings.executor == "ray" and _ray_init(workers, settings.address, threads)
     try:
@@ -139,32 +146,32 @@ def connected(settings: ExecSettings, workers: int, threads: int):
             ray.shutdown()
 
 
-def _ray(cells: list, workers: int, address: str | None, threads: int) -> Iterator[Outcome]:
+def _ray(jobs: list, workers: int, address: str | None, threads: int) -> Iterator[Outcome]:
     started_here = _ray_init(workers, address, threads)
     import ray
     try:
         remote = ray.remote(num_cpus=1, max_retries=0)(_ray_execute)
-        refs = {remote.remote(c): c for c in cells}
+        refs = {remote.remote(job): job for job in jobs}
         pending = list(refs)
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
             for r in done:
                 try:
-                    yield ray.get(r)
-                except Exception as e:  # noqa: BLE001 - a lost worker fails its cell only
-                    yield Outcome(refs[r].key, False, 0.0, error=f"ray: {e}".splitlines()[0])
+                    yield from ray.get(r)
+                except Exception as e:  # noqa: BLE001 - a lost worker fails its job's cells only
+                    yield from _lost(refs[r], f"ray: {e}")
     finally:
         if started_here:
             ray.shutdown()
 
 
-def run_cells(cells: list, settings: ExecSettings) -> Iterator[Outcome]:
-    """Yield cell.execute's outcome for every cell, in the order they finish."""
+def run_jobs(jobs: list, settings: ExecSettings) -> Iterator[Outcome]:
+    """Yield the outcome of every cell of every job (jobs.jobs: lists of cells), a job's cells when it finishes."""
     if settings.executor not in EXECUTORS:
         raise FracturelabError(f"unknown executor {settings.executor!r} (executors: {', '.join(EXECUTORS)})")
-    if not cells:
+    if not jobs:
         return iter(())
-    workers = min(settings.resolved_workers(), len(cells))
+    workers = min(settings.resolved_workers(), len(jobs))
     if settings.executor == "ray":
-        return _ray(cells, workers, settings.address, max(c.threads for c in cells))
-    return _local(cells, workers)
+        return _ray(jobs, workers, settings.address, _threads(jobs))
+    return _local(jobs, workers)

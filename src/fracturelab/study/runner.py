@@ -19,7 +19,8 @@ from tqdm.auto import tqdm
 from ..errors import FracturelabError
 from ..io import prepare_output_dir
 from ..provenance import NOTE, collect, source_id
-from .executors import EXECUTORS, MAX_WORKERS, ExecSettings, connected, run_cells, threads_per_worker
+from .executors import EXECUTORS, MAX_WORKERS, ExecSettings, connected, run_jobs, threads_per_worker
+from .jobs import jobs
 from .records import DONE
 from .results import load_study, sources
 from .spec import StudySpec
@@ -201,7 +202,8 @@ def _run(spec, outdir, execution, picbreeder, progress, cells, workers, threads)
         for todo in _claimed(store, cells, progress, how):
             ran += len(todo)
             bar = tqdm(total=len(todo), desc="cells", disable=not progress, file=sys.stderr, smoothing=0)
-            for outcome in run_cells(todo, ExecSettings(execution.executor, workers, execution.address)):
+            work = jobs(todo, cells, spec.population)
+            for outcome in run_jobs(work, ExecSettings(execution.executor, workers, execution.address)):
                 store.finish(_stamped(outcome))
                 if not outcome.ok:
                     failed += 1

@@ -127,6 +127,10 @@ class StudySpec:
     """Training steps to checkpoint and hand to the probes (e.g. for sparsity before and after training)."""
     threads: int = 1
     """torch threads per worker process."""
+    population: int = 1
+    """Task cells of an SGD regime that differ only in seed train together, this many seeds at a time, as one
+    population (train.population: one vectorised run where the model allows it, study.jobs); each seed stays its own
+    cell with its own rows. 1: every cell trains alone."""
     cppn: CppnPart | None = None
     """The CPPN part (None: none)."""
     analysis: AnalysisSettings = field(default_factory=AnalysisSettings)
@@ -213,6 +217,11 @@ def check_spec(spec: StudySpec) -> None:
         raise FracturelabError("spec: no tasks and no cppn part: nothing to run")
     if not 1 <= spec.threads <= MAX_THREADS:
         raise FracturelabError(f"spec.threads must be 1..{MAX_THREADS}, got {spec.threads}")
+    if spec.population < 1:
+        raise FracturelabError(f"spec.population must be 1 or more, got {spec.population}")
+    from ..limits import check_size
+
+    check_size(spec.population, "max_runs", "spec.population")
     _check_seeds_and_steps(spec)
     _check_names(spec)
     _check_repeats(spec)
