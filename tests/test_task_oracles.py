@@ -59,8 +59,9 @@ def test_lookup_seen_frac_is_the_share_of_sub_chains_found_in_training(split):
         assert e.meta["seen_frac_symbols"] == round(syms / len(wins), 6)
 
 
-def test_factors_distances_are_to_the_nearest_training_example():
+def test_factors_distances_are_to_the_nearest_training_example(monkeypatch):
     # n_per_combo 30: test_ood holds 3 x 3 x 30 = 270 images, more than one block of the fast Hamming distance
+    monkeypatch.setattr("fracturelab.tasks.factors.HAMMING_BLOCK", 100)
     d = make_task("factors", split="shape_position", seed=1, n_shapes=3, n_colours=3, grid=2, n_per_combo=30)
     assert len(d.test_ood) > 256
     train_fac = {tuple(e.meta["factors"].values()) for e in d.train}

@@ -123,12 +123,28 @@ def _draw_sets(s: FactorsSettings, combos, held: set, new_combos: set) -> dict[s
     return sets
 
 
+HAMMING_BLOCK = 1024
+"""Rows per block of _nearest_hamming's product (bounds its memory: block x train rows floats)."""
+
+
 def _nearest_hamming(px: np.ndarray, train_px: np.ndarray) -> np.ndarray:
-    """Each row's normalized Hamming distance to the nearest training row (in blocks of 256 rows, to bound
-    memory)."""
+    """Each row's normalized Hamming distance to the nearest training row: (positions - most positions equal to one
+    training row) / positions. Equal positions are counted as a product of one-hot codes (position x value), exact in
+    float32 (counts up to the positions), in blocks of HAMMING_BLOCK rows."""
+    n_pos = px.shape[1]
+    values = int(max(px.max(initial=0), train_px.max(initial=0))) + 1
+
+    def one_hot(a: np.ndarray) -> np.ndarray:  # (rows, positions) -> (rows, positions * values)
+        out = np.zeros((len(a), n_pos * values), dtype=np.float32)
+        out[np.arange(len(a))[:, None], np.arange(n_pos) * values + a.astype(np.int64)] = 1.0
+        return out
+
+    train_hot = one_hot(train_px).T  # (positions * values, train rows)
     ham = np.empty(len(px))
-    for k in range(0, len(px), 256):
-        ham[k : k + 256] = (px[k : k + 256, None, :] != train_px[None, :, :]).mean(2).min(1)
+    for k in range(0, len(px), HAMMING_BLOCK):
+        block = slice(k, k + HAMMING_BLOCK)
+        equal = (one_hot(px[block]) @ train_hot).max(1)  # (block,) most positions shared with one train row
+        ham[block] = (n_pos - equal.astype(np.float64)) / n_pos
     return ham
 
 
@@ -144,7 +160,9 @@ def _add_novelty(sets: dict[str, list[Example]], letters: list[str]) -> None:
             continue
         combo = np.array([list(e.meta["factors"].values()) for e in exs])
         fdist = (combo[:, None, :] != train_combos[None, :, :]).sum(2).min(1)
-        ham = _nearest_hamming(np.array([[vocab[t] for t in e.src] for e in exs], dtype=np.int8), train_px)
+        # the train set's own distance is 0 by definition: not computed
+        ham = (np.zeros(len(exs)) if name == "train" else
+               _nearest_hamming(np.array([[vocab[t] for t in e.src] for e in exs], dtype=np.int8), train_px))
         for e, c, fd, h in zip(exs, combo, fdist, ham):
             seen = sum((i, j, int(c[i]), int(c[j])) in seen_pairs for i, j in pair_idx)
             e.meta.update({"seen_frac": round(seen / len(pair_idx), 6), "factor_dist": int(fd),
