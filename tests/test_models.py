@@ -165,3 +165,19 @@ def test_mlp_input_modes():
         _model("mlp", "lookup", input="rgba")
     with pytest.raises(FracturelabError, match="unknown mlp input"):
         _model("mlp", "lookup", input="pixels")
+
+
+def test_pad_rows_equals_the_row_by_row_padding():
+    import random
+
+    from fracturelab.models.data import pad_rows
+
+    rng = random.Random(0)
+    for n in (0, 1, 7, 50):
+        rows = [[rng.randrange(9) for _ in range(rng.randrange(6))] for _ in range(n)]
+        slow = torch.full((n, 5), -1, dtype=torch.long)
+        for i, r in enumerate(rows):
+            slow[i, : len(r)] = torch.tensor(r, dtype=torch.long)
+        assert torch.equal(pad_rows(rows, 5, -1), slow)
+    with pytest.raises(ValueError):
+        pad_rows([[1, 2, 3]], 2, 0)

@@ -71,6 +71,16 @@ def test_task_entries_may_name_their_own_regimes_and_seeds():
         parse_spec(text.replace('["bimt"]', '["nope"]'))
 
 
+def test_task_entries_may_name_their_own_scales():
+    scales = '\n[[scales]]\nname = "base"\n\n[[scales]]\nname = "small"\nmodel_options = { mlp = { hidden = 16 } }\n'
+    text = TINY.replace("[cppn]", '[[tasks]]\nname = "factors"\nmodels = ["mlp"]\nscales = ["small"]\n\n[cppn]') + scales
+    cells = [c for c in parse_spec(text).cells() if c.kind == "task"]
+    assert sorted({(c.task, c.scale, c.model_options.get("hidden")) for c in cells}) == [
+        ("factors", "small", 16), ("leave_square_out", "base", None), ("leave_square_out", "small", 16)]
+    with pytest.raises(FracturelabError, match=r"tasks\[factors\]\.scales: unknown scale 'large'"):
+        parse_spec(text.replace('scales = ["small"]', 'scales = ["large"]'))
+
+
 def test_analysis_settings_checked():
     with pytest.raises(FracturelabError, match="sesoi"):
         parse_spec(TINY + '\n[analysis]\nsesoi = { "99" = 0.1 }\n')

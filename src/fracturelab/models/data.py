@@ -5,9 +5,11 @@ the examples it was sized on. Shapes: B = examples, S = max_src, T = positions, 
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import asdict, dataclass
 from typing import Iterable, Sequence
 
+import numpy as np
 import torch
 
 from ..errors import FracturelabError
@@ -50,10 +52,14 @@ class DataSpec:
 
 def pad_rows(rows: Sequence[Sequence[int]], width: int, value: int) -> torch.Tensor:
     """Right-pad int rows to (len(rows), width)."""
-    out = torch.full((len(rows), width), value, dtype=torch.long)
-    for i, r in enumerate(rows):
-        out[i, : len(r)] = torch.as_tensor(list(r), dtype=torch.long)
-    return out
+    lengths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
+    if len(rows) and lengths.max() > width:
+        raise ValueError(f"a row of {lengths.max()} ids does not fit in width {width}")
+    out = np.full((len(rows), width), value, dtype=np.int64)
+    # one pass: the row-major mask of filled positions takes the rows' ids in order
+    out[np.arange(width)[None, :] < lengths[:, None]] = np.fromiter(itertools.chain.from_iterable(rows),
+                                                                      dtype=np.int64, count=int(lengths.sum()))
+    return torch.from_numpy(out)
 
 
 def fixed_targets(spec: DataSpec, examples: Sequence[Example]) -> torch.Tensor:

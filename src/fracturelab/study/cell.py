@@ -204,8 +204,9 @@ def _task_cell(p: TaskCell) -> CellResult:
 
 
 def train_options(p: TaskCell) -> dict:
-    """The flat train_run options of a task cell: its task entry's, and its checkpoints."""
-    options = dict(p.options)
+    """The flat train_run options of a task cell: its task entry's, and its checkpoints; no curve.png (the run
+    folder is temporary)."""
+    options = {"plot": False, **p.options}
     if p.checkpoints:
         options["checkpoints"] = tuple(p.checkpoints)
     return options

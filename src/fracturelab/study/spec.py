@@ -41,6 +41,8 @@ class TaskEntry:
     """Regimes for this task (empty: the study's regimes)."""
     seeds: tuple[int, ...] = ()
     """Seeds for this task (empty: the study's seeds): a claim read on one task can get more runs there."""
+    scales: tuple[str, ...] = ()
+    """Names of the study's scales this task is trained at (empty: every scale)."""
 
 
 @dataclass(frozen=True)
@@ -259,6 +261,7 @@ def _check_names(spec: StudySpec) -> None:
             raise FracturelabError(f"spec.tasks: unknown task {t.name!r} (tasks: {', '.join(TASKS)})")
         _known(t.regimes, REGIMES, f"spec.tasks[{t.name}].regimes", "regime")
         _known(t.models, MODELS, f"spec.tasks[{t.name}].models", "model")
+        _known(t.scales, {sc.name: sc for sc in spec.scales}, f"spec.tasks[{t.name}].scales", "scale")
 
 
 def _check_repeats(spec: StudySpec) -> None:
@@ -373,7 +376,7 @@ def _task_combinations(spec: StudySpec):
         for model in t.models or (None,):
             for regime in t.regimes or spec.regimes:
                 if applies(t.name, model, regime):
-                    yield from ((i, t, model, regime, sc) for sc in spec.scales)
+                    yield from ((i, t, model, regime, sc) for sc in spec.scales if not t.scales or sc.name in t.scales)
 
 
 def _check_cppn_files(c: CppnPart) -> None:

@@ -82,6 +82,9 @@ class TrainSettings:
     """Show a progress bar per phase on stderr (tqdm): steps, running loss, last validation accuracy."""
     verbose: bool = False
     """Print each curve row to stderr as it is measured."""
+    plot: bool = True
+    """Draw the learning curve as curve.png in the run folder (a study's cells, whose run folders are temporary,
+    skip it: a second of matplotlib per run)."""
     evolve: str = ""
     """Evolution regimes (es, cmaes, neat, neat-novelty): their settings as "key=value,..." (fields of
     fracturelab.train.evolve.ESSettings or NEATSettings, e.g. "population=128,sigma=0.1"); a generation counts as a

@@ -217,7 +217,8 @@ def finish(run: Prepared, phases: list, tmp: Path | None) -> dict:
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=1))
         write_csv(tmp / "results.csv", result_rows(tests, scores))
         write_csv(tmp / "curve.csv", ctx.curve)
-        _plot_curve(tmp / "curve.png", ctx.curve)
+        if s.plot:
+            _plot_curve(tmp / "curve.png", ctx.curve)
     return {**metrics, "curve": ctx.curve}
 
 
