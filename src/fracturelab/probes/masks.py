@@ -12,9 +12,15 @@ parts it must ignore against a uniform distribution over their classes (the mask
 makes the ignored sub-task irrelevant to the label; with shared inputs here, "ignore" is asked for directly)
 + lam x the mean of sigmoid(beta * s) over masked weights (the sparsity penalty; a mean, not the paper's sum with
 lam = 1e-8, so one setting fits models of any size).
+
+Speed (the same numbers up to float rounding; tests/test_reuse_fast.py checks them against the plain expression):
+each masked tensor's W * sigmoid(beta * s) and penalty sum are one autograd function with a hand-written two-pass
+backward (_SoftMask), Adam is torch's fused kernel, and soft-mask values too small to matter are exactly 0
+(FLOOR_POWER), which keeps the arithmetic out of the CPU's slow subnormal range.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,6 +53,48 @@ class MaskSettings:
     """Examples per step."""
 
 
+FLOOR_POWER = 0.4
+"""A soft-mask value under tiny ** FLOOR_POWER (tiny: the dtype's smallest normal number; float32: 7e-16, float64:
+1e-123; 16-bit dtypes: no floor) is set to exactly 0, and so is its gradient. Why: sigmoid(beta * s) of a weight
+the mask drops, once beta is large, and the squares of such values' gradients in Adam reach the subnormal range,
+where x86 CPUs compute tens of times slower (it tripled the time of mask training). At this floor a gradient (about
+beta x value x lam / n_masked) still squares to a normal number. The change is under float rounding: such a weight
+adds under 7e-16 x |W| to sums that float32 resolves to about 1e-7 of their size, and the gradient dropped is as
+small, on logits below -35 / beta whose hard mask it cannot flip."""
+
+
+def _floor_and_clamp(dtype: torch.dtype) -> tuple[float, float]:
+    """(the soft-mask floor, z_max): beta * s is clamped to [-z_max, z_max] before the sigmoid, with z_max = 0.9 x
+    ln(1 / tiny), so exp() in the sigmoid stays out of the subnormal range; it changes no value (sigmoid(z_max)
+    rounds to 1, and sigmoid(-z_max) < tiny ** 0.9 is under the floor). 16-bit dtypes: neither."""
+    info = torch.finfo(dtype)
+    if info.bits < 32:
+        return 0.0, math.inf
+    return info.tiny ** FLOOR_POWER, 0.9 * math.log(1 / info.tiny)
+
+
+class _SoftMask(torch.autograd.Function):
+    """(W * m, sum of m) with m = sigmoid(beta * s) (0 under the floor, FLOOR_POWER), for mask logits s and a
+    frozen W: the masked weight and the sparsity penalty's sum in six passes over the weights forward and two
+    backward (autograd of the plain expression takes about twice as many)."""
+
+    @staticmethod
+    def forward(ctx, s: torch.Tensor, w: torch.Tensor, beta: float):
+        floor, z_max = _floor_and_clamp(s.dtype)
+        m = torch.sigmoid_((s * beta).clamp_(-z_max, z_max))
+        F.threshold_(m, floor, 0.0)
+        ctx.save_for_backward(m, w)
+        ctx.beta = beta
+        return w * m, m.sum()
+
+    @staticmethod
+    def backward(ctx, g_w: torch.Tensor, g_sum: torch.Tensor):
+        m, w = ctx.saved_tensors
+        # d/ds = beta m (1 - m) (dL/d(W m) * W + dL/d(sum m)); sigmoid_backward(g, m) = g * m * (1 - m)
+        g = torch.addcmul(g_sum * ctx.beta, g_w, w, value=ctx.beta)
+        return torch.ops.aten.sigmoid_backward(g, m), None, None
+
+
 def _part_ce(lg: torch.Tensor, y: torch.Tensor, parts: list[int]) -> torch.Tensor:
     sel, tgt = lg[:, parts], y[:, parts]
     return F.cross_entropy(sel.reshape(-1, sel.shape[-1]), tgt.reshape(-1), ignore_index=IGNORE)
@@ -74,8 +122,9 @@ def train_mask(model, batch: dict, keep: list[int], ignore: list[int], seed: int
     base = {k: v.detach() for k, v in model.named_parameters()}
     masked = {k: v.detach() for k, v in weight_params(model).items()}
     logits_s = {k: torch.full_like(v, s.s0, requires_grad=True) for k, v in masked.items()}
-    opt = torch.optim.Adam(list(logits_s.values()), lr=s.lr)
-    y = part_logits(model(batch), batch)[1] if ignore else None
+    opt = torch.optim.Adam(list(logits_s.values()), lr=s.lr, fused=True)  # one pass per step, not seven
+    with torch.no_grad():
+        y = part_logits(model(batch), batch)[1] if ignore else None
     classes = [torch.unique(y[:, j][y[:, j] != IGNORE]) for j in ignore] if ignore else []
     n = len(batch["y"])
     gen = torch.Generator().manual_seed(int(seed))
@@ -87,13 +136,15 @@ def train_mask(model, batch: dict, keep: list[int], ignore: list[int], seed: int
             beta = min(s.beta_max, beta * s.beta_max ** (1 / s.epochs))
         idx = torch.randperm(n, generator=gen)[: s.batch_size]
         b = _take(batch, idx)
-        soft = {k: torch.sigmoid(beta * v) for k, v in logits_s.items()}
-        params = {**base, **{k: masked[k] * soft[k] for k in masked}}
+        params, kept = dict(base), []
+        for k, v in logits_s.items():
+            params[k], total = _SoftMask.apply(v, masked[k], beta)
+            kept.append(total)
         lg, yy = part_logits(functional_call(model, params, (b,)), b)
         loss = _part_ce(lg, yy, keep)
         if ignore and s.ignore_weight > 0:
             loss = loss + s.ignore_weight * _uniform_ce(lg, classes, ignore)
-        loss = loss + s.lam * sum(m.sum() for m in soft.values()) / n_masked
+        loss = loss + s.lam * torch.stack(kept).sum() / n_masked
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
