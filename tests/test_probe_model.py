@@ -11,6 +11,7 @@ import torch
 from fracturelab.cli import main
 from fracturelab.probes import PROBES, _json_safe, run_probes
 from fracturelab.probes.adapters import load_model
+from fracturelab.probes.probe_model import _uncapped
 from fracturelab.probes.prompts import read_prompts
 from fracturelab.probes.sparsity import METRICS
 
@@ -187,8 +188,9 @@ def test_lens_model_through_cli(lens_builder, prompt_file, tmp_path):
     exs = read_prompts(prompt_file).test_ood + read_prompts(prompt_file).train[:3]
     batch = adapter.encode(exs)
     acts = adapter.named_activations(batch)
-    for i, e in enumerate(exs):  # each prompt alone, through TransformerLens' own cache
-        _, cache = adapter.model.run_with_cache(e.meta["prompt"])
+    for i, e in enumerate(exs):  # each prompt alone, through TransformerLens' own cache, tokenized as the
+        ids = adapter.tokenizer(e.meta["prompt"], return_tensors="pt")["input_ids"]  # model's own tokenizer does
+        _, cache = adapter.model.run_with_cache(ids)
         for name, hook in (("ln_f", "unembed.hook_in"), ("block1", "blocks.1.hook_resid_post"),
                            ("block0.mlp", "blocks.0.hook_mlp_out")):
             torch.testing.assert_close(acts[name][i, batch["sep"][i]], cache[hook][0, -1], atol=1e-5, rtol=0)
@@ -207,7 +209,8 @@ def test_knowledge_graph_adapter_path_equals_builtin_probe(tmp_path):
                  "--quiet", "--probes", "sparsity,geometry,coverage"]) == 0
     theirs = json.loads((tmp_path / "out" / "probes.json").read_text())
     model, data, config = load_run(run)
-    ours = _json_safe(run_probes(model, data, config, ["sparsity", "geometry", "coverage"]))  # NaN as null
+    names = ["sparsity", "geometry", "coverage"]  # probe-model reads every prompt: the built-in probe uncapped too
+    ours = _json_safe(run_probes(model, data, config, names, settings={n: _uncapped(n) for n in names}))
     names = list(data.sets())  # exported levels are the sets' positions: 0 = train, 1 = test_id, ...
     for probe in ours:
         renamed = {}

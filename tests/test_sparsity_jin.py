@@ -42,6 +42,10 @@ def jin(h: np.ndarray) -> dict[str, float]:
     out["eff_rank_l1"] = math.exp(-sum(q * math.log(q) for q in q1)) / d
     fourth = sum(s * s for s in sq)
     out["participation_ratio"] = sum(sq) ** 2 / fourth / d if fourth > 0 else 0.0
+    for name, f in (("top1_l1", 0.01), ("top5_l1", 0.05), ("top10_l1", 0.10)):  # rank.py's top*pct_ratio
+        k = max(1, int(f * d))
+        out[name] = sum(desc[:k]) / total if total > 0 else 0.0
+    out["l1_norm"] = total
     return out
 
 
@@ -58,7 +62,7 @@ def _vectors(d: int) -> np.ndarray:
 def test_metrics_equal_jin_formulas(d):
     H = _vectors(d)
     assert list(S.METRICS) == ["hoyer", "top1", "top5", "top10", "gini", "l0", "eff_rank", "eff_rank_l1", "kurtosis",
-                               "participation_ratio"]
+                               "participation_ratio", "top1_l1", "top5_l1", "top10_l1", "l1_norm"]
     theirs = [jin(h) for h in H]
     for name, fn in S.METRICS.items():
         ours = fn(H)
@@ -80,9 +84,10 @@ def test_where_rounding_and_std_matter():
 
 def test_edge_vectors():
     z = np.zeros((1, 8))
-    for name in ("hoyer", "top1", "top5", "top10", "gini", "l0", "participation_ratio"):
+    for name in ("hoyer", "top1", "top5", "top10", "gini", "l0", "participation_ratio", "top1_l1", "top5_l1",
+                 "top10_l1", "l1_norm"):
         assert S.METRICS[name](z)[0] == 0.0, name
-    assert S.eff_rank(z)[0] == pytest.approx(1 / 8) and S.eff_rank_l1(z)[0] == pytest.approx(1 / 8, rel=1e-6)
+    assert S.eff_rank(z)[0] == pytest.approx(1 / 8) and np.isnan(S.eff_rank_l1(z)[0])  # theirs: 0 / 0
     assert np.isnan(S.kurtosis(np.ones((1, 8)))[0])
     one_hot = np.eye(8)[2:3]
     assert S.hoyer(one_hot)[0] == pytest.approx(1) and S.participation_ratio(one_hot)[0] == pytest.approx(1 / 8)

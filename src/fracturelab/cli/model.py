@@ -1,28 +1,11 @@
 """CLI commands for a user's own model: probe-model MODEL --prompts FILE.jsonl -o OUTDIR, and prompts export."""
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 from ..errors import FracturelabError
-from .args import int_at_least, seed
-
-
-def _cmd_probe_model(a):
-    from ..probes.probe_model import probe_model
-
-    split = (lambda s: [x for x in s.split(",") if x.strip()] if s is not None else None)  # given empty: refused
-    results = probe_model(a.model, a.prompts, a.out, layers=split(a.layers), probes=split(a.probes),
-                          batch_size=a.batch_size, device=a.device, seed=a.seed, progress=not a.quiet,
-                          dtype=a.dtype)
-    for probe, metrics in results.items():
-        if "skipped" in metrics:
-            print(f"{probe}: skipped ({metrics['skipped']})")
-            continue
-        keys = [k for k in metrics if "." not in k and not k.endswith("_level_rho")]
-        print(f"{probe}: " + ", ".join(f"{k} {metrics[k]:.4g}" if math.isfinite(metrics[k]) else f"{k} nan"
-                                       for k in keys[:12]) + (" ..." if len(keys) > 12 else ""))
-    print(f"wrote {a.out}/probes.json, {a.out}/model.json, {a.out}/figures/ and {a.out}/index.html")
+from .args import seed
+from .probe import add_probe_model
 
 
 def _task_data(source: str, split, seed: int, options: list[str]):
@@ -30,7 +13,7 @@ def _task_data(source: str, split, seed: int, options: list[str]):
     from ..io import read_json
     from ..probes.adapters import is_run_folder
     from ..tasks import make_task, text_tasks
-    from .tasks import _options
+    from .tasks import _task_options
 
     text = text_tasks()
 
@@ -52,7 +35,7 @@ def _task_data(source: str, split, seed: int, options: list[str]):
             raise FracturelabError(f"{where}: {e}") from None
     if source not in text:
         raise FracturelabError(f"unknown text task or run folder {source!r} (text tasks: {', '.join(text)})")
-    return make_task(source, split=split, seed=seed, **_options(options))
+    return make_task(source, split=split, seed=seed, **_task_options(options))
 
 
 def _cmd_export(a):
@@ -70,24 +53,7 @@ def _cmd_export(a):
 
 
 def register(sub) -> None:
-    p = sub.add_parser("probe-model", help="probe your own model (Hugging Face, TransformerLens, a run folder or "
-                       "FILE.py:FUNCTION) on a JSONL prompt set: writes OUTDIR/probes.json, figures and index.html")
-    p.add_argument("model", help="a Hugging Face model folder (or hub name), lens:NAME, FILE.py:FUNCTION, or a run "
-                   "folder")
-    p.add_argument("--prompts", required=True, help="a JSONL prompt set (see `fracturelab prompts export`)")
-    p.add_argument("-o", "--out", required=True, help="output folder (new or empty)")
-    p.add_argument("--layers", default=None, help="comma-separated layer names or patterns, e.g. 'block*,ln_f' "
-                   "(default: all)")
-    p.add_argument("--probes", default=None, help="comma-separated: sparsity, geometry, factorization, coverage "
-                   "(default: all four)")
-    p.add_argument("--batch-size", type=int_at_least(1), default=None,
-                   help="prompts per forward pass (default 16; 512 for a run folder)")
-    p.add_argument("--device", default="auto", help="auto (a GPU when present), cpu, cuda, cuda:N")
-    p.add_argument("--dtype", default=None, help="load a Hugging Face or lens: model in float16, bfloat16, ... "
-                   "(default: as saved)")
-    p.add_argument("--seed", type=seed, default=0)
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(fn=_cmd_probe_model)
+    add_probe_model(sub)
 
     pr = sub.add_parser("prompts", help="make prompt sets for probe-model (prompts export)")
     psub = pr.add_subparsers(dest="prompts_command", required=True, parser_class=type(pr), title="commands")

@@ -17,9 +17,12 @@ One JSON object per line:
 - depth (number, optional): the computation's depth (complexity);
 - factors (object, optional): known ground-truth factors (ints or strings; strings are coded 0, 1, ... in sorted
   order per factor); every line must then name the same factors;
-- id (optional): ignored, for the user's bookkeeping.
-Any other field, a line that is not a JSON object, a wrong type, an empty file, or a file without test_id and
-test_ood prompts is an error naming the file and the line.
+- id (string or number, optional): the prompt's name in probe-model's per-prompt table (default: its line number);
+- any other field (a string, number, boolean or null, e.g. "difficulty": "hard"): metadata, kept in the example's
+  meta["fields"], written as a column of probe-model's prompts.csv and usable by --group-by. A name within a typo of
+  a known field (e.g. "promt") or one of RESERVED is an error, as is a nested value.
+A line that is not a JSON object, a wrong type, an empty file, or a file without test_id and test_ood prompts is an
+error naming the file and the line.
 
 The testbed's text tasks (fracturelab.tasks.text_tasks(): the entries with TaskSpec.text) export to this format
 (export_rows): each set of a task (train, test_id, test_ood, extras) becomes a split, its position in that order
@@ -28,6 +31,7 @@ space and its output tokens joined by spaces, and nn_dist, seen_frac, depth and 
 """
 from __future__ import annotations
 
+import difflib
 import json
 import math
 from dataclasses import dataclass, field
@@ -39,6 +43,8 @@ from ..tasks.base import Example
 
 SPLIT_ALIASES = {"id": "test_id", "ood": "test_ood"}
 FIELDS = {"prompt", "answer", "split", "level", "novelty", "depth", "factors", "id"}
+RESERVED = {"line", "correct", "loss", "level_name", "fields"}
+"""Names an extra field may not take: columns of the per-prompt table and keys of an example's meta."""
 EXPORTED_META = ("nn_dist", "seen_frac")
 
 
@@ -97,9 +103,12 @@ def _check_fields(path, n: int, obj) -> None:
     level."""
     if not isinstance(obj, dict):
         _fail(path, n, "not a JSON object")
-    unknown = sorted(set(obj) - FIELDS)
-    if unknown:
-        _fail(path, n, f"unknown field {unknown[0]!r} (fields: {', '.join(sorted(FIELDS))})")
+    for name in sorted(set(obj) - FIELDS):
+        if name in RESERVED or difflib.get_close_matches(name, FIELDS, n=1, cutoff=0.8):  # a typo of a known field
+            _fail(path, n, f"unknown field {name!r} (fields: {', '.join(sorted(FIELDS))}; any other name is kept as "
+                  f"metadata, except {', '.join(sorted(RESERVED))})")
+        if not (obj[name] is None or isinstance(obj[name], (str, bool)) or _number(obj[name])):
+            _fail(path, n, f"metadata field {name!r} must be a string, a finite number, a boolean or null")
     if not isinstance(obj.get("prompt"), str) or not obj["prompt"].strip():
         _fail(path, n, "missing field 'prompt' (a non-empty string)" if "prompt" not in obj
               else "'prompt' must be a non-empty string")
@@ -112,6 +121,8 @@ def _check_fields(path, n: int, obj) -> None:
 def _check_values(path, n: int, obj: dict) -> None:
     """The optional fields have their types: split a non-empty string without '@', level and depth finite
     numbers, novelty an object of finite numbers, factors an object of ints or strings."""
+    if "id" in obj and not (isinstance(obj["id"], str) or _number(obj["id"])):
+        _fail(path, n, "'id' must be a string or a number")
     if "split" in obj and (not isinstance(obj["split"], str) or not obj["split"].strip() or "@" in obj["split"]):
         _fail(path, n, "'split' must be a non-empty string without '@'")
     if "level" in obj and not _number(obj["level"]):
@@ -181,7 +192,8 @@ def _example(n: int, o: dict, levels: list[float], codes: dict[str, dict]) -> Ex
     if split is None:
         split = "test_id" if float(o["level"]) == levels[0] else "test_ood"
     answer = o.get("answer", "")
-    meta = {**o.get("novelty", {}), "prompt": o["prompt"], "answer": answer, "split": split, "line": n}
+    meta = {**o.get("novelty", {}), "prompt": o["prompt"], "answer": answer, "split": split, "line": n,
+            "id": o.get("id", n), "fields": {k: v for k, v in o.items() if k not in FIELDS}}
     if "depth" in o:
         meta["depth"] = o["depth"]
     if codes:

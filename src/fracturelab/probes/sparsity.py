@@ -6,7 +6,10 @@ Per-vector metrics, h in R^d, each row of an (N, d) array (Jin et al.'s formulas
 them out from their code and checks these to 1e-9):
 - hoyer = (sqrt(d) - ||h||_1 / ||h||_2) / (sqrt(d) - 1): 0 for a constant vector, 1 for a one-hot one;
 - top1, top5, top10 = sum of the k largest h_i^2 / sum h_i^2 with k = max(1, int(f * d)), f = 0.01, 0.05, 0.10
-  (k rounded down, as theirs);
+  (k rounded down, as theirs): the energy share;
+- top1_l1, top5_l1, top10_l1 = sum of the k largest |h_i| / sum |h_i|, the same k: the L1 mass share (their
+  curriculum ranking's top*pct_ratio, cot/utils/rank.py);
+- l1_norm = sum |h_i| (a magnitude, not a sparsity: it has no "sparser" direction);
 - gini = 2 sum_i i x_(i) / (d sum x) - (d + 1) / d over |h| sorted ascending (x_(1) <= ... <= x_(d));
 - l0 = fraction of units with |h_i| > mean(|h|) + std(|h|), std unbiased (ddof = 1, torch's default);
 - eff_rank = exp(H) / d, H = -sum p_i log(p_i + 1e-10), p = h^2 / sum h^2 (their main metric; 1 = spread evenly,
@@ -14,8 +17,9 @@ them out from their code and checks these to 1e-9):
   where their code puts them);
 - kurtosis = excess kurtosis of |h| (population moments, m4 / m2^2 - 3, scipy's default);
 - participation_ratio = (sum h^2)^2 / sum h^4 / d.
-A vector of zeros scores 0 on hoyer, gini, top-k, l0 and participation_ratio, 1/d on eff_rank and eff_rank_l1, and
-NaN on kurtosis (as scipy). Lower eff_rank / participation_ratio and higher values of the rest mean sparser.
+A vector of zeros scores as theirs does: 0 on hoyer, gini, top-k (both forms), l0, participation_ratio and l1_norm,
+1/d on eff_rank, NaN on eff_rank_l1 (their 0 / 0) and kurtosis (as scipy). SPARSER says which way is sparser:
+lower eff_rank, eff_rank_l1 and participation_ratio, higher values of the rest.
 
 Where: Jin et al. read Hugging Face's hidden_states[-1] — the state after the final norm — at the last prompt token
 (the position that predicts the first answer token). The summary keys read the same: the layer named "ln_f" (the final
@@ -116,9 +120,26 @@ def eff_rank(h) -> np.ndarray:
 
 
 def eff_rank_l1(h) -> np.ndarray:
-    """exp(entropy of p = |h| / sum |h| + 1e-10) / d per row (Jin et al.'s L1 form)."""
-    p = _shares(_abs2(h)) + 1e-10
-    return np.exp(-(p * np.log(p)).sum(-1)) / p.shape[-1]
+    """exp(entropy of p = |h| / sum |h| + 1e-10) / d per row (Jin et al.'s L1 form); NaN for a zero row (their
+    |h| / sum |h| is 0 / 0 there)."""
+    a = _abs2(h)
+    p = _shares(a) + 1e-10
+    return np.where(a.sum(-1) > 0, np.exp(-(p * np.log(p)).sum(-1)) / p.shape[-1], np.nan)
+
+
+def top_mass(h, k: float) -> np.ndarray:
+    """Share of the L1 mass sum |h_i| in the max(1, int(k % of d)) largest units, per row (k in percent); 0 for a
+    zero row (as theirs)."""
+    a = _abs2(h)
+    n = max(1, int(a.shape[-1] * (k / 100)))
+    tot = a.sum(-1)
+    top = -np.sort(-a, axis=-1)[..., :n].sum(-1)
+    return np.divide(top, tot, out=np.zeros_like(tot), where=tot > 0)
+
+
+def l1_norm(h) -> np.ndarray:
+    """sum |h_i| per row."""
+    return _abs2(h).sum(-1)
 
 
 def kurtosis(h) -> np.ndarray:
@@ -140,8 +161,14 @@ def participation_ratio(h) -> np.ndarray:
 
 METRICS = {"hoyer": hoyer, "top1": lambda h: top_energy(h, 1), "top5": lambda h: top_energy(h, 5),
            "top10": lambda h: top_energy(h, 10), "gini": gini, "l0": l0, "eff_rank": eff_rank,
-           "eff_rank_l1": eff_rank_l1, "kurtosis": kurtosis, "participation_ratio": participation_ratio}
+           "eff_rank_l1": eff_rank_l1, "kurtosis": kurtosis, "participation_ratio": participation_ratio,
+           "top1_l1": lambda h: top_mass(h, 1), "top5_l1": lambda h: top_mass(h, 5),
+           "top10_l1": lambda h: top_mass(h, 10), "l1_norm": l1_norm}
 """Jin et al.'s per-vector metrics: name -> fn((N, d)) -> (N,)."""
+
+SPARSER = {m: -1 if m in ("eff_rank", "eff_rank_l1", "participation_ratio") else 0 if m == "l1_norm" else 1
+           for m in METRICS}
+"""Which way each metric reads sparser: +1 higher values, -1 lower values, 0 neither (l1_norm, a magnitude)."""
 
 
 def metric_table(h) -> dict[str, np.ndarray]:
@@ -165,6 +192,10 @@ def metric_table(h) -> dict[str, np.ndarray]:
     out["kurtosis"] = kurtosis(a)
     s4 = (e_asc * e_asc).sum(-1)
     out["participation_ratio"] = np.divide(tot**2, s4 * d, out=np.zeros_like(tot), where=s4 > 0)
+    for name, f in (("top1_l1", 0.01), ("top5_l1", 0.05), ("top10_l1", 0.10)):
+        top = asc[..., d - max(1, int(d * f)):].sum(-1)
+        out[name] = np.divide(top, l1, out=np.zeros_like(l1), where=l1 > 0)
+    out["l1_norm"] = l1
     return out
 
 

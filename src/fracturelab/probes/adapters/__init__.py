@@ -10,6 +10,8 @@ The contract (the testbed's own models meet it already; `Probeable` spells it ou
   al.'s hidden_states[-1]); "input" and "logits" are never read as representations;
 - loss(batch) -> (mean loss, (B,) bool exact match of the answer under teacher forcing): only for probes that score
   answers (coverage), which are skipped without it;
+- optional read(batch) -> (activations, (B,) exact match or None, (B,) mean answer cross-entropy or None): all of
+  the above from one forward call (every TokenAdapter has it; probe-model's one pass, probes.reading, uses it);
 - optional attributes: batch_size (examples per forward pass), progress (a progress bar on stderr).
 An example's prompt text is e.meta["prompt"] for a prompt set (probes.prompts), else its tokens joined by spaces
 (base.prompt_text).
@@ -93,8 +95,9 @@ def wrap(obj, device: str = "cpu", batch_size: int | None = None):
 def load_model(spec: str, device: str = "cpu", batch_size: int | None = None, dtype: str | None = None):
     """A model meeting the contract from a command-line spec:
     - a run folder written by `fracturelab train` (the testbed's model; CPU; prompts are its tokens by spaces);
-    - a folder with a Hugging Face config.json (AutoModelForCausalLM + AutoTokenizer), or a hub name when online;
-    - lens:NAME, an official TransformerLens model (HookedTransformer.from_pretrained; needs the hub once);
+    - a folder with a Hugging Face config.json (AutoModelForCausalLM + AutoTokenizer), or a hub name when online
+      (NAME@REVISION for a branch, tag or commit: a training checkpoint published as a revision);
+    - lens:NAME, an official TransformerLens model (from_pretrained_no_processing; needs the hub once);
     - FILE.py:FUNCTION, a Python function that returns a model (see wrap).
     dtype (e.g. "bfloat16") applies to Hugging Face and lens: models."""
     if dtype is not None and not (isinstance(getattr(torch, dtype, None), torch.dtype)
@@ -118,7 +121,8 @@ def load_model(spec: str, device: str = "cpu", batch_size: int | None = None, dt
     if path.exists() or spec.startswith((".", "/", "~")) or spec.count("/") > 1 or not spec.strip():
         raise FracturelabError(f"{spec}: no such model folder")
     from .hf import load_hf  # a hub name: transformers fetches it when online
-    return load_hf(spec, device, batch_size or 16, dtype)
+    name, _, revision = spec.partition("@")  # NAME@REVISION: a branch, tag or commit of a hub model
+    return load_hf(name, device, batch_size or 16, dtype, revision=revision or None)
 
 
 __all__ = ["HookAdapter", "Probeable", "Probed", "TokenAdapter", "is_run_folder", "load_model", "prompt_text", "wrap"]

@@ -98,6 +98,17 @@ class TokenAdapter(nn.Module):
         loss = F.cross_entropy(logits[scored], y[scored]) if scored.any() else torch.tensor(0.0)
         return loss, ((logits.argmax(-1) == y) | ~scored).all(1)
 
+    def read(self, batch: dict) -> tuple[dict[str, torch.Tensor], torch.Tensor | None, torch.Tensor | None]:
+        """Everything the probes read from one forward pass: the activations, and per row the exact match of its
+        answer (as loss) and its mean cross-entropy over answer tokens (None for both where a row has no answer)."""
+        logits, acts = self._go(batch)
+        if not bool(batch["answered"].all()):
+            return acts, None, None
+        logits, y = logits.float().cpu(), batch["y"]
+        scored = y != IGNORE
+        ce = F.cross_entropy(logits.transpose(1, 2), y.clamp(min=0), reduction="none") * scored
+        return acts, ((logits.argmax(-1) == y) | ~scored).all(1), ce.sum(1) / scored.sum(1).clamp(min=1)
+
 
 class HookAdapter(TokenAdapter):
     """Any nn.Module that maps token ids (B, T) to logits (B, T, V): activations are the outputs of named submodules,

@@ -69,8 +69,9 @@ class HFAdapter(HookAdapter):
         return out.logits, acts
 
 
-def load_hf(spec: str, device: str = "cpu", batch_size: int = 16, dtype: str | None = None) -> HFAdapter:
-    """AutoModelForCausalLM + AutoTokenizer from a local folder (or a hub name, when online)."""
+def load_hf(spec: str, device: str = "cpu", batch_size: int = 16, dtype: str | None = None,
+            revision: str | None = None) -> HFAdapter:
+    """AutoModelForCausalLM + AutoTokenizer from a local folder (or a hub name at a revision, when online)."""
     try:
         from transformers import AutoModelForCausalLM, AutoTokenizer
         from transformers.utils import logging as hf_logging
@@ -79,13 +80,14 @@ def load_hf(spec: str, device: str = "cpu", batch_size: int = 16, dtype: str | N
     hf_logging.disable_progress_bar()  # loading is quick next to probing; bad input must stay one line on stderr
     hf_logging.set_verbosity_error()
     local = Path(spec).is_dir()
+    rev = {"revision": revision} if revision else {}
     try:
-        tok = AutoTokenizer.from_pretrained(spec, local_files_only=local)
+        tok = AutoTokenizer.from_pretrained(spec, local_files_only=local, **rev)
     except Exception as e:  # noqa: BLE001 (transformers raises OSError, ValueError, ...: one line for all)
         raise FracturelabError(f"{spec}: cannot load a tokenizer ({str(e).splitlines()[0][:160]})") from None
     try:
         kw = {"dtype": getattr(torch, dtype)} if dtype else {}
-        model = AutoModelForCausalLM.from_pretrained(spec, local_files_only=local, **kw)
+        model = AutoModelForCausalLM.from_pretrained(spec, local_files_only=local, **rev, **kw)
     except Exception as e:  # noqa: BLE001 (as above)
         raise FracturelabError(f"{spec}: cannot load a causal LM ({str(e).splitlines()[0][:160]})") from None
     return HFAdapter(model.to(device), tok, batch_size=batch_size)
