@@ -4,7 +4,7 @@
 
 With no RUNDIR, trains each task's default run (scratch, seed 0, the task's recipe) into a temporary folder first
 (factors about 40 s, leave_square_out under a minute, lookup about 2 minutes of one thread). Prints one line per
-probe: seconds, and whether it ran or was skipped (with the reason).
+probe: CPU seconds, and whether it ran or was skipped (with the reason).
 """
 from __future__ import annotations
 

@@ -168,12 +168,13 @@ def probe_settings(options: dict | None) -> dict:
 def run_probes(model, data, config: dict | None = None, names=None, seed: int = 0, checkpoints=None,
                timings: dict | None = None, settings: dict | None = None) -> dict[str, dict[str, float]]:
     """Run the named probes (all by default): {probe: {metric: float}} or {probe: {"skipped": reason}}. checkpoints:
-    {step: state_dict} for sparsity across training. timings (optional dict) receives seconds per probe. settings:
-    {probe: its settings dataclass} where not the defaults."""
+    {step: state_dict} for sparsity across training. timings (optional dict) receives each probe's CPU seconds (this
+    process's: what it costs on an idle core, however busy the machine). settings: {probe: its settings dataclass}
+    where not the defaults."""
     out = {}
     model.eval()
     for name in check_names(names):
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         try:
             with torch.random.fork_rng(devices=[]):  # a probe's sampling never shifts another's
                 torch.manual_seed(seed)
@@ -182,7 +183,7 @@ def run_probes(model, data, config: dict | None = None, names=None, seed: int = 
         except Skip as e:
             out[name] = {"skipped": str(e)}
         if timings is not None:
-            timings[name] = time.perf_counter() - t0
+            timings[name] = time.process_time() - t0
     return out
 
 
@@ -205,11 +206,13 @@ def run_checkpoints(rundir: Path, config: dict, init: bool = False) -> dict[int,
     return {0: init.state_dict(), **{k: read_torch(found[k]) for k in sorted(found)}}
 
 
-def probe_trained_and_init(rundir, names, seed: int = 0, options: dict | None = None) -> tuple[dict, dict]:
+def probe_trained_and_init(rundir, names, seed: int = 0, options: dict | None = None,
+                           timings: dict | None = None) -> tuple[dict, dict]:
     """A study cell's probes on a run folder: the named probes on the trained network (with its checkpoints), and
     those whose entry says at_init on the same network at its initialization (the control every fracture measure is
-    read against). options: {probe: {setting: value}} (probe_settings). Returns (trained, at_init), each as
-    run_probes gives it."""
+    read against). options: {probe: {setting: value}} (probe_settings); timings (optional dict) receives each
+    probe's CPU seconds, trained and at initialization together. Returns (trained, at_init), each as run_probes
+    gives it."""
     import copy
 
     from ..train import load_run
@@ -218,13 +221,19 @@ def probe_trained_and_init(rundir, names, seed: int = 0, options: dict | None = 
     settings = probe_settings(options)
     model, data, config = load_run(Path(rundir))
     ckpts = run_checkpoints(Path(rundir), config, init=True)  # step 0 (the initialization) and every checkpoint
-    trained = run_probes(model, data, config, names, seed, ckpts, settings=settings)
+    spent: dict = {}
+    trained = run_probes(model, data, config, names, seed, ckpts, spent, settings=settings)
     at_init = [n for n in names if PROBES[n].at_init]
-    if not at_init:
-        return trained, {}
-    init = copy.deepcopy(model)
-    init.load_state_dict(ckpts[0])
-    return trained, run_probes(init, data, config, at_init, seed, settings=settings)
+    found: dict = {}
+    if at_init:
+        init = copy.deepcopy(model)
+        init.load_state_dict(ckpts[0])
+        spent_init: dict = {}
+        found = run_probes(init, data, config, at_init, seed, spent_init, settings=settings)
+        spent = {n: spent[n] + spent_init.get(n, 0.0) for n in spent}
+    if timings is not None:
+        timings.update(spent)
+    return trained, found
 
 
 def probe_run(rundir, names=None, seed: int = 0) -> dict:

@@ -194,13 +194,16 @@ def _probe_metrics(found: dict, prefix: str, metrics: dict, skipped: dict) -> No
 
 
 def _task_cell(p: TaskCell) -> CellResult:
+    import time
+
     from ..train import train_run
 
     with tempfile.TemporaryDirectory(prefix="fracturelab-cell-") as d:
         out = Path(d) / "run"
+        c0 = time.process_time()
         m = train_run(p.task, p.split, p.model, p.regime, p.seed, out,
                       model_options=p.model_options or None, threads=p.threads, **train_options(p))
-        return measured(p, out, m)
+        return measured(p, out, m, time.process_time() - c0)
 
 
 def train_options(p: TaskCell) -> dict:
@@ -212,20 +215,27 @@ def train_options(p: TaskCell) -> dict:
     return options
 
 
-def measured(p: TaskCell, out: Path, m: dict) -> CellResult:
+CPU_NOTE = "cpu_parts"
+"""A task cell's note: its CPU seconds by part, {"training": s (data, training, scoring and the run folder; a
+population's shared equally by its members), "probe.<name>": s (on the trained net and at initialization), ...}."""
+
+
+def measured(p: TaskCell, out: Path, m: dict, train_cpu: float) -> CellResult:
     """A trained task cell's rows: its training metrics (m, train_run's), the test examples of its run folder `out`,
-    and its probes on the trained network and at initialization."""
+    and its probes on the trained network and at initialization; train_cpu: the CPU seconds its training took."""
     metrics = {TRAIN + k: float(m[k]) for k in TRAIN_FIELDS}
     metrics[GAP] = metrics[ID_ACC] - metrics[OOD_ACC]
     notes = {"model": m["model"], "split": m["split"], "sizes": m["sizes"]}
     examples = _example_rows(out / "results.csv")
+    spent: dict = {}
     if p.probes:
         from ..probes import probe_trained_and_init
 
-        trained, at_init = probe_trained_and_init(out, list(p.probes), p.seed, p.probe_options)
+        trained, at_init = probe_trained_and_init(out, list(p.probes), p.seed, p.probe_options, spent)
         notes["skipped"] = {}
         _probe_metrics(trained, "", metrics, notes["skipped"])
         _probe_metrics(at_init, INIT, metrics, {})
+    notes[CPU_NOTE] = {"training": round(train_cpu, 2)} | {f"probe.{k}": round(v, 2) for k, v in spent.items()}
     return CellResult(metrics, examples, notes)
 
 

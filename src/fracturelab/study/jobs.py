@@ -90,7 +90,7 @@ def _population(cells: list[TaskCell]) -> list[Outcome]:
         for c, out, m in zip(cells, outs, found):
             t1, c1 = time.perf_counter(), time.process_time()
             try:
-                result = measured(c, out, m)
+                result = measured(c, out, m, train_cpu)
             except Exception as e:  # noqa: BLE001 - one member's failure is data, the others go on
                 outcomes.append(failed(c, e, train_wall + time.perf_counter() - t1))
                 continue
