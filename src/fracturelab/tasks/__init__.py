@@ -17,11 +17,12 @@ import dataclasses
 from .. import plugins
 from ..errors import FracturelabError
 from ..settings import check_options
-from . import factors, knowledge_graph, leave_square_out, lookup, multiplication, scan
+from . import binding, factors, knowledge_graph, leave_square_out, lookup, multiplication, scan
 from .base import EOS, PAD, Example, Recipe, TaskData, TaskSpec, describe
 
 TASKS: dict[str, TaskSpec] = {spec.name: spec for spec in (
-    lookup.SPEC, scan.SPEC, multiplication.SPEC, leave_square_out.SPEC, factors.SPEC, knowledge_graph.SPEC)}
+    lookup.SPEC, scan.SPEC, multiplication.SPEC, leave_square_out.SPEC, factors.SPEC, knowledge_graph.SPEC,
+    binding.SPEC)}
 
 __all__ = ["EOS", "PAD", "TASKS", "Example", "Recipe", "TaskData", "TaskSpec", "check_task_size", "describe",
            "list_tasks", "make_task", "register_task", "text_tasks"]
