@@ -94,13 +94,32 @@ def test_split_hygiene(name, split):
 
 
 @pytest.mark.parametrize("name, split", CASES)
-def test_seeds(name, split):
-    a, b = _make(name, split), make_task(name, split=split, seed=0, **SMALL[name])
+def test_seeds(name, split, monkeypatch):
+    a = _make(name, split)
+    monkeypatch.setattr("fracturelab.tasks._MADE", {})  # b generated again, not the data make_task kept
+    b = make_task(name, split=split, seed=0, **SMALL[name])
+    assert a is not b
     for k in a.sets():
         assert [(e.src, e.tgt) for e in a.sets()[k]] == [(e.src, e.tgt) for e in b.sets()[k]]
         assert [e.meta for e in a.sets()[k][:20]] == [e.meta for e in b.sets()[k][:20]]
     c = _make(name, split, seed=1)
     assert {e.src for e in a.test_id} != {e.src for e in c.test_id}
+
+
+def test_make_task_keeps_its_recent_data(monkeypatch):
+    import fracturelab.tasks as T
+
+    monkeypatch.setattr(T, "MADE_KEPT", 3)
+    monkeypatch.setattr(T, "_MADE", {})
+    first = make_task("leave_square_out", seed=0, p=11, side=3)
+    assert make_task("leave_square_out", seed=0, p=11, side=3) is first  # the same settings: made once
+    assert make_task("leave_square_out", seed=1, p=11, side=3) is not first
+    for seed in (2, 3, 4):
+        make_task("leave_square_out", seed=seed, p=11, side=3)
+    assert len(T._MADE) == 3
+    again = make_task("leave_square_out", seed=0, p=11, side=3)  # dropped, made again: the same data
+    assert again is not first and [(e.src, e.tgt, e.meta) for e in again.test_ood] == [
+        (e.src, e.tgt, e.meta) for e in first.test_ood]
 
 
 def test_nearest_edit_distance_is_exact():

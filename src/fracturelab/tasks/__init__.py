@@ -90,7 +90,19 @@ def make_task(name: str, split: str | None = None, seed: int = 0, **options) -> 
         kw["split"] = split
     settings = spec.settings_cls(seed=seed, **kw)
     check_task_size(name, settings)
-    return spec.make(settings)
+    key = (name, repr(settings))
+    if key not in _MADE:
+        if len(_MADE) >= MADE_KEPT:
+            _MADE.pop(next(iter(_MADE)))
+        _MADE[key] = spec.make(settings)
+    return _MADE[key]
+
+
+MADE_KEPT = 32
+"""make_task keeps the data of its last this many settings in this process: a study worker makes a run's data to
+train it and again to probe it (train.load_run), and a population's members, each its own seed, one after another.
+The data is read, never changed, after make (tests/test_tasks.py checks that a second call returns equal data)."""
+_MADE: dict = {}
 
 
 def check_task_size(name: str, settings) -> None:
