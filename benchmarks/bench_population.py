@@ -41,16 +41,21 @@ from fracturelab.train.run import prepare, resolve
 
 CONFIGS = {f"{t}/{TASKS[t].default_model}": (t, TASKS[t].default_model, {}) for t in TASKS}
 CONFIGS |= {"leave_square_out/mlp-64": ("leave_square_out", "mlp", {"hidden": 64}),
-            "leave_square_out/cppn": ("leave_square_out", "cppn", {})}
+            "leave_square_out/cppn": ("leave_square_out", "cppn", {}),
+            "knowledge_graph/transformer-standard": ("knowledge_graph", "transformer", dict(  # the standard profile's
+                split="crossed", n_entities=8, n_relations=6, n_heldout_rel_pairs=6, train_2hop_frac=0.7,
+                train_deep_fracs=[0.5, 0.4], intermediate=False, n_layer=4, d_model=64, pos="rope", lr=3e-3,
+                weight_decay=0.1))}
 REPLICAS = {"cppn replicas 32 px": 32, "cppn replicas 64 px": 64}
 
 
 def _base(task: str, model: str, options: dict, steps: int):
     """Seed 0's prepared run (its data is shared by every network of the benchmark)."""
     opts = dict(options, max_steps=steps, eval_every=steps, patience=10**6)
+    split = opts.pop("split", None)
     if "novelty" in {f.name for f in dataclasses.fields(TASKS[task].settings_cls)}:
         opts["novelty"] = False  # novelty metadata is not needed to time training
-    return prepare(resolve(task, None, model, "scratch", **opts), 0)
+    return prepare(resolve(task, split, model, "scratch", **opts), 0)
 
 
 def _members(base, k: int):

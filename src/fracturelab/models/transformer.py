@@ -17,6 +17,10 @@ Shapes: B = batch, T = positions, d = d_model, H = heads, hd = d / H, V = joint 
 rest). Named activations (all (B, T, units), T = the teacher-forced positions; batch["sep"] is each row's <sep>
 index): embed, block{i}.attn (attention output), block{i}.mlp (MLP hidden after GELU, 4d), block{i} (residual stream
 after the block), ln_f (final LayerNorm), logits.
+
+Transformer.stacked_loss is loss() for K networks of one shape at once (population training, train.population): the
+same forward written out with batched matmuls over the K networks' stacked weights, checked against each network's own
+loss and gradient in tests/test_population_transformer.py.
 """
 from __future__ import annotations
 
@@ -30,6 +34,7 @@ from torch import nn
 
 from ..errors import FracturelabError
 from ..tasks.base import EOS, PAD, Example
+from .cppn import mean_nll
 from .data import IGNORE, SEP, DataSpec, pad_rows, record_activations
 
 POSITIONS: dict[str, str] = {
@@ -257,6 +262,44 @@ class Transformer(nn.Module):
         exact = ((logits.detach().argmax(-1) == y) | (y == IGNORE)).all(dim=1)
         return loss, exact
 
+    # --- many networks at once -------------------------------------------------------------------------------------
+    def check_stackable(self) -> None:
+        """Refuse (one line) a configuration stacked_loss cannot follow: dropout and pos_shift draw random numbers
+        from this one model's generators inside the forward pass."""
+        if self.settings.dropout or (self.settings.pos_shift and self.settings.pos in ABSOLUTE):
+            raise FracturelabError("the transformer's stacked_loss needs dropout = 0 and pos_shift off (their random "
+                                   "draws cannot follow each network's own)")
+
+    def stacked_loss(self, params: dict[str, torch.Tensor], batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """loss() of K networks of this shape at once: params {name: (K, *shape)} as named_parameters() (the tied
+        head is wte.weight), batch {"x": (K, B, T), "y": (K, B, T)} -> (loss (K,), exact (K, B)). _run's arithmetic
+        (positions 0..T-1, no cache) with batched matmuls over K, attention as the softmax of masked scores, to float
+        rounding; this module's buffers (ALiBi's slopes) serve all K networks."""
+        self.check_stackable()
+        idx, y = batch["x"], batch["y"]
+        K, B, T = idx.shape
+        if T > self.block_size:
+            raise FracturelabError(f"sequence of {T} tokens is longer than the model's {self.block_size}")
+        wte, kind, H = params["wte.weight"], self.settings.pos, self.settings.n_head  # wte (K, V, d)
+        V, d = wte.shape[1:]
+        x = F.embedding(idx + V * torch.arange(K)[:, None, None], wte.flatten(0, 1))  # (K, B, T, d)
+        pos = torch.arange(T)[None]  # (1, T)
+        if kind == "learned":
+            x = x + params["wpe.weight"][:, None, :T]
+        elif kind == "sinusoidal":
+            x = x + sinusoids(pos, d) * (0.02 * math.sqrt(2))
+        ang = rope_angles(pos, d // H) if kind == "rope" else None  # (1, 1, T, hd/2)
+        rope = torch.polar(torch.ones_like(ang), ang) if ang is not None else None
+        mask = (alibi_bias(self.blocks[0].attn.slopes, T, T) if kind == "alibi"
+                else torch.zeros(T, T).masked_fill(torch.ones(T, T, dtype=torch.bool).triu(1), float("-inf")))
+        x = x.reshape(K, B * T, d)
+        for i in range(len(self.blocks)):
+            head = f"blocks.{i}."
+            x = _stacked_block(x, {n[len(head):]: w for n, w in params.items() if n.startswith(head)}, B, H, rope, mask)
+        logits = _normed_linear(x, (params["ln_f.weight"], params["ln_f.bias"]), wte)  # (K, B*T, V), tied head
+        exact = ((logits.detach().argmax(-1).view(K, B, T) == y) | (y == IGNORE)).all(-1)
+        return mean_nll(logits, y.reshape(K, B * T)), exact
+
     @torch.no_grad()
     def predict(self, batch: dict) -> list[tuple[str, ...]]:
         """Greedy decoding after each row's <sep>, up to <eos> or max_tgt + 1 tokens."""
@@ -288,3 +331,96 @@ class Transformer(nn.Module):
     def named_activations(self, batch) -> dict[str, torch.Tensor]:
         """{layer name: (B, T, units)} on the teacher-forced input; batch = encoded dict or a list of Examples."""
         return record_activations(self, batch)
+
+
+# --- K networks at once (Transformer.stacked_loss): the forward above written out with batched matmuls over K -------
+class _Linear(torch.autograd.Function):
+    """K nn.Linear layers, with an optional residual: res + x @ w^T + b per network. x (K, N, in), w (K, out, in),
+    b (K, out), res (K, N, out) or None. The bias is added after the product (a broadcast bias inside baddbmm costs a
+    copy and a slower product); w's gradient comes out row-major like w, as stacked.linear's."""
+
+    @staticmethod
+    def forward(ctx, x, w, b, res):
+        ctx.save_for_backward(x, w)
+        ctx.res = res is not None
+        if res is None:
+            return torch.bmm(x, w.mT.contiguous()).add_(b[:, None])
+        return torch.baddbmm(res + b[:, None], x, w.mT.contiguous())
+
+    @staticmethod
+    def backward(ctx, g):  # g (K, N, out)
+        x, w = ctx.saved_tensors
+        gx = torch.bmm(g, w) if ctx.needs_input_grad[0] else None
+        return gx, torch.bmm(g.mT, x), g.sum(1), g if ctx.res else None
+
+
+def _normed_linear(x: torch.Tensor, norm: tuple, w: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
+    """Linear (w, b) of LayerNorm (norm = its weight and bias, (K, in) each) of x (K, N, in), for K networks. The norm's
+    affine is folded into the linear layer, W (x^ g + beta) + b = (W diag g) x^ + (W beta + b): the same function to
+    float rounding, with no pass over the activations for it."""
+    g, beta = norm
+    shift = torch.bmm(w, beta[:, :, None]).squeeze(-1)  # (K, out)
+    return _Linear.apply(F.layer_norm(x, x.shape[-1:]), w * g[:, None], shift if b is None else shift + b, None)
+
+
+class _Heads(torch.autograd.Function):
+    """qkv (K, B*T, 3d) -> q, k, v (K*B, H, T, hd) each, in one copy; q and k rotated by rope (complex e^(i angle),
+    broadcasting against (T, hd/2)) when given: RoPE's rotation of channel pairs as one complex product."""
+
+    @staticmethod
+    def forward(ctx, qkv, B: int, H: int, rope):
+        K, N, d3 = qkv.shape
+        ctx.shape, ctx.rope = (K, B, N // B, H, d3 // (3 * H)), rope
+        out = torch.empty(3, K * B, H, N // B, d3 // (3 * H), dtype=qkv.dtype)
+        out.copy_(qkv.view(K * B, N // B, 3, H, -1).permute(2, 0, 3, 1, 4))
+        if rope is not None:
+            torch.view_as_complex(out[:2].unflatten(-1, (-1, 2))).mul_(rope)
+        return out.unbind(0)
+
+    @staticmethod
+    def backward(ctx, gq, gk, gv):  # the rotation's adjoint is the conjugate rotation
+        K, B, T, H, hd = ctx.shape
+        g = torch.empty(K * B, T, 3, H, hd, dtype=gv.dtype)
+        to = g.permute(2, 0, 3, 1, 4)  # (3, K*B, H, T, hd)
+        if ctx.rope is not None:
+            gqk = torch.stack([gq, gk])  # contiguous, so the conjugate rotation runs in place
+            torch.view_as_complex(gqk.unflatten(-1, (-1, 2))).mul_(ctx.rope.conj())
+            to[:2].copy_(gqk)
+        else:
+            to[0].copy_(gq)
+            to[1].copy_(gk)
+        to[2].copy_(gv)
+        return g.view(K, B * T, -1), None, None, None
+
+
+class _Softmax(torch.autograd.Function):
+    """softmax(scale * s + mask) over the last dim, written out: torch's softmax kernel is several times slower on
+    rows of a few keys."""
+
+    @staticmethod
+    def forward(ctx, s, scale: float, mask):
+        z = torch.add(mask, s, alpha=scale)
+        z = z.sub_(z.amax(-1, keepdim=True)).exp_()
+        y = z.div_(z.sum(-1, keepdim=True))
+        ctx.save_for_backward(y)
+        ctx.scale = scale
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        return (g - (g * y).sum(-1, keepdim=True)).mul_(y).mul_(ctx.scale), None, None
+
+
+def _stacked_block(x: torch.Tensor, p: dict, B: int, H: int, rope, mask: torch.Tensor) -> torch.Tensor:
+    """Block.forward of K networks (no cache, no dropout): x (K, B*T, d) -> (K, B*T, d); p the block's parameters
+    (K, ...) by their names in the block; rope as _Heads takes it or None; mask (T, T) or (H, T, T), added to the
+    scores, -inf where a key is in the future."""
+    K, N, d = x.shape
+    qkv = _normed_linear(x, (p["ln_1.weight"], p["ln_1.bias"]), p["attn.c_attn.weight"], p["attn.c_attn.bias"])
+    q, k, v = _Heads.apply(qkv, B, H, rope)  # (K*B, H, T, hd) each
+    att = _Softmax.apply(q @ k.mT, 1.0 / math.sqrt(d // H), mask)  # (K*B, H, T, T), SDPA's default scale
+    y = (att @ v).transpose(1, 2).reshape(K, N, d)
+    x = _Linear.apply(y, p["attn.c_proj.weight"], p["attn.c_proj.bias"], x)
+    h = F.gelu(_normed_linear(x, (p["ln_2.weight"], p["ln_2.bias"]), p["c_fc.weight"], p["c_fc.bias"]))  # (K, N, 4d)
+    return _Linear.apply(h, p["c_proj.weight"], p["c_proj.bias"], x)

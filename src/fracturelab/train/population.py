@@ -12,13 +12,14 @@ is taken out of the population with its best weights kept. Members may differ in
 options that keep the vocabulary); members whose parameter shapes differ are trained as separate groups. Each member
 writes an ordinary run folder (run.finish: config.json, model.pt, metrics.json, results.csv, curve.csv, curve.png),
 which load_run and the probes read like any other. In a population a phase's `seconds` are the population's wall
-clock, shared by its members. Transformer members, and those of big networks, train one after another by default
-(VECTORISED and MAX_VECTORISED_PARAMS say why).
+clock, shared by its members. Members of big networks train one after another by default (VECTORISED and
+MAX_VECTORISED_PARAMS say why).
 
 How: the members' weights are stacked (K, ...) per parameter and the model's own loss runs for all members at once
 with torch.func.functional_call under torch.vmap, one batched kernel per layer, or through the model's own
 `stacked_loss(params {name: (K, ...)}, batch (K, ...)) -> (loss (K,), exact (K, B))` where it has one (the CPPN
-classifier: vmap's fixed cost per step was a large share of its population's step); one backward pass gives every
+classifier: vmap's fixed cost per step was a large share of its population's step; the transformer: CPU attention has
+no vmap batching rule, so under vmap it ran once per member); one backward pass gives every
 member's gradient (the members are independent, so the gradient of the summed losses is each member's own); the
 update is stacked.StackedAdam (torch's AdamW arithmetic with a learning rate, decay and clip per member; its update
 in one pass of the compiled engine's Adam loop where that is available). Each member reads its own batch (the
@@ -52,15 +53,22 @@ from .regimes import PLANS, PhasePlan
 from .run import Prepared, check_outdir, check_seed, finish, prepare, resolve
 
 
-VECTORISED = ("mlp", "cppn")
-"""Models whose members train vectorised by default (up to MAX_VECTORISED_PARAMS). The transformer's do not: CPU
-attention has no vmap batching rule, so a vectorised transformer population is slower than one network at a time
-(docs/speed.md's population speed table, benchmarks/bench_population.py); its members train one after another with
-loop.fit, exactly as separate runs."""
-MAX_VECTORISED_PARAMS = 200_000
-"""Above this many parameters per network, members train one after another by default: the stacked weights and
-optimizer state of many networks leave the cache, and the population gains little or loses (docs/speed.md's population
-speed table: leave_square_out's 416k-parameter mlp and factors' 636k one against a 23k one)."""
+VECTORISED = ("mlp", "cppn", "transformer")
+"""Models whose members train vectorised by default (up to MAX_VECTORISED_PARAMS), each through its stacked_loss or
+vmap: faster per network than one network at a time (docs/speed.md's population speed table,
+benchmarks/bench_population.py). The transformer's members are vectorised only through Transformer.stacked_loss:
+under vmap, CPU attention ran once per member and the population was slower than one network at a time."""
+MAX_VECTORISED_PARAMS = {"mlp": 200_000, "cppn": 200_000, "transformer": 450_000}
+"""Per model, the most parameters per network whose members train vectorised by default; above it they train one
+after another. The mlp's: the stacked weights and optimizer state of many networks leave the cache, and the population
+gains little or loses (docs/speed.md's population speed table: leave_square_out's 416k-parameter mlp and factors'
+636k one against a 23k one). The transformer's: its gain shrinks as width grows (the standard profile's knowledge_graph
+transformer, 201k parameters at width 64, against the recipe's 412k at width 128; benchmarks/bench_population.py)."""
+MAX_STACKED_TOKENS = 1024
+"""Transformer members train vectorised by default only if a step reads at most this many positions per network
+(batch_size x the model's block_size): beyond it the stacked activations leave the cache and the population is slower
+than one network at a time (scan's and multiplication's sequences of 58 and 94 positions against lookup's 10 and
+knowledge_graph's 7; benchmarks/bench_population.py)."""
 
 
 def train_population(task: str, split: str | None = None, model: str | None = None, regime: str = "scratch",
@@ -120,8 +128,12 @@ def _random_forward(cfgs: list) -> bool:
 
 
 def _vectorised(run: Prepared) -> bool:
-    """The default: vectorise the models in VECTORISED up to MAX_VECTORISED_PARAMS parameters per network."""
-    return run.cfg["model"] in VECTORISED and sum(p.numel() for p in run.net.parameters()) <= MAX_VECTORISED_PARAMS
+    """The default: vectorise the models in VECTORISED up to their MAX_VECTORISED_PARAMS parameters per network, and
+    transformers up to MAX_STACKED_TOKENS positions per network and step."""
+    model = run.cfg["model"]
+    if model == "transformer" and run.cfg["train"].batch_size * run.net.block_size > MAX_STACKED_TOKENS:
+        return False
+    return model in VECTORISED and sum(p.numel() for p in run.net.parameters()) <= MAX_VECTORISED_PARAMS[model]
 
 
 def _train_groups(runs: list[Prepared], regime: str, batched: bool) -> list[list[Phase]]:
@@ -367,4 +379,5 @@ def parse_seeds(text: str) -> list[int]:
     return out
 
 
-__all__ = ["MAX_VECTORISED_PARAMS", "VECTORISED", "fit_population", "parse_seeds", "train_population"]
+__all__ = ["MAX_STACKED_TOKENS", "MAX_VECTORISED_PARAMS", "VECTORISED", "fit_population", "parse_seeds",
+           "train_population"]
