@@ -123,7 +123,7 @@ def test_cppn_classifier_population_follows_separate_runs():
 
 @pytest.mark.slow
 def test_transformer_population_follows_separate_runs():
-    # vectorised on purpose: by default (VECTORISED) transformer members train one after another
+    # the stacked path (Transformer.stacked_loss), forced: VECTORISED also gates on batch x block size
     shared = dict(max_steps=40, eval_every=1, patience=10_000, max_val=16, d_model=16, n_layer=1, n_head=2,
                   n_bits=2, n_funcs=4, train_lengths=(1, 2), ood_lengths=(3,), n_heldout_pairs=2, n_train=300,
                   n_test=50, novelty=False)
