@@ -3,6 +3,14 @@
 Input: the src tokens padded with PAD to max_src, each turned into a vector and concatenated (INPUTS): one-hot
 (B, S*V_src); a learned embedding shared by all positions (B, S*embed); or, for factors, the pixel's RGBA colour
 (B, S*4): the image itself as a vector. Hidden ReLU layers.
+Modular option (blocks = K > 1): the hidden layers (the first block_layers of them; 0 = all) are block-diagonal with
+K blocks. The input positions are split into K contiguous groups as evenly as possible (item i of n in group
+floor(i K / n); a position's whole vector goes with it) and the units of every hidden layer likewise; unit u of layer
+1 reads only the positions of its block, unit u of a block-diagonal layer l > 1 only the units of its block in layer
+l - 1, and the dense layers after them and the head read every unit. The masks (buffers, so population members group
+by them) multiply the weights in forward, and the weights off the blocks are zeroed when they are set, so they get no
+gradient and stay exactly 0 (AdamW's decay keeps 0 at 0). leave_square_out's input is (a, +, b, =): K = 2 gives a and
+b a block each.
 Output: one classifier over tgt_vocab per output position, max_tgt + 1 positions (the target, EOS, then PAD), so
 variable-length targets work by predicting the padded tail. Fits fixed-length targets best (leave_square_out,
 factors, lookup, knowledge_graph); SCAN or multiplication scratchpads work but need a huge output layer.
@@ -39,10 +47,18 @@ class MLPSettings:
     pixel's colour and an alpha of 1 where something is drawn, so the input is the RGBA image)."""
     embed: int = 16
     """Embedding size for input = embed."""
+    blocks: int = 1
+    """K: hidden layers block-diagonal with K blocks over K groups of input positions (module docstring); 1 = dense.
+    Needs K <= input positions and K <= width."""
+    block_layers: int = 0
+    """With blocks > 1: how many hidden layers, from the first, are block-diagonal; the rest are dense (the blocks
+    meet there before the head); 0 = all of them."""
 
     def check(self) -> None:
-        if self.hidden < 1 or self.depth < 1 or not self.scale > 0 or self.embed < 1:
-            raise FracturelabError(f"bad mlp settings: hidden >= 1, depth >= 1, scale > 0, embed >= 1 (got {self})")
+        if (self.hidden < 1 or self.depth < 1 or not self.scale > 0 or self.embed < 1 or self.blocks < 1
+                or not 0 <= self.block_layers <= self.depth):
+            raise FracturelabError(f"bad mlp settings: hidden >= 1, depth >= 1, scale > 0, embed >= 1, blocks >= 1, "
+                                   f"0 <= block_layers <= depth (got {self})")
         if self.input not in INPUTS:
             raise FracturelabError(f"unknown mlp input {self.input!r} (inputs: {', '.join(INPUTS)})")
 
@@ -82,6 +98,11 @@ class FixedFeatures(nn.Module):
         return self.table[x]
 
 
+def _groups(n: int, k: int) -> torch.Tensor:
+    """Block of each of n items split into k contiguous groups as evenly as possible: (n,) long."""
+    return torch.arange(n) * k // n
+
+
 INPUTS = {"onehot": _onehot, "embed": _embed, "rgba": _rgba}
 """Input mode -> (spec, settings) -> (token -> vector module, vector size)."""
 
@@ -98,6 +119,28 @@ class MLP(nn.Module):
         self.layers = nn.ModuleList(nn.Linear(n_in if i == 0 else width, width) for i in range(settings.depth))
         self.head = nn.Linear(width, self.n_pos * self.n_out)
         self._src_ids = {t: i for i, t in enumerate(spec.src_vocab)}
+        self._size, self.masks = size, None
+        if settings.blocks > 1:
+            self.set_blocks(settings.blocks, settings.block_layers)
+
+    @torch.no_grad()
+    def set_blocks(self, k: int, n_layers: int = 0) -> None:
+        """Make the first n_layers hidden layers (0: all) block-diagonal with k blocks (module docstring): register
+        the masks as buffers (mask0.., not saved: the settings define them) and zero the weights off the blocks. The
+        blocks' weights are scaled by sqrt(fan-in / block fan-in), so a unit's input variance stays that of the dense
+        init."""
+        width, n_pos = self.layers[0].out_features, self.spec.max_src
+        if not 1 <= k <= min(width, n_pos):
+            raise FracturelabError(f"mlp blocks={k}: needs 1 <= blocks <= min(width {width}, input positions {n_pos})")
+        units = _groups(width, k)
+        inputs = _groups(n_pos, k).repeat_interleave(self._size)  # a position's whole vector goes with it
+        self.masks = []
+        for i, layer in enumerate(self.layers[: n_layers or None]):
+            mask = (units[:, None] == (inputs if i == 0 else units)[None, :]).float()
+            self.register_buffer(f"mask{i}", mask, persistent=False)
+            layer.weight.mul_(mask * (mask.shape[1] / mask.sum(1, keepdim=True)).sqrt())
+            self.masks.append(f"mask{i}")
+        self.settings.blocks, self.settings.block_layers = k, n_layers
 
     def encode(self, examples: Sequence[Example]) -> dict:
         """x: (B, S) src ids padded with PAD (id 0); y: (B, max_tgt + 1) target ids."""
@@ -111,7 +154,8 @@ class MLP(nn.Module):
         if acts is not None:
             acts["input"] = h
         for i, layer in enumerate(self.layers, 1):
-            h = torch.relu(layer(h))  # (B, width)
+            w = layer.weight if i > len(self.masks or ()) else layer.weight * getattr(self, self.masks[i - 1])
+            h = torch.relu(F.linear(h, w, layer.bias))  # (B, width)
             if acts is not None:
                 acts[f"layer{i}"] = h
         logits = self.head(h).view(-1, self.n_pos, self.n_out)

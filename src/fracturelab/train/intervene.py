@@ -19,8 +19,21 @@ so the (L1) length of a connection is d_ij = |x_i - x_j| + 1, and
 
 Every nn.Linear weight the model owns counts (mlp: hidden layers and head; cppn: Dense layers and head; transformer:
 attention and MLP projections); embeddings do not, and the transformer's tied output layer is its embedding, so it is
-not penalised. Not done here: BIMT's periodic neuron swaps, which reorder units to make the modules visible and help
-the cost escape poor layouts; the cost alone already acts on every weight.
+not penalised.
+
+Neuron swaps (BIMT's second half): every swap_every optimizer steps each hidden layer of the mlp is reordered to lower
+the cost, a function-preserving permutation (hidden unit u's incoming row and bias and its outgoing column in the next
+layer move together; ReLU acts unit by unit). As the authors' relocation does, the layers are visited in order and,
+within a layer, each position i in turn is swapped with the position j that lowers the cost most, if any does:
+with C[u, p] the cost of unit u's incoming and outgoing weights were it placed at position p,
+
+    C = |W_in| @ L_in^T + |W_out|^T @ L_out,   gain of swapping i, j = C[i,j] + C[j,i] - C[i,i] - C[j,j]
+
+(L the layers' length matrices above), so no swap ever raises the cost. The optimizer's moments are permuted with the
+weights (the authors' code, to our reading, leaves them in place; moving them keeps the training function-preserving
+too). Swaps apply to the dense mlp only (other models' units are not a plain chain of layers: they train with the
+cost alone); with locality 0 every position costs the same and nothing moves. Wiring: loop.fit and
+train.population call ConnectionCost.after_step / swap_row after each optimizer step (see their docstrings).
 """
 from __future__ import annotations
 
@@ -53,10 +66,15 @@ class BIMTSettings:
     locality: float = 1.0
     """Weight of a connection's horizontal length |x_i - x_j| against the unit gap between layers; 0 = plain L1 on
     the weights."""
+    swap_every: int = 200
+    """Optimizer steps between neuron swaps (module docstring; 200 as in the authors' scripts, to our reading); 0 =
+    no swaps. Only the dense mlp's hidden units are swapped; other models train with the cost alone."""
 
     def check(self) -> None:
-        if not (self.strength >= 0 and self.locality >= 0):
-            raise FracturelabError(f"bad bimt settings: strength >= 0, locality >= 0 (got {self})")
+        if not (self.strength >= 0 and self.locality >= 0 and isinstance(self.swap_every, int)
+                and self.swap_every >= 0):
+            raise FracturelabError(f"bad bimt settings: strength >= 0, locality >= 0, integer swap_every >= 0 "
+                                   f"(got {self})")
 
 
 def parse_settings(text: str, cls=BIMTSettings):
@@ -71,12 +89,31 @@ def _lengths(n_out: int, n_in: int, locality: float) -> torch.Tensor:
     return locality * (pos(n_out)[:, None] - pos(n_in)[None, :]).abs() + 1.0
 
 
-class ConnectionCost:
-    """BIMT's connection cost over a model's linear layers (module docstring)."""
+Layout = list[tuple[str, str, str]]
+"""Per hidden layer in order: (its weight, its bias, the next layer's weight) by parameter name."""
 
-    def __init__(self, names: list[str], shapes: list[torch.Size], settings: BIMTSettings):
+
+def swap_layout(model: nn.Module) -> Layout | None:
+    """The dense mlp's hidden layers as a Layout; None for any other model (no swaps)."""
+    from ..models.mlp import MLP
+
+    if not isinstance(model, MLP):
+        return None
+    if model.masks is not None:
+        raise FracturelabError("bimt's neuron swaps would mix the mlp's blocks: use swap_every=0 with blocks > 1")
+    n = len(model.layers)
+    return [(f"layers.{i}.weight", f"layers.{i}.bias", f"layers.{i + 1}.weight" if i + 1 < n else "head.weight")
+            for i in range(n)]
+
+
+class ConnectionCost:
+    """BIMT's connection cost over a model's linear layers and its neuron swaps (module docstring)."""
+
+    def __init__(self, names: list[str], shapes: list[torch.Size], settings: BIMTSettings,
+                 layout: Layout | None = None):
         self.names, self.strength, self.settings = names, settings.strength, settings
         self.lengths = {n: _lengths(s[0], s[1], settings.locality) for n, s in zip(names, shapes)}
+        self.layout = layout if settings.swap_every else None
 
     @classmethod
     def of(cls, model: nn.Module, text: str = "") -> "ConnectionCost":
@@ -85,7 +122,55 @@ class ConnectionCost:
         params = dict(model.named_parameters())  # tied weights appear once, under their first name
         names = [f"{m}.weight" for m, mod in model.named_modules() if isinstance(mod, nn.Linear)]
         names = [n for n in names if n in params]
-        return cls(names, [params[n].shape for n in names], settings)
+        layout = swap_layout(model) if settings.swap_every else None
+        return cls(names, [params[n].shape for n in names], settings, layout)
 
     def cost(self, params: Mapping[str, torch.Tensor]) -> torch.Tensor:
         return sum((params[n].abs() * self.lengths[n]).sum((-2, -1)) for n in self.names)  # a leading K stays
+
+    @torch.no_grad()
+    def swaps(self, weights: Mapping[str, torch.Tensor]) -> list[torch.Tensor]:
+        """The greedy swaps of one network (module docstring), applied to `weights` in place ({name: tensor} of
+        its parameters); returns each hidden layer's permutation (new unit at position p = old unit perm[p])."""
+        perms = []
+        for w_in, b_in, w_out in self.layout or ():
+            cost = (weights[w_in].double().abs() @ self.lengths[w_in].double().T
+                    + weights[w_out].double().abs().T @ self.lengths[w_out].double())  # C[unit, position]
+            perm, tol = torch.arange(len(cost)), 1e-9 * float(cost.abs().max())
+            for i in range(len(cost)):
+                gain = cost[i] + cost[:, i] - cost[i, i] - cost.diagonal()
+                j = int(gain.argmin())
+                if gain[j] < -tol:  # the row order follows the units, the columns stay the positions
+                    cost[[i, j]], perm[[i, j]] = cost[[j, i]], perm[[j, i]]
+            self.permute(weights, [perm], [(w_in, b_in, w_out)])
+            perms.append(perm)
+        return perms
+
+    @torch.no_grad()
+    def permute(self, tensors: Mapping[str, torch.Tensor], perms: list[torch.Tensor],
+                layout: Layout | None = None) -> None:
+        """Reorder hidden units in place in tensors shaped like one network's parameters (the weights themselves
+        or an optimizer's moments of them; a name missing from tensors is skipped)."""
+        for (w_in, b_in, w_out), perm in zip(layout or self.layout or (), perms):
+            for name, cols in ((w_in, False), (b_in, False), (w_out, True)):
+                if name in tensors:
+                    t = tensors[name]
+                    t[...] = t[:, perm] if cols else t[perm]
+
+    def after_step(self, model: nn.Module, opt: torch.optim.Optimizer, step: int) -> None:
+        """Wiring for loop.fit, called after optimizer step `step` (1-based) of a phase: every swap_every steps,
+        swap the model's units and permute the optimizer's per-parameter moments with them."""
+        if self.layout is None or step % self.settings.swap_every:
+            return
+        params = dict(model.named_parameters())
+        perms = self.swaps(params)
+        for key in ("exp_avg", "exp_avg_sq"):  # AdamW's moments (a parameter without a gradient yet has none)
+            self.permute({n: opt.state[p][key] for n, p in params.items() if key in opt.state.get(p, {})}, perms)
+
+    def swap_row(self, params: list[torch.Tensor], moments: list[list[torch.Tensor]], names: list[str],
+                 row: int) -> None:
+        """Wiring for train.population: swap member `row` of stacked (K, ...) parameters in place, and its rows of
+        each list of stacked moments (same order as names)."""
+        perms = self.swaps({n: p[row] for n, p in zip(names, params)})
+        for m in moments:
+            self.permute({n: t[row] for n, t in zip(names, m)}, perms)

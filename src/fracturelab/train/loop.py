@@ -318,6 +318,8 @@ def fit(model, ctx: Context, name: str, train: Sequence[Example], val: Sequence[
         if s.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), s.grad_clip)
         opt.step()
+        if penalty is not None and hasattr(penalty, "after_step"):  # bimt's neuron swaps (train/intervene.py)
+            penalty.after_step(model, opt, k)
         sched.step()
         ctx.step += 1
         bar.update()

@@ -243,8 +243,9 @@ def _penalty(plans: list[PhasePlan]):
     """The bimt connection cost the members share (None: none) and each member's strength, (K,)."""
     pens = [p.penalty for p in plans]
     pen = next((p for p in pens if p is not None), None)
-    if pen is not None and any(p is None or p.settings.locality != pen.settings.locality for p in pens):
-        raise FracturelabError("population members of a bimt run must share the locality setting")
+    if pen is not None and any(p is None or (p.settings.locality, p.settings.swap_every)
+                               != (pen.settings.locality, pen.settings.swap_every) for p in pens):
+        raise FracturelabError("population members of a bimt run must share the locality and swap_every settings")
     return pen, torch.tensor([p.strength if p is not None else 0.0 for p in pens])
 
 
@@ -297,6 +298,10 @@ class _Group:
                           dtype=torch.float64)  # LambdaLR's float: base lr x factor
         decay = [self.wd[act] if d else torch.zeros(len(active)) for d in self.mem.decay]
         self.mem.opt.step(list(grads), lr, decay, self.clip[act])
+        if self.pen is not None and self.pen.layout is not None and self.pen.settings.swap_every \
+                and k % self.pen.settings.swap_every == 0:
+            for r in range(len(active)):  # bimt's neuron swaps, each member its own (loop.fit: after_step)
+                self.pen.swap_row(self.mem.params, [self.mem.opt.m, self.mem.opt.v], self.mem.names, r)
         losses, exact = loss.tolist(), exact.numpy()
         self.bar.update()
         done = [r for r, m in enumerate(active) if self._after_step(k, r, m, len(idx[r]), losses[r], exact[r])]
