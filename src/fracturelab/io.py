@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import stat
 import tempfile
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -46,6 +48,8 @@ def output_file(path) -> Path:
     p = Path(path)
     if p.is_dir():
         raise FracturelabError(f"{p}: is a folder; give the output file's name")
+    if str(path).endswith(os.sep):  # Path drops a trailing "/": "a.png/" would write the file a.png
+        raise FracturelabError(f"{path}: names a folder; give the output file's name")
     if (what := _not_regular(p)) is not None:
         raise FracturelabError(f"{p}: exists and is {what}, not a regular file; refused")
     prepare_output_dir(p.parent if str(p.parent) else ".")
@@ -56,6 +60,8 @@ def check_new_dir(outdir, force: bool = False) -> Path:
     """prepare_output_dir, and refuse an existing non-empty OUTDIR unless force (--force): call it before the work,
     so nothing is computed that could not be written, and nothing a user had there is replaced by accident."""
     out = prepare_output_dir(outdir)
+    if out.name in ("", ".", ".."):  # the current folder, its parent or a root: --force would replace it whole
+        raise FracturelabError(f"{outdir}: names no folder of its own; give the output folder's name")
     if not force and out.exists():
         try:
             full = any(out.iterdir())
@@ -69,6 +75,18 @@ def check_new_dir(outdir, force: bool = False) -> Path:
 def _write_error(out: Path, e: OSError) -> FracturelabError:
     where = f" ({e.filename})" if e.filename and Path(str(e.filename)).name != out.name else ""
     return FracturelabError(f"{out}: cannot write ({e.strerror or e}){where}; nothing was written")
+
+
+def json_finite(v):
+    """v with every NaN and infinity (a float anywhere in its dicts, lists and tuples) replaced by None: JSON has no
+    such numbers (Python would write `NaN`, which strict parsers refuse), and None reads as "undefined"."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, dict):
+        return {k: json_finite(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [json_finite(x) for x in v]
+    return v
 
 
 @contextmanager
@@ -210,10 +228,15 @@ def read_torch(path):
 
     p = input_file(path, "weights file")
     try:
-        state = torch.load(p, weights_only=True)
+        with warnings.catch_warnings():  # torch warns on stderr about a pickle it then refuses: a line beside ours
+            warnings.simplefilter("ignore")
+            state = torch.load(p, weights_only=True)
+    except pickle.UnpicklingError:  # torch's message advises weights_only=False: for a file that may run code
+        raise FracturelabError(f"{p}: not a readable torch weights file (junk, or a pickle of objects other than "
+                               f"tensors, which could run code if loaded in full); nothing was run") from None
     except OSError as e:
         raise FracturelabError(f"{p}: cannot read ({e.strerror or e})") from None
-    except (RuntimeError, pickle.UnpicklingError, EOFError, ValueError, KeyError, AttributeError, IndexError) as e:
+    except (RuntimeError, EOFError, ValueError, KeyError, AttributeError, IndexError) as e:
         raise FracturelabError(f"{p}: not a readable torch weights file ({_first_line(e)[:200]})") from None
     items = state.items() if isinstance(state, dict) else ()
     bad = next((k for k, v in items if isinstance(v, torch.Tensor) and v.is_floating_point()

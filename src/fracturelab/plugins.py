@@ -61,6 +61,10 @@ def _import(ref: str) -> None:
     except FracturelabError as e:
         _seen.discard(ref)
         raise FracturelabError(f"plug-in {ref}: {e}") from None
+    except SystemExit as e:  # exit(0) at import ended the study silently with exit 0, nothing run or written
+        _seen.discard(ref)
+        raise FracturelabError(f"plug-in {ref}: exited at import (SystemExit {e.code!r}); a plug-in only defines "
+                               "and registers") from None
     except Exception as e:  # noqa: BLE001 - a broken plug-in is bad input: one line naming it
         _seen.discard(ref)
         raise FracturelabError(f"plug-in {ref}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") \

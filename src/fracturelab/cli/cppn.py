@@ -18,6 +18,8 @@ def _cmd_genome(a):
 def _cmd_render(a):
     from pathlib import Path
 
+    import numpy as np
+
     from ..cppn.nets import FLOAT32_MAX, load_cppn, write_png
     from ..io import output_file
 
@@ -27,8 +29,10 @@ def _cmd_render(a):
     window = tuple(a.window) if a.window else None
     if window and max(map(abs, window)) > FLOAT32_MAX:  # nets render in float32: the grid would be infinite
         raise FracturelabError(f"--window: {max(map(abs, window)):.3g} overflows float32 (at most {FLOAT32_MAX:.3g})")
-    if window and not (window[0] < window[1] and window[2] < window[3]):
-        raise FracturelabError(f"--window X0 X1 Y0 Y1 needs X0 < X1 and Y0 < Y1, got {' '.join(map(str, window))}")
+    w32 = np.float32(window) if window else None  # compared as rendered: 0 < 1e-46 is 0 == 0 in float32
+    if window and not (w32[0] < w32[1] and w32[2] < w32[3]):
+        raise FracturelabError(f"--window X0 X1 Y0 Y1 needs X0 < X1 and Y0 < Y1 in float32, got "
+                               f"{' '.join(map(str, window))}")
     if Path(a.out).suffix.lower() != ".png":
         raise FracturelabError(f"{a.out}: output must end in .png")
     output_file(a.out)
@@ -133,7 +137,7 @@ def _cmd_labels(a):
 
     from ..fer.labels import LabelSettings, format_table, label_table
     from ..fer.sweeps import SweepSettings
-    from ..io import check_new_dir, staged_dir
+    from ..io import check_new_dir, json_finite, staged_dir
 
     from pathlib import Path
 
@@ -143,7 +147,7 @@ def _cmd_labels(a):
     genomes = a.dir if Path(a.dir).exists() or a.dir != "cppnx" else picbreeder.ROOT / "cppnx"  # the shipped 16
     rows = label_table(genomes, LabelSettings(SweepSettings(res=a.res), a.n_perm, a.seed))
     with staged_dir(a.out, replace=a.force) as tmp:
-        (tmp / "labels.json").write_text(json.dumps(rows, indent=1))
+        (tmp / "labels.json").write_text(json.dumps(json_finite(rows), indent=1, allow_nan=False))  # NaN: null
         with open(tmp / "labels.csv", "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=list(rows[-1]), extrasaction="ignore")
             w.writeheader()

@@ -31,9 +31,16 @@ def _picbreeder(a):
 
 
 def _run(spec, a):
+    import os
+    from pathlib import Path
+
     from ..report.study_page import build_report
     from ..study.runner import run_study
+    from ..study.store import STORE
 
+    store = Path(a.out) / STORE
+    if store.is_symlink() and not store.exists():  # else taken for a new store: made beside, then failing there
+        raise FracturelabError(f"{store}: a link to {os.readlink(store)}, which does not exist; refused")
     res = run_study(spec, a.out, _exec(a), _picbreeder(a), progress=not a.quiet, force=a.force,
                     allow_mixed_versions=a.allow_mixed_versions)
     res |= build_report(a.out, progress=not a.quiet, summary=res["summary_data"])

@@ -39,10 +39,23 @@ def _cmd_tasks_list(a):
         print(f"{r['name']:<17} {r['doc']}\n{'':<17} splits: {splits}  (* default)")
 
 
+TASK_FLAGS = {"name": "the task's name", "split": "--split", "seed": "--seed"}
+"""make_task's own arguments, which tasks show and prompts export set from their arguments and flags."""
+
+
+def _task_options(pairs: list[str]) -> dict:
+    """_options for make_task: a key that is one of its own arguments is refused (it would get it twice)."""
+    options = _options(pairs)
+    clash = next((k for k in options if k in TASK_FLAGS), None)
+    if clash is not None:
+        raise FracturelabError(f"--set {clash}=...: give it as {TASK_FLAGS[clash]}")
+    return options
+
+
 def _cmd_tasks_show(a):
     from ..tasks import describe, make_task
 
-    d = describe(make_task(a.name, split=a.split, seed=a.seed, **_options(a.set)), a.examples)
+    d = describe(make_task(a.name, split=a.split, seed=a.seed, **_task_options(a.set)), a.examples)
     if a.json:
         print(json.dumps(d, indent=1, default=list))
         return

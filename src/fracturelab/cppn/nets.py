@@ -10,7 +10,8 @@ import numpy as np
 from PIL import Image
 
 from ..errors import FracturelabError
-from ..io import atomic_file, check_new_dir, input_file, prepare_output_dir, read_json, read_npy, read_text, staged_dir
+from ..io import (atomic_file, check_new_dir, input_file, json_finite, prepare_output_dir, read_json, read_npy, read_text,
+                  staged_dir)
 from ..limits import check_size
 from .arch import Arch
 from .builtins import BUILTINS, builtin_net
@@ -124,17 +125,6 @@ def load_png(path, res: int | None = None) -> np.ndarray:
     return np.asarray(img, dtype=np.float32) / 255.0
 
 
-def _json_finite(v):
-    """NaN and infinities -> None: JSON has no such numbers (Python would write `Infinity`, which is not JSON)."""
-    if isinstance(v, float) and not np.isfinite(v):
-        return None
-    if isinstance(v, dict):
-        return {k: _json_finite(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_json_finite(x) for x in v]
-    return v
-
-
 def save_netdir(outdir, net: Net, losses=None, settings: dict | None = None, force: bool = False) -> Path:
     """Write FER's net folder (arch.txt, params.npy, img.png at 256x256, losses.npy) plus settings.json and
     labels.json. Written to a temporary folder first and moved into place, so a failure leaves nothing half-written.
@@ -147,7 +137,7 @@ def save_netdir(outdir, net: Net, losses=None, settings: dict | None = None, for
         if losses is not None:
             np.save(tmp / "losses.npy", np.asarray(losses, dtype=np.float32))
         if settings is not None:
-            (tmp / "settings.json").write_text(json.dumps(_json_finite(settings), indent=1, allow_nan=False))
+            (tmp / "settings.json").write_text(json.dumps(json_finite(settings), indent=1, allow_nan=False))
         if net.labels:
             (tmp / "labels.json").write_text(json.dumps({str(k): v for k, v in sorted(net.labels.items())}, indent=1))
     return out

@@ -162,7 +162,22 @@ def probe_settings(options: dict | None) -> dict:
         if not isinstance(opts, dict):
             raise FracturelabError(f"probe_options.{name}: expected a table of settings, got {type(opts).__name__}")
         out[name] = from_options(PROBES[name].settings, opts, f"probe_options.{name}")
+        _check_not_negative(out[name], f"probe_options.{name}")
     return out
+
+
+def _check_not_negative(settings, where: str) -> None:
+    """No probe setting is a negative number (counts, sizes, penalties, steps); refused at load, not in every cell
+    (max_examples = -1 failed in numpy's sampler). Nested settings (a mask's) likewise."""
+    import dataclasses
+    import math
+
+    for f in dataclasses.fields(settings):
+        v = getattr(settings, f.name)
+        if dataclasses.is_dataclass(v):
+            _check_not_negative(v, f"{where}.{f.name}")
+        elif isinstance(v, (int, float)) and not isinstance(v, bool) and not (0 <= v < math.inf):
+            raise FracturelabError(f"{where}.{f.name}: {v!r} must be a finite number >= 0")
 
 
 def run_probes(model, data, config: dict | None = None, names=None, seed: int = 0, checkpoints=None,

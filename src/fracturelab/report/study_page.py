@@ -15,7 +15,7 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader
 
 from ..errors import FracturelabError
-from ..io import atomic_file
+from ..io import atomic_file, output_file
 from ..study import analysis as A
 from ..study.cell import CppnCell
 from ..study.claims import CLAIMS, UNIT_BREAKDOWNS
@@ -96,6 +96,10 @@ def build_report(outdir, progress: bool = False, summary: dict | None = None, de
     (default OUTDIR; another folder for an archived, read-only study: the store is only read)."""
     res = load_study(outdir)  # the store is read here, once: nothing below opens it
     out = Path(dest) if dest is not None else Path(outdir)
+    from .explorer import STUDY_EXPLORER
+
+    for name in ("report.html", SUMMARY, STUDY_EXPLORER):  # all refused before any is written: none half-done
+        output_file(out / name)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:

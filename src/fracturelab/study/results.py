@@ -101,6 +101,9 @@ def load_study(outdir) -> StudyResults:
         study = store.latest_study()
         if study is None:
             raise FracturelabError(f"{path}: holds no study yet")
+        bad = next((k for k in ("name", "digest", "created") if not isinstance(study.get(k), str)), None)
+        if bad is not None:  # written as text by fracturelab; anything else would reach summary.json's JSON
+            raise FracturelabError(f"{path}: studies row {bad} is not text; the store was changed outside fracturelab")
         spec = spec_from_dict(study["spec"])
         keys = study["options"]["keys"]
         cells = store.cells(keys)

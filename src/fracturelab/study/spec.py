@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import inspect
 import json
 import tomllib
 from dataclasses import dataclass, field
@@ -350,6 +351,11 @@ def _check_task_options(spec: StudySpec) -> None:
     from ..tasks import TASKS
     from ..train.run import resolve
 
+    own = set(inspect.signature(resolve).parameters) - {"options"}  # resolve's own arguments: a TypeError as options
+    for i, t in enumerate(spec.tasks):
+        if clash := sorted(own & set(t.options)):
+            raise FracturelabError(f"spec.tasks[{i}].options: {clash[0]!r} is not an option (set the task's own "
+                                   f"keys outside options: split, models, regimes)")
     longest = 0
     for i, t, model, regime, sc in _task_combinations(spec):
         try:

@@ -272,6 +272,10 @@ def load_run(rundir, checkpoint: int | None = None):
     try:
         data = make_task(config["task"], split=config["split"], seed=config["seed"], **config["task_options"])
         spec = DataSpec(**config["data_spec"])
+        for name in ("src_vocab", "tgt_vocab"):  # an empty vocabulary builds zero-size layers (torch warns)
+            vocab = getattr(spec, name)
+            if not (isinstance(vocab, list) and vocab and all(isinstance(t, str) for t in vocab)):
+                raise FracturelabError(f"data_spec {name} must be a non-empty list of tokens")
         net = make_model(config["model"], spec, config["seed"], **config["model_settings"])
     except (KeyError, TypeError, ValueError, AttributeError) as e:  # a config.json edited or from elsewhere
         raise FracturelabError(f"{rundir / 'config.json'}: not a fracturelab run config ({e!r})") from None

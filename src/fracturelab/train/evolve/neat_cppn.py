@@ -175,6 +175,11 @@ def run_population(config, seed: int, evaluate, generations: int, reporter=None)
             pop.add_reporter(reporter)
         try:
             pop.run(evaluate, generations)
+        except RuntimeError as e:  # neat-python: more species than the population can give its minimum each
+            if "Configuration conflict" not in str(e):
+                raise
+            raise FracturelabError(f"NEAT: {e} Raise the population or compatibility_threshold, or lower "
+                                   f"elitism") from None
         except StopRun:
             if reporter is not None:
                 reporter.post_evaluate(config, pop.population, pop.species, None)
@@ -195,6 +200,12 @@ def make_config(s: NEATSettings, n_outputs: int) -> neat.Config:
     s.check()
     if n_outputs < 1:  # images: 1 (ink) or 3 (h, s, v); task classifiers: one per class
         raise FracturelabError(f"a NEAT CPPN needs at least one output, got {n_outputs}")
+    from ...limits import check_size
+
+    n_in = len(INPUT_NAMES) + 1  # and the bias
+    first = s.initial_hidden * (n_in + n_outputs) if s.initial_hidden else n_in * n_outputs
+    check_size(s.population * first, "max_params", "NEAT first population's weights (population x initial_hidden "
+               "x (inputs + outputs))")
     genome_cls = type("CPPNGenome", (CPPNGenome,), {"output_activation": s.output_activation})
     fd, path = tempfile.mkstemp(suffix=".ini", prefix="fracturelab_neat_")
     try:

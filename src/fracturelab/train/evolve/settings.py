@@ -125,9 +125,9 @@ class NEATSettings:
         if self.outputs not in NEAT_OUTPUTS:
             raise FracturelabError(f"NEAT outputs must be one of {', '.join(NEAT_OUTPUTS)}, got {self.outputs!r}")
         if self.population < 2 or self.generations < 1 or self.res < 2 or not self.activations \
-                or self.initial_hidden < 0:
+                or self.initial_hidden < 0 or self.elitism > self.population:
             raise FracturelabError(f"bad NEAT settings: population >= 2, generations >= 1, res >= 2, an activation, "
-                                   f"initial_hidden >= 0 "
+                                   f"initial_hidden >= 0, elitism <= population "
                                    f"(got {asdict(self)})")
         probs = {k: getattr(self, k) for k in ("node_add_prob", "conn_add_prob")}
         if not all(0 <= p <= 1 for p in probs.values()):
