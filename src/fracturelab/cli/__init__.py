@@ -14,9 +14,9 @@ import os
 import sys
 
 from ..errors import FracturelabError
-from . import cppn, evolve, model, probe, study, tasks
+from . import cppn, evolve, model, planted, probe, study, tasks
 
-COMMANDS = (study, tasks, probe, model, cppn, evolve)
+COMMANDS = (study, tasks, probe, model, cppn, evolve, planted)
 DESCRIPTION = ("Measure whether neural networks' internal representations are fractured and entangled, and whether "
                "that explains their failures on novel combinations of familiar parts.")
 EPILOG = "Start with `fracturelab run` (the default study and its report); `fracturelab COMMAND --help` says more."
