@@ -27,7 +27,8 @@ def main(out: str) -> None:
                         if kind in UNIT_BREAKDOWNS for k, v in d.items())
         ci = f"[{fmt(c['ci'][0])}, {fmt(c['ci'][1])}]"
         print(f"| {c['id']} | {c['claim']} | {c['verdict']} | {fmt(c['effect'])} {ci} ({100 * c['level']:.2f} %) | "
-              f"±{c['sesoi']:g} | {fmt(c['p_holm'])} | {fmt(c.get('power'))} | {c['n']} {c['unit']}s | {per or '–'} |")
+              f"±{c['sesoi']:g} | {fmt(c['p_holm'])} | {fmt(c.get('power'))} | {c['n']} {c['unit']}s, {c['runs']} runs | "
+              f"{per or '–'} |")
     print()
     for c in s["claims"]:
         notes = ([c["reason"]] if c["verdict"] == "inconclusive" else []) + c["caveats"]
