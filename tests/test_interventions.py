@@ -124,7 +124,7 @@ def _masked_dense(spec, net, batch):
     """The modular net's forward computed by hand: a dense mlp's layers with the weights times the masks."""
     h = net.tok_emb(batch["x"]).flatten(1)
     for i, layer in enumerate(net.layers):
-        mask = getattr(net, f"mask{i}") if i < len(net.masks) else 1.0  # the modular regime's last layer is dense
+        mask = layer.mask if i in net.masks else 1.0  # the modular regime's last layer is dense
         h = torch.relu(F.linear(h, layer.weight * mask, layer.bias))
     return net.head(h).view(-1, net.n_pos, net.n_out)
 
@@ -133,12 +133,12 @@ def _check_blocks(net, k):
     units = net.layers[0].out_features
     assert net.masks
     for i, layer in enumerate(net.layers[: len(net.masks)]):
-        mask = getattr(net, f"mask{i}")
+        mask = layer.mask
         assert torch.equal(layer.weight * (1 - mask), torch.zeros_like(layer.weight))  # exactly zero off the blocks
         assert int(mask.sum()) < mask.numel()
     # block b of layer 1 reads only its positions: leave_square_out (a, +, b, =), K = 2 -> a and + / b and =
     size = net.layers[0].in_features // net.spec.max_src
-    first = net.mask0[: units // k]
+    first = net.layers[0].mask[: units // k]
     assert first[:, : 2 * size].all() and not first[:, 2 * size:].any()
 
 
@@ -147,12 +147,12 @@ def test_block_masks_follow_positions(lso):
     leave_square_out's 4 positions: 0 1 | 2 | 3); unit blocks are contiguous and as even as possible."""
     _, spec = lso
     net = make_model("mlp", spec, 0, hidden=7, blocks=3)
-    mask = net.mask0.view(7, spec.max_src, -1)
+    mask = net.layers[0].mask.view(7, spec.max_src, -1)
     assert torch.equal(mask, mask[:, :, :1].expand_as(mask))
     per_position = mask[:, :, 0]
     expected_units, expected_positions = torch.tensor([0, 0, 0, 1, 1, 2, 2]), torch.tensor([0, 0, 1, 2])
     assert torch.equal(per_position, (expected_units[:, None] == expected_positions[None, :]).float())
-    assert torch.equal(net.mask1, (expected_units[:, None] == expected_units[None, :]).float())
+    assert torch.equal(net.layers[1].mask, (expected_units[:, None] == expected_units[None, :]).float())
 
 
 def test_modular_regime_keeps_blocks_and_loads_as_dense(lso, tmp_path):
@@ -161,9 +161,17 @@ def test_modular_regime_keeps_blocks_and_loads_as_dense(lso, tmp_path):
               task_options=TINY, model_options={"hidden": 16}, max_steps=60, eval_every=30, plot=False)
     net, data, config = load_run(tmp_path / "m")
     assert config["model_settings"]["blocks"] == 2  # one block per factor slot (a, b), all layers but the last
-    assert net.masks == ["mask0"]
+    assert net.masks == [0]
     _check_blocks(net, 2)
     batch = net.encode(data.test_id[:40])
+    seen = []  # every layer is called as a module: the probes' forward hooks see the masked layer's output too
+    hooks = [layer.register_forward_hook(lambda m, i, o: seen.append(o)) for layer in net.layers]
+    net(batch)
+    for h in hooks:
+        h.remove()
+    assert len(seen) == len(net.layers) and torch.equal(seen[0], F.linear(net.tok_emb(batch["x"]).flatten(1),
+                                                                         net.layers[0].weight * net.layers[0].mask,
+                                                                         net.layers[0].bias))
     assert torch.allclose(net(batch), _masked_dense(spec, net, batch), atol=1e-6)
     dense = make_model("mlp", DataSpec(**config["data_spec"]), 0, hidden=16)
     dense.load_state_dict(net.state_dict())  # the masks are not saved: the weights alone give the function

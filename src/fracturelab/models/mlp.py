@@ -103,6 +103,14 @@ def _groups(n: int, k: int) -> torch.Tensor:
     return torch.arange(n) * k // n
 
 
+class MaskedLinear(nn.Linear):
+    """A linear layer whose weight is multiplied by its buffer `mask` in forward (a block-diagonal layer,
+    MLP.set_blocks): the weights off the mask get no gradient."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.weight * self.mask, self.bias)
+
+
 INPUTS = {"onehot": _onehot, "embed": _embed, "rgba": _rgba}
 """Input mode -> (spec, settings) -> (token -> vector module, vector size)."""
 
@@ -125,10 +133,10 @@ class MLP(nn.Module):
 
     @torch.no_grad()
     def set_blocks(self, k: int, n_layers: int = 0) -> None:
-        """Make the first n_layers hidden layers (0: all) block-diagonal with k blocks (module docstring): register
-        the masks as buffers (mask0.., not saved: the settings define them) and zero the weights off the blocks. The
-        blocks' weights are scaled by sqrt(fan-in / block fan-in), so a unit's input variance stays that of the dense
-        init."""
+        """Make the first n_layers hidden layers (0: all) block-diagonal with k blocks (module docstring): each
+        becomes a MaskedLinear with its mask as a buffer (not saved: the settings define it), its weights off the
+        blocks zeroed. The blocks' weights are scaled by sqrt(fan-in / block fan-in), so a unit's input variance stays
+        that of the dense init. self.masks: the indices of the masked layers."""
         width, n_pos = self.layers[0].out_features, self.spec.max_src
         if not 1 <= k <= min(width, n_pos):
             raise FracturelabError(f"mlp blocks={k}: needs 1 <= blocks <= min(width {width}, input positions {n_pos})")
@@ -137,9 +145,10 @@ class MLP(nn.Module):
         self.masks = []
         for i, layer in enumerate(self.layers[: n_layers or None]):
             mask = (units[:, None] == (inputs if i == 0 else units)[None, :]).float()
-            self.register_buffer(f"mask{i}", mask, persistent=False)
+            layer.register_buffer("mask", mask, persistent=False)
+            layer.__class__ = MaskedLinear  # the same parameters, so an optimizer or a copy made before still holds
             layer.weight.mul_(mask * (mask.shape[1] / mask.sum(1, keepdim=True)).sqrt())
-            self.masks.append(f"mask{i}")
+            self.masks.append(i)
         self.settings.blocks, self.settings.block_layers = k, n_layers
 
     def encode(self, examples: Sequence[Example]) -> dict:
@@ -154,8 +163,7 @@ class MLP(nn.Module):
         if acts is not None:
             acts["input"] = h
         for i, layer in enumerate(self.layers, 1):
-            w = layer.weight if i > len(self.masks or ()) else layer.weight * getattr(self, self.masks[i - 1])
-            h = torch.relu(F.linear(h, w, layer.bias))  # (B, width)
+            h = torch.relu(layer(h))  # (B, width); called as a module, so forward hooks see every layer
             if acts is not None:
                 acts[f"layer{i}"] = h
         logits = self.head(h).view(-1, self.n_pos, self.n_out)
