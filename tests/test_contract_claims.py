@@ -104,3 +104,31 @@ def test_the_report_holds_every_claim_figure_where_its_claim_links(studies, case
         assert _entry(summary, i)["figure"] == fig
         if CLAIMS[i].table is not None:
             assert f'<table id="{CLAIMS[i].table(res, _entry(summary, i)).id}">' in html, i
+
+
+def test_claim8_reads_only_scales_where_architecture_and_regime_are_crossed():
+    """A scale trained in one regime and one architecture only (the standard profile's small mlp) carries no
+    contrast of regime against architecture: adding its runs leaves claim 8's effect as it was."""
+    import numpy as np
+
+    from fracturelab.study.claims.claim8_regime import claim8
+    from fracturelab.study.measures import TASK_COMPOSITE
+    from fracturelab.study.names import ID_ACC, init_name
+
+    rng = np.random.default_rng(0)
+
+    def row(model, regime, scale, seed):
+        r = {"kind": "task", "task": "leave_square_out", "model": model, "regime": regime, "scale": scale,
+             "seed": seed, ID_ACC: 1.0}
+        for name, _, _ in TASK_COMPOSITE:
+            r[name] = float(rng.normal() + (regime == "pretrain"))
+            r[init_name(name)] = float(rng.normal())
+        return r
+
+    crossed = [row(m, g, "base", s) for m in ("mlp", "cppn") for g in ("scratch", "pretrain") for s in range(8)]
+    small = [row("mlp", "scratch", "small", s) for s in range(30)]
+    s = AnalysisSettings()
+    alone, both = claim8(crossed, [], s), claim8(crossed + small, [], s)
+    assert math.isfinite(alone.effect) and both.effect == pytest.approx(alone.effect)
+    assert any("leave_square_out (base)" in c for c in both.caveats)
+    assert not any("(small)" in c for c in both.caveats)

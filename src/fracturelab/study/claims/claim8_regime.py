@@ -2,7 +2,8 @@
 where 2+ architectures and 2+ regimes learned (the intervention regime left out: it is made to change fracture), per
 task and fracture component (measures.TASK_COMPOSITE): an ANCOVA of the component after training on its value at
 initialization plus regime and architecture; the effect is the chance-adjusted unique variance share of regime minus
-that of architecture, mean over tasks and components, its interval over task x seed clusters."""
+that of architecture, mean over tasks (at each scale where both are crossed: a scale trained in one regime or
+one architecture only stays out) and components, its interval over task x seed clusters."""
 from __future__ import annotations
 
 import math
@@ -45,10 +46,12 @@ def _shares(y: np.ndarray, y0: np.ndarray, regime: np.ndarray, model: np.ndarray
 def claim8(rows, examples, s) -> Estimate:
     rs, caveats = learned(rows, s)
     rs = [r for r in rs if r["regime"] != s.intervention]  # a regime made to change fracture would decide it
-    def levels(t, f):
-        return len({r[f] for r in rs if r["task"] == t})
-    tasks = [t for t in sorted({r["task"] for r in rs}) if levels(t, "model") > 1 and levels(t, "regime") > 1]
-    rs = [r for r in rs if r["task"] in tasks]
+    def levels(ts, f):  # a (task, scale)'s levels of f: architecture and regime are crossed at one scale only
+        return len({r[f] for r in rs if (r["task"], r["scale"]) == ts})
+    crossed = {ts for ts in {(r["task"], r["scale"]) for r in rs}
+               if levels(ts, "model") > 1 and levels(ts, "regime") > 1}
+    rs = [r for r in rs if (r["task"], r["scale"]) in crossed]
+    tasks = sorted({t for t, _ in crossed})
     names = [m for m, _, _ in TASK_COMPOSITE if any(r.get(m) is not None and init_value(r, m) is not None for r in rs)]
     if not tasks or not names:
         return _missing(caveats, "no task on which 2+ architectures and 2+ regimes learned, with fracture probes at "
@@ -59,13 +62,14 @@ def claim8(rows, examples, s) -> Estimate:
                          for r in rs], float)
     final, init = values(False), values(True)
     task, regime, model = (codes([r[f] for r in rs]) for f in ("task", "regime", "model"))
+    group = codes([f"{r['task']}/{r['scale']}" for r in rs])
     task_names = sorted(tasks)
 
     def stat(idx):
         idx = np.asarray(idx)
         d = []
-        for t in range(len(task_names)):
-            sel = idx[task[idx] == t]
+        for g in np.unique(group):
+            sel = idx[group[idx] == g]
             for j in range(len(names)):
                 i = sel[np.isfinite(final[sel, j])]
                 if len(i) >= 6 and len(np.unique(regime[i])) > 1 and len(np.unique(model[i])) > 1:
@@ -81,7 +85,8 @@ def claim8(rows, examples, s) -> Estimate:
         caveats.append(f"architectures differ in size by more than 2x ({sizes})")
     est.caveats = caveats + est.caveats + [
         "fracture after training with its value at initialization as a covariate (ANCOVA), never the difference",
-        f"tasks where architecture and regime are crossed: {', '.join(tasks)}"]
+        "tasks (and scales) where architecture and regime are crossed: "
+        + ", ".join(f"{t} ({sc})" for t, sc in sorted(crossed))]
     return est
 
 
