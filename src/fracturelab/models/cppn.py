@@ -27,7 +27,7 @@ from ..cppn.arch import N_IN, Arch
 from ..cppn.module import activate_rows
 from ..errors import FracturelabError
 from ..tasks.base import Example
-from .data import IGNORE, DataSpec, decode_fixed, record_activations
+from .data import DataSpec, decode_fixed, mean_nll, record_activations
 
 
 def _square_coords(e: Example, spec: DataSpec) -> tuple[float, float]:
@@ -78,13 +78,6 @@ def logits_of(arch: Arch, weights: Sequence[torch.Tensor], x: torch.Tensor,
         if acts is not None:
             acts[f"layer{i}"] = h
     return linear(h, weights[-1])
-
-
-def mean_nll(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy of K networks' logits (K, B, V) against y (K, B), averaged over each network's rows whose y is not
-    IGNORE (rows a population pads its batches with): (K,), F.cross_entropy's mean per network to float rounding."""
-    nll = F.cross_entropy(logits.flatten(0, -2), y.flatten(), reduction="none").view(y.shape)  # 0 where IGNORE
-    return nll.sum(-1) / (y != IGNORE).sum(-1)
 
 
 class CPPNClassifier(nn.Module):

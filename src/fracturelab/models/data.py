@@ -11,6 +11,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ..errors import FracturelabError
 from ..tasks.base import EOS, PAD, Example
@@ -99,3 +100,10 @@ def record_activations(model, batch) -> dict[str, torch.Tensor]:
     acts: dict = {}
     model(model.encode(batch) if isinstance(batch, (list, tuple)) else batch, acts)
     return acts
+
+
+def mean_nll(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of K networks' logits (K, B, V) against y (K, B), averaged over each network's rows whose y is not
+    IGNORE (rows a population pads its batches with): (K,), F.cross_entropy's mean per network to float rounding."""
+    nll = F.cross_entropy(logits.flatten(0, -2), y.flatten(), reduction="none").view(y.shape)  # 0 where IGNORE
+    return nll.sum(-1) / (y != IGNORE).sum(-1)

@@ -34,8 +34,7 @@ from torch import nn
 
 from ..errors import FracturelabError
 from ..tasks.base import EOS, PAD, Example
-from .cppn import mean_nll
-from .data import IGNORE, SEP, DataSpec, pad_rows, record_activations
+from .data import IGNORE, SEP, DataSpec, mean_nll, pad_rows, record_activations
 
 POSITIONS: dict[str, str] = {
     "learned": "learned absolute embeddings added to the input (GPT-2)",
