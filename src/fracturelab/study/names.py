@@ -27,6 +27,25 @@ def init_name(name: str) -> str:
     return INIT + name
 
 
+WIDTH = TRAIN + "width"
+"""The trained model's width: the mlp's widest hidden layer, the transformer's d_model, the CPPN's widest layer (the
+scale claim's x, on a log scale)."""
+
+BINDING = "binding."
+"""Prefix of a binding-task cell's answer taxonomy (tasks.binding.classify_errors) on its novel conjunctions: the
+test examples whose queried entity carries an attribute pair never seen together in training."""
+BINDING_NOVEL_ACC = BINDING + "novel_acc"
+"""Exact-match accuracy on the novel conjunctions."""
+BINDING_WRONG = BINDING + "wrong"
+"""How many novel-conjunction answers were wrong (the denominator of BINDING_SHARE)."""
+BINDING_SHARE = BINDING + "share"
+"""Binding errors (an attribute of another entity of the same input) over wrong answers on novel conjunctions."""
+BINDING_CHANCE = BINDING + "chance_share"
+"""The share BINDING_SHARE would have if wrong answers were uniform over the asked attribute's other values: the
+mean over wrong answers of (in-context distractor values) / (values of the attribute - 1)."""
+BINDING_RATE = BINDING + "error_rate"
+"""Binding errors over all novel-conjunction examples."""
+
 DCI_C = "factorization.dci_c"
 """DCI completeness of the factorization probe (Eastwood & Williams 2018)."""
 CROSSTALK_SPREAD = "crosstalk.spread"
