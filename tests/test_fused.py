@@ -138,3 +138,19 @@ def test_without_a_compiler_the_engine_is_off_and_torch_runs(tmp_path):
            "FRACTURELAB_CACHE": str(tmp_path / "cache"), "PYTHONPATH": os.pathsep.join(sys.path)}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "torch.Size([16,", "3])"]
+
+
+def test_huge_pre_activations_match_the_reference():
+    """Deep Picbreeder chains at FER's init reach pre-activations of 1e25 and more. The engine's sine reduced them out of
+    its exact range (sin(1e20) came out -inf, and the NaN gradient that followed was hidden by to_rgb's clamps until
+    the replica's weights were NaN); its gaussian's derivative read e^{-87} for 0. Values and gradients as torch's."""
+    arch = Arch.parse("1;sin:16,cos:16,gaussian:16")
+    big = torch.tensor([0.5, 3e3, 5e6, -5e6, 1e8, -1e8, 1e12, 1e20, -1e20, 1e30, 3e38, -3e38, 1e6, -7e25, 2e7, 9e9])
+    z = big.repeat(3)[None].clone().requires_grad_()
+    out, ref = activate_rows(arch, z), activate(arch, z)
+    assert torch.isfinite(out).all()
+    close(out, ref, 1e-6)
+    g_out, g_ref = (torch.autograd.grad(f.sum(), z)[0] for f in (out, ref))
+    finite = torch.isfinite(g_ref)  # the gaussian's derivative at |z| 3e38 is -inf * 0 in both
+    assert torch.equal(finite, torch.isfinite(g_out))
+    close(g_out[finite], g_ref[finite], 1e-6)

@@ -8,6 +8,7 @@
 // weight gradients accumulate as 16-lane partial sums per weight (one horizontal sum per weight at the end).
 //
 // Flat weights are FER's: Dense_l is an (in, out) row-major kernel at offset off[l]. Activation kinds below.
+#include <cmath>
 #include <type_traits>
 #include <stdint.h>
 #include <stdlib.h>
@@ -65,6 +66,17 @@ static inline void vsincos(vf x, vf* s, vf* c) {
     vi sneg = (qi & 2) != 0, cneg = ((qi + 1) & 2) != 0;
     *s = sneg ? -sv : sv;
     *c = cneg ? -cv : cv;
+    // Beyond |x| 4e6 the quadrant q leaves vround's exact range (2^22) and the polynomials would run on a large r
+    // (sin(1e20) came out -inf, and its NaN gradient was hidden by to_rgb's clamps): libm's exact reduction there,
+    // lane by lane. Only nets whose units reach millions (deep Picbreeder chains at FER's init) get here.
+    vi far = (vf)((vi)x & 0x7fffffff) > 4.0e6f;
+    for (int i = 0; i < VL; i++) {
+        if (far[i]) {
+            double xd = x[i];
+            (*s)[i] = (float)std::sin(xd);
+            (*c)[i] = (float)std::cos(xd);
+        }
+    }
 }
 
 // Activation a and its derivative d = da/dz of one vector z, for kind K (the compiler drops d where it is not
@@ -93,9 +105,10 @@ static inline void act(vf z, vf* a, vf* d) {
         *a = 2.0f * s - 1.0f;
         *d = 2.0f * s * (1.0f - s);
     } else if (K == K_GAUSSIAN) {
-        vf e = vexp(-(z * z));
+        vf zz = z * z;  // vexp clamps at -87: past it e^{-z^2} is 0, so the derivative is 0 as torch's, not -4 z e^{-87}
+        vf e = zz < 87.0f ? vexp(-zz) : vf{};
         *a = 2.0f * e - 1.0f;
-        *d = -4.0f * z * e;
+        *d = -4.0f * (z * e);  // z e first: 0 where e is, for any finite z
     } else if (K == K_RELU) {
         vi pos = z > 0.0f;
         *a = pos ? z : vf{};
