@@ -81,3 +81,25 @@ def test_skull_replica_reaches_fer_quality_at_64(picbreeder_dir):
     assert rep.arch == skull.arch
     assert len(rep.losses) <= 6000 and rep.losses.min() < 2e-3
     assert mse(rep.arch, rep.params, target) < 2e-3  # stop_mse ends on the step that passed: final = that one
+
+
+@pytest.mark.parametrize("engine", ["_FusedAdam", "_TorchAdam"])
+def test_a_nan_gradient_under_a_finite_loss_stops_at_its_step(engine, monkeypatch):
+    """to_rgb's clamps can keep the loss finite while the gradient is NaN: the fit stops at that step, not at the end
+    with NaN weights."""
+    import fracturelab.cppn.replicate as R
+
+    cls = getattr(R, engine)
+    loss, calls = cls.loss, []
+
+    def poisoned(self):
+        out = loss(self)
+        calls.append(1)
+        if len(calls) == 4:
+            self.grad = torch.full_like(self.grad, float("nan"))
+        return out
+    monkeypatch.setattr(cls, "loss", poisoned)
+    if engine == "_TorchAdam":
+        monkeypatch.setattr(R, "fused_active", lambda: False)
+    with pytest.raises(FracturelabError, match="diverged at step 3 "):
+        fit(Arch.parse("2;tanh:4"), builtin_net("face").render(8), ReplicateSettings(res=8, steps=20), progress=False)

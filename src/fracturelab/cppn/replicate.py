@@ -178,7 +178,9 @@ def fit_batch(arch: Arch, target: np.ndarray, settings: Sequence[ReplicateSettin
                mininterval=1.0)
     for step in bar:
         now = opt.loss()  # (A,) the MSE of the weights before this step
-        if not np.isfinite(now).all():  # a learning rate too large: stop, nothing is kept or written
+        # a learning rate too large: stop, nothing is kept or written. The gradient too: to_rgb's clamps can keep the
+        # loss finite while a NaN reaches the weights (found only at the end, as "diverged at step <steps>")
+        if not np.isfinite(now).all() or not bool(torch.isfinite(opt.grad).all()):
             raise diverged(step)
         losses[step, active] = now
         better = now < best[active]
