@@ -9,13 +9,15 @@ from .probe import add_probe_model
 
 
 def _task_data(source: str, split, seed: int, options: list[str]):
-    """A run folder's task data (regenerated from its config) or a text task made from its name."""
+    """A run folder's task data (regenerated from its config) or a task made from its name: a text task or one that
+    writes its own prompt set (prompts.own_exports)."""
     from ..io import read_json
     from ..probes.adapters import is_run_folder
+    from ..probes.prompts import own_exports
     from ..tasks import make_task, text_tasks
     from .tasks import _task_options
 
-    text = text_tasks()
+    text = text_tasks() + tuple(own_exports())
 
     path = Path(source)
     if path.is_dir():
@@ -40,11 +42,14 @@ def _task_data(source: str, split, seed: int, options: list[str]):
 
 def _cmd_export(a):
     from ..io import output_file
-    from ..probes.prompts import export_rows, write_jsonl
+    from ..probes.prompts import export_rows, own_exports, write_jsonl
 
     output_file(a.out)  # before the work: a FIFO or device node named by -o is refused, never replaced
     data = _task_data(a.source, a.split, a.seed, a.set)
-    rows = export_rows(data, [s for s in a.sets.split(",") if s.strip()] if a.sets is not None else None)
+    sets = [s for s in a.sets.split(",") if s.strip()] if a.sets is not None else None
+    if sets is not None and not sets:
+        raise FracturelabError(f"no set named (sets of task {data.name!r}: {', '.join(data.sets())})")
+    rows = own_exports().get(data.name, export_rows)(data, sets)
     write_jsonl(rows, a.out)
     counts: dict = {}
     for r in rows:
@@ -57,9 +62,9 @@ def register(sub) -> None:
 
     pr = sub.add_parser("prompts", help="make prompt sets for probe-model (prompts export)")
     psub = pr.add_subparsers(dest="prompts_command", required=True, parser_class=type(pr), title="commands")
-    e = psub.add_parser("export", help="export a text task (an unknown name lists them) or a run folder's "
-                        "task data as a JSONL prompt set")
-    e.add_argument("source", help="a text task name or a run folder")
+    e = psub.add_parser("export", help="export a text task or binding (English sentences; an unknown name lists "
+                        "them) or a run folder's task data as a JSONL prompt set")
+    e.add_argument("source", help="a text task name, binding, or a run folder")
     e.add_argument("-o", "--out", required=True, help="the .jsonl file to write")
     e.add_argument("--split", default=None, help="the task's systematic split (default: its default)")
     e.add_argument("--seed", type=seed, default=0)

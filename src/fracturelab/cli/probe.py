@@ -35,13 +35,18 @@ PROBE_MODEL_EPILOG = """prompt file: one JSON object per line, e.g.
    "level": 2, "novelty": {"nn_dist": 0.4}, "depth": 3, "difficulty": "hard"}
 
   prompt (required) the text read; activations are read at its last token
-  answer            the text that follows (scored under teacher forcing)
+  answer            the text that follows (scored under teacher forcing; the model's own answer, the
+                    first word of its greedy continuation, is compared with its first word)
   split / level     at least one: split test_id (id), test_ood (ood), train or any name; level a number,
                     lowest = most familiar
   id                the prompt's name in prompts.csv (default: its line number)
   novelty, depth, factors   numbers (and known factors) the probes read
   any other field   a string, number, boolean or null kept as metadata: a column of prompts.csv and a
                     --group-by field (e.g. difficulty, category)
+
+  distractors, absent  words joined by spaces (`fracturelab prompts export binding` writes them, with n,
+                    position and chance_binding): each answer is then correct, a binding error (another
+                    entity's value), absent or other, tabled per n and position in binding.csv
 
 writes OUTDIR/probes.json, prompts.csv (+ prompts.parquet with pyarrow), summary.json, model.json,
 figures/ and index.html; with --checkpoint, exposure.json (claims 6 and 7). Example:
@@ -81,11 +86,19 @@ def _cmd_probe_model(a):
         print(f"  sparsity.{m}: ID {fmt(i['mean'])} [{fmt(i['ci'][0])}, {fmt(i['ci'][1])}] n={i['n']}, "
               f"OOD {fmt(o['mean'])} [{fmt(o['ci'][0])}, {fmt(o['ci'][1])}] n={o['n']}, OOD - ID "
               f"{fmt(d['value'])} [{fmt(d['ci'][0])}, {fmt(d['ci'][1])}]: {e['direction']}")
+    if "binding" in summary:
+        print("binding prompts, all splits: accuracy and binding share of wrong answers [95% CI over prompts]:")
+        for r in (r for r in summary["binding"]["rows"] if r["split"] == "all"):
+            print(f"  {r['by']} {r['value']}: accuracy {fmt(r['accuracy'])} [{fmt(r['accuracy_lo'])}, "
+                  f"{fmt(r['accuracy_hi'])}] n={r['prompts']}, binding share {fmt(r['binding_share'])} "
+                  f"[{fmt(r['binding_share_lo'])}, {fmt(r['binding_share_hi'])}] of {r['wrong']} wrong "
+                  f"(chance {fmt(r['chance_share'])})")
     if a.checkpoint:
         expo = json.loads((out / "exposure.json").read_text())
         for k, c in (expo["claims"] or {}).items():
             print(f"claim {k} ({c['claim']}): {c['verdict']} ({c['reason']}), effect {fmt(c['effect'])}")
-    print(f"wrote {out}/: probes.json, prompts.csv, summary.json, model.json, figures/, index.html")
+    extra = ", binding.csv" if "binding" in summary else ""
+    print(f"wrote {out}/: probes.json, prompts.csv, summary.json{extra}, model.json, figures/, index.html")
 
 
 def add_probe_model(sub) -> None:

@@ -63,3 +63,27 @@ def exposure_figure(expo: dict, folder: Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def binding_figure(rows: list[dict], folder: Path) -> Path:
+    """binding.png: accuracy (left) and binding-error share among wrong answers (right, chance as open markers) by n
+    and by queried position, over all splits, with the binding table's intervals."""
+    plt = _plt()
+    fig, axes = plt.subplots(2, 2, figsize=(8, 6), sharey="row")
+    for col, by in enumerate(("n", "position")):
+        rs = [r for r in rows if r["by"] == by and r["split"] == "all"]
+        x = [r["value"] for r in rs]
+        for row, (key, label) in enumerate((("accuracy", "accuracy"), ("binding_share", "binding share of wrong"))):
+            ax = axes[row, col]
+            errs = np.array([_err(r[key], [r[f"{key}_lo"], r[f"{key}_hi"]]) for r in rs]).T.reshape(2, -1)
+            ax.errorbar(x, [r[key] for r in rs], yerr=errs, fmt="o-", capsize=3, label=label)
+            if key == "binding_share":
+                ax.plot(x, [r["chance_share"] for r in rs], "o", mfc="none", color="grey", label="chance")
+                ax.legend(fontsize=8)
+            ax.set(xlabel=by, ylabel=f"{label} (95% CI)", ylim=(-0.02, 1.02), xticks=x)
+    fig.suptitle("binding prompts, all splits (intervals over this prompt set)", fontsize=9)
+    fig.tight_layout()
+    path = folder / "binding.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -11,12 +11,16 @@ encodes; the named layers on the first batch), and OUTDIR appears whole or not a
 - probes.json: {probe: {metric: value}} as `fracturelab probe` writes it (NaN as null);
 - prompts.csv (and prompts.parquet with pyarrow): every prompt's measures at every layer (prompt_table);
 - summary.json: per measure n, mean and bootstrap interval per split, OOD - ID with its interval and a direction
-  word, by --group-by field too (prompt_table.summarize);
+  word, by --group-by field too (prompt_table.summarize); with a binding prompt set (`fracturelab prompts export
+  binding`), "binding": accuracy and binding-error share per n and queried position (prompt_table.binding_table),
+  with the answer words the model's tokenizer splits into several tokens (read from their first token only);
+- binding.csv (with a binding prompt set): the same table;
 - exposure.json (with checkpoints): the gap per checkpoint and claims 6 and 7's verdicts (exposure);
 - model.json: the model spec, device, dtype, layers read, the summary layer, prompts in the file and read per set,
   the cap, forward calls, seconds per stage;
 - figures/*.png: per-layer sparsity for each familiarity level, the ID-OOD gap by layer, per-layer bars, the
-  summary's intervals (summary.png) and the gap over checkpoints (exposure.png);
+  summary's intervals (summary.png), the gap over checkpoints (exposure.png), and accuracy and binding share by n
+  and position (binding.png);
 - index.html: the summary table, the verdicts and the figures.
 """
 from __future__ import annotations
@@ -35,7 +39,16 @@ from . import PROBES, _json_safe, check_names, run_probes
 from .adapters import Probed, load_model
 from .common import cap
 from .exposure import exposure, parse_checkpoints
-from .prompt_table import SPLITS, per_prompt, summarize, write_table
+from .prompt_table import (
+    BOOTSTRAP,
+    LEVEL,
+    SPLITS,
+    binding_table,
+    per_prompt,
+    summarize,
+    write_binding,
+    write_table,
+)
 from .prompts import read_prompts
 from .reading import Cached, read_all
 from .sparsity import summary_layer
@@ -100,6 +113,21 @@ def _check_group_by(data, group_by) -> list[str]:
     return list(group_by)
 
 
+BINDING_NOTE = ("the prompts one model answers are not independent replications: an interval describes this prompt "
+                "set, not a population of models")
+
+
+def _multi_token(model, cols: dict[str, list]) -> list[str]:
+    """The answer words of a binding prompt set (targets, distractors, absent values) that the model's tokenizer
+    splits into several tokens after a space, sorted ([] where the model has no tokenize_answer)."""
+    inner = getattr(model, "model", model)
+    if not hasattr(inner, "tokenize_answer"):
+        return []
+    words = {w for c in ("target", "distractors", "absent") for v in cols.get(c, []) if isinstance(v, str)
+             for w in v.split()}
+    return sorted(w for w in words if len(inner.tokenize_answer(" " + w)) > 1)
+
+
 def _cell(v) -> str:
     return f"{v:.4g}" if isinstance(v, float) and math.isfinite(v) else ""
 
@@ -114,6 +142,23 @@ def _summary_rows(summary: dict) -> str:
                     f"{ci(e['ood_minus_id']['ci'])}</td><td>{html.escape(e['direction'])}</td>"
                     f"<td>{html.escape(e['sparser_when'])}</td></tr>")
     return "".join(rows)
+
+
+def _binding_section(binding: dict | None) -> str:
+    """The binding table's rows over all splits, as HTML ("" without a binding prompt set)."""
+    if binding is None:
+        return ""
+    ci = lambda r, k: f"{_cell(r[k])} [{_cell(r[k + '_lo'])}, {_cell(r[k + '_hi'])}]"
+    rows = "".join(f"<tr><td>{r['by']}</td><td>{html.escape(str(r['value']))}</td><td>{r['prompts']}</td>"
+                   f"<td>{ci(r, 'accuracy')}</td><td>{r['wrong']}</td><td>{ci(r, 'binding_share')}</td>"
+                   f"<td>{_cell(r['chance_share'])}</td></tr>" for r in binding["rows"] if r["split"] == "all")
+    split = ", ".join(html.escape(w) for w in binding["multi_token_words"])
+    return (f"<h2>Binding errors</h2><p>All splits (binding.csv has each split). Binding share = binding errors / "
+            f"wrong answers; chance = the share uniform wrong answers would give. Intervals: "
+            f"{html.escape(binding['interval'])}; {html.escape(binding['note'])}."
+            + (f" Answer words of several tokens (a wrong one is read from its first token): {split}." if split
+               else "") + "</p><table><tr><th>by</th><th>value</th><th>prompts</th><th>accuracy</th><th>wrong</th>"
+            f"<th>binding share</th><th>chance</th></tr>{rows}</table>")
 
 
 def _page(info: dict, results: dict, summary: dict, expo: dict | None, figures: list[str]) -> str:
@@ -135,7 +180,7 @@ img{{max-width:100%}}</style></head><body>
 Read at layer <b>{html.escape(str(info['summary_layer']))}</b>, last prompt token (Jin et al. 2026).
 Intervals: {html.escape(summary['interval'])}.</p>
 <table><tr><th>measure</th><th>n ID</th><th>ID</th><th>n OOD</th><th>OOD</th><th>OOD - ID</th><th>reads</th>
-<th>sparser when</th></tr>{_summary_rows(summary)}</table>{claims}
+<th>sparser when</th></tr>{_summary_rows(summary)}</table>{_binding_section(summary.get("binding"))}{claims}
 <ul>{other}</ul>{imgs}</body></html>
 """
 
@@ -149,7 +194,7 @@ def probe_model(model_spec: str, prompt_file, outdir, layers=None, probes=None, 
     summary is also split by. checkpoints: ["STEP=MODEL", ...] for claims 6 and 7 (exposure), whose verdicts
     decide(steps, hoyer, is_ood) gives (study.exposure_claims.claims; None: the gaps without verdicts)."""
     from ..io import prepare_output_dir, staged_dir
-    from .byom_figures import exposure_figure, summary_figure
+    from .byom_figures import binding_figure, exposure_figure, summary_figure
     from .figures import write_figures
 
     names = _check_probes(probes)
@@ -191,6 +236,11 @@ def probe_model(model_spec: str, prompt_file, outdir, layers=None, probes=None, 
     cols = per_prompt(reading)
     layer = summary_layer(read)
     summary = summarize(cols, layer, group_by, seed)
+    binding = binding_table(cols, seed)
+    if binding is not None:
+        summary["binding"] = {"interval": f"{LEVEL:.0%} percentile bootstrap over prompts, {BOOTSTRAP} resamples",
+                              "note": BINDING_NOTE, "multi_token_words": _multi_token(model, cols),
+                              "rows": binding}
     timings["per-prompt table and summary"] = time.perf_counter() - t1
     expo = None
     if specs:
@@ -211,6 +261,9 @@ def probe_model(model_spec: str, prompt_file, outdir, layers=None, probes=None, 
         per_layer = {n: PROBES[n].layer_metrics for n in results}
         figs = [p.name for p in write_figures(results, tmp / "figures", per_layer)]
         figs.append(summary_figure(summary, tmp / "figures").name)
+        if binding is not None:
+            figs.append(binding_figure(binding, tmp / "figures").name)
+            write_binding(binding, tmp)
         if expo is not None:
             figs.append(exposure_figure(expo, tmp / "figures").name)
         write_table(cols, tmp)

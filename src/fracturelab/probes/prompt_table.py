@@ -3,8 +3,13 @@
 The per-prompt table (OUTDIR/prompts.csv; also prompts.parquet where pyarrow is installed) has one row per prompt
 read, in the prompt file's set order, with columns:
 - id (the line's "id", else its line number), line, split, level (empty without levels), prompt;
-- correct (1/0, the answer's exact match under teacher forcing) and loss (its mean cross-entropy), empty where not
-  scored; the line's novelty numbers, depth, and every extra field (prompts.RESERVED excepted), empty where absent;
+- target (the line's answer, stripped), answer (the model's answer: the first word of its greedy continuation,
+  reading.Reading.answers; empty for a model without a tokenizer), correct (1/0: where the model's answers are
+  decoded, answer = the target's first word (tasks.binding.first_word); else the target's exact match under teacher
+  forcing, which the coverage probe reads in both cases) and loss (the target's mean cross-entropy under teacher
+  forcing), empty where not scored; error (where the line carries distractors and absent, as a binding export
+  does: tasks.binding.classify_answer's correct / binding / absent / other of the answer); the line's novelty
+  numbers, depth, and every extra field (prompts.RESERVED excepted), empty where absent;
 - <layer>.<metric> for every layer read and every metric of sparsity.METRICS (that prompt's vector at its last
   token); NaN where the metric is undefined for the vector (sparsity's docstring).
 
@@ -18,6 +23,16 @@ The summary (OUTDIR/summary.json; `summarize`) reads the summary layer (sparsity
   "smaller on OOD" / "no difference";
 - groups (with --group-by FIELD): the same per value of the field (an extra JSONL field, level or depth), prompts
   without the field left out.
+
+The binding table (OUTDIR/binding.csv and summary.json's "binding"; `binding_table`), where prompts have an error
+type and the fields n and position (a binding export): one row per grouping field (n, position), value of it and
+split (each split, and "all" of them): prompts, correct, accuracy = correct / prompts, wrong = prompts - correct, the
+wrong answers' binding, absent and other counts, binding_share = binding / wrong, and chance_share = the mean
+chance_binding of the wrong answers (the share wrong answers uniform over the asked kind's other values would give);
+accuracy and binding_share with a 95 % percentile bootstrap interval over the row's prompts (B resamples; a
+resample without a wrong answer has no share and is left out). The prompts answered by one model are not
+independent replications of anything: the interval says how much the numbers rest on this prompt set, not how
+models in general would do.
 """
 from __future__ import annotations
 
@@ -49,9 +64,22 @@ def per_prompt(reading) -> dict[str, list]:
                              "line": [m.get("line") for m in metas], "split": [m.get("split") for m in metas],
                              "level": [m.get("level_name") for m in metas],
                              "prompt": [m.get("prompt", " ".join(e.src)) for e, m in zip(exs, metas)]}
+    from ..tasks.binding import classify_answer, first_word
+
+    targets = [m.get("answer", "").strip() for m in metas]
+    cols["target"] = targets
+    cols["answer"] = reading.answers if reading.answers is not None else [None] * len(exs)
     scored = reading.correct is not None
-    cols["correct"] = [int(c) for c in reading.correct] if scored else [None] * len(exs)
+    if reading.answers is not None:
+        cols["correct"] = [int(a == first_word(t)) if t else None for a, t in zip(reading.answers, targets)]
+    else:
+        cols["correct"] = [int(c) for c in reading.correct] if scored else [None] * len(exs)
     cols["loss"] = [float(x) for x in reading.loss] if scored else [None] * len(exs)
+    fields = [m.get("fields", {}) for m in metas]
+    cols["error"] = [classify_answer(a, first_word(t), f["distractors"], f["absent"])
+                     if a is not None and t and isinstance(f.get("distractors"), str)
+                     and isinstance(f.get("absent"), str) else None
+                     for a, t, f in zip(cols["answer"], targets, fields)]
     skip = {"prompt", "answer", "split", "line", "id", "level_name", "fields", "factors", "graph"}
     numeric = sorted({k for m in metas for k, v in m.items() if k not in skip and isinstance(v, (int, float))})
     extra = list(dict.fromkeys(k for m in metas for k in m.get("fields", {})))
@@ -152,4 +180,66 @@ def summarize(cols: dict[str, list], layer: str, group_by=(), seed: int = 0) -> 
 
 def group_fields(cols: dict[str, list]) -> list[str]:
     """Columns --group-by may name: metadata, not measures or bookkeeping."""
-    return [c for c in cols if "." not in c and c not in ("id", "line", "prompt", "split", "correct", "loss")]
+    return [c for c in cols if "." not in c and c not in ("id", "line", "prompt", "split", "correct", "loss",
+                                                          "target", "answer", "error")]
+
+
+BINDING_BY = ("n", "position")
+"""The fields the binding table groups by."""
+BINDING_COLUMNS = ("by", "value", "split", "prompts", "correct", "accuracy", "accuracy_lo", "accuracy_hi", "wrong",
+                   "binding", "absent", "other", "binding_share", "binding_share_lo", "binding_share_hi",
+                   "chance_share")
+
+
+def _binding_row(err: np.ndarray, chance: np.ndarray, rng) -> dict:
+    """The counts, shares and intervals of one row of the binding table (module docstring) from its prompts' error
+    types and chance_binding values."""
+    ok, bind = err == "correct", err == "binding"
+    wrong = ~ok
+    idx = rng.integers(0, len(err), (BOOTSTRAP, len(err)))
+    n_wrong = wrong[idx].sum(1)
+    shares = bind[idx].sum(1)[n_wrong > 0] / n_wrong[n_wrong > 0]
+    acc_ci = _ci(ok[idx].mean(1))
+    share_ci = _ci(shares) if len(shares) else [math.nan, math.nan]
+    n_bad = int(wrong.sum())
+    return {"prompts": len(err), "correct": int(ok.sum()), "accuracy": float(ok.mean()), "accuracy_lo": acc_ci[0],
+            "accuracy_hi": acc_ci[1], "wrong": n_bad, "binding": int(bind.sum()),
+            "absent": int((err == "absent").sum()), "other": int((err == "other").sum()),
+            "binding_share": float(bind.sum() / n_bad) if n_bad else math.nan, "binding_share_lo": share_ci[0],
+            "binding_share_hi": share_ci[1], "chance_share": float(chance[wrong].mean()) if n_bad else math.nan}
+
+
+def binding_table(cols: dict[str, list], seed: int = 0) -> list[dict] | None:
+    """The binding table of the module docstring (rows of BINDING_COLUMNS); None where no prompt has an error type
+    and the n and position fields."""
+    have = [i for i, e in enumerate(cols["error"]) if e is not None and all(
+        cols.get(f, [None] * len(cols["error"]))[i] is not None for f in BINDING_BY)]
+    if not have:
+        return None
+    err = np.array([cols["error"][i] for i in have], dtype=object)
+    split = np.array([cols["split"][i] for i in have], dtype=object)
+    chance = np.array([_number(cols.get("chance_binding", [None] * len(cols["error"]))[i]) for i in have])
+    rows = []
+    for b, by in enumerate(BINDING_BY):
+        vals = [cols[by][i] for i in have]
+        for v in sorted(set(vals), key=lambda x: (str(type(x)), x)):
+            at = np.array([x == v for x in vals])
+            for s in [*dict.fromkeys(split), "all"]:
+                keep = at & ((split == s) if s != "all" else True)
+                if keep.any():
+                    rng = np.random.default_rng([seed, 43, b, len(rows)])
+                    rows.append({"by": by, "value": v, "split": s, **_binding_row(err[keep], chance[keep], rng)})
+    return rows
+
+
+def _number(v) -> float:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else math.nan
+
+
+def write_binding(rows: list[dict], folder: Path) -> None:
+    """binding.csv in folder (NaN as empty)."""
+    with open(folder / "binding.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(BINDING_COLUMNS)
+        for r in rows:
+            w.writerow(["" if isinstance(r[c], float) and math.isnan(r[c]) else r[c] for c in BINDING_COLUMNS])

@@ -27,7 +27,9 @@ error naming the file and the line.
 The testbed's text tasks (fracturelab.tasks.text_tasks(): the entries with TaskSpec.text) export to this format
 (export_rows): each set of a task (train, test_id, test_ood, extras) becomes a split, its position in that order
 the level (train 0, test_id 1, test_ood 2, extras 3, ...), the prompt its input tokens joined by spaces, the answer a
-space and its output tokens joined by spaces, and nn_dist, seen_frac, depth and factors its metadata.
+space and its output tokens joined by spaces, and nn_dist, seen_frac, depth and factors its metadata. A task
+without a text form may write its own prompt set in English (own_exports: binding's sentences, tasks.binding.
+prompt_rows, with the metadata probe-model's binding table reads); every other task is refused.
 """
 from __future__ import annotations
 
@@ -43,7 +45,7 @@ from ..tasks.base import Example
 
 SPLIT_ALIASES = {"id": "test_id", "ood": "test_ood"}
 FIELDS = {"prompt", "answer", "split", "level", "novelty", "depth", "factors", "id"}
-RESERVED = {"line", "correct", "loss", "level_name", "fields"}
+RESERVED = {"line", "correct", "loss", "level_name", "fields", "target", "error"}
 """Names an extra field may not take: columns of the per-prompt table and keys of an example's meta."""
 EXPORTED_META = ("nn_dist", "seen_frac")
 
@@ -220,6 +222,13 @@ def read_prompts(path) -> PromptData:
             raise FracturelabError(f"{path}: no {need} prompts (split {need!r} or "
                                    f"{'id' if need == 'test_id' else 'ood'!r}, or levels)")
     return data
+
+
+def own_exports() -> dict:
+    """Tasks without a text form that write their own prompt set: name -> prompt_rows(data, sets) -> lines."""
+    from ..tasks import binding
+
+    return {"binding": binding.prompt_rows}
 
 
 def example_row(e: Example, split: str, level: int) -> dict:

@@ -283,8 +283,8 @@ def prompt_rows(data: TaskData, sets: Sequence[str] | None = None) -> list[dict]
     """The prompt-set lines of the named sets (all by default): prompt and answer from `sentence`, split = the set,
     level = the set's place (train 0, test_id 1, test_ood 2, the extra set 3), factors (the queried entity's colour,
     object and place words), novelty {nn_dist} where computed, and as extra fields (probe-model keeps them as
-    metadata to group by) the example's n, position, novel_conjunction, given, asked, and distractors and absent as
-    words joined by spaces."""
+    metadata to group by) the example's n, position, novel_conjunction, given, asked, chance_binding, and
+    distractors and absent as words joined by spaces."""
     all_sets = data.sets()
     for k in sets or []:
         check(k in all_sets, f"task {data.name!r} has no set {k!r} (sets: {', '.join(all_sets)})")
@@ -298,7 +298,7 @@ def prompt_rows(data: TaskData, sets: Sequence[str] | None = None) -> list[dict]
                    "factors": {k: WORDS[k][v] for k, v in e.meta["factors"].items()}}
             if "nn_dist" in e.meta:
                 row["novelty"] = {"nn_dist": e.meta["nn_dist"]}
-            row |= {k: e.meta[k] for k in ("n", "position", "novel_conjunction", "given", "asked")}
+            row |= {k: e.meta[k] for k in ("n", "position", "novel_conjunction", "given", "asked", "chance_binding")}
             row |= {k: " ".join(e.meta[k]) for k in ("distractors", "absent")}
             rows.append(row)
     check(bool(rows), f"task {data.name!r}: no set named to export")
