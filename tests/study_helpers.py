@@ -48,12 +48,33 @@ regimes = ["scratch", "pretrain", "bimt"]
 [[tasks]]
 name = "leave_square_out"
 models = ["mlp", "cppn"]
+scales = ["base"]
 [[tasks]]
 name = "factors"
 models = ["mlp"]
+scales = ["base"]
 [[tasks]]
 name = "knowledge_graph"
 models = ["transformer"]
+scales = ["base"]
+[[tasks]]
+name = "binding"
+models = ["mlp", "transformer"]
+regimes = ["scratch", "pretrain"]
+scales = ["base"]
+[[tasks]]
+name = "binding"
+models = ["mlp"]
+regimes = ["scratch"]
+scales = ["w64", "w128", "w256"]
+[[scales]]
+name = "base"
+[[scales]]
+name = "w64"
+[[scales]]
+name = "w128"
+[[scales]]
+name = "w256"
 [cppn]
 references = ["face", "target", "sunset"]
 replicas = 3
@@ -76,7 +97,7 @@ def synthetic_store(outdir: Path, effect: dict | None = None, seeds: int = 6, rn
     cells = spec.cells(available_probes=())
     rows, examples = synthetic(seeds=seeds, effect=effect, rng=rng, refs=3, learned=learned, lower=lower)
     refs = {f"ref{i}": n for i, n in enumerate(("face", "target", "sunset"))}
-    by = {(r["task"], r["model"], r["regime"], r["seed"]) if r["kind"] == "task" else
+    by = {(r["task"], r["model"], r["regime"], r["seed"], r["scale"]) if r["kind"] == "task" else
           (refs[r["reference"]], r["regime"], r["seed"]): r for r in rows}
     outdir.mkdir(parents=True, exist_ok=True)
     with Store(outdir / STORE) as st:
@@ -85,7 +106,8 @@ def synthetic_store(outdir: Path, effect: dict | None = None, seeds: int = 6, rn
         st.register_cells(sid, [c.params() for c in cells])
         for c in cells:
             c = cell_from_params(c.params())
-            r = by[(c.task, c.model, c.regime, c.seed) if c.kind == "task" else (c.reference, c.regime, c.seed)]
+            key = (c.task, c.model, c.regime, c.seed, c.scale) if c.kind == "task" else (c.reference, c.regime, c.seed)
+            r = by[key]
             m = {k: float(v) for k, v in r.items() if "." in k and isinstance(v, float)}
             ex = [{"split": e["split"], "idx": i, "correct": e["correct"], "nn_dist": None,
                    "seen_frac": e["seen_frac"], "depth": e["depth"], "width": None, "length": None,

@@ -18,10 +18,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from fracturelab.study.measures import CPPN_COMPOSITE, TASK_COMPOSITE
+from fracturelab.study.names import BINDING_NOVEL_ACC, BINDING_RATE, OOD_ACC, WIDTH
+from synthetic_binding import binding_study
 from synthetic_examples import DESIGNS, run_examples
 
 CONFIGS = (("leave_square_out", "mlp"), ("leave_square_out", "cppn"), ("factors", "mlp"),
            ("knowledge_graph", "transformer"))
+
+WIDTHS = {"w64": 64, "w128": 128, "w256": 256}
+"""claim 11's scales and their widths."""
 
 
 @dataclass(frozen=True)
@@ -69,7 +74,7 @@ def synthetic(seeds: int = 3, effect: dict | None = None, rng: int = 0, refs: in
               lower: dict | None = None, mess: Mess | None = None):
     """`lower`: task -> how far bimt lowers the latent fracture on it (default 3, which the manipulation check finds;
     0 or below makes it fail on that task)."""
-    eff = {k: 0.0 for k in range(1, 10)} | (effect or {})
+    eff = {k: 0.0 for k in range(1, 12)} | (effect or {})
     mess = mess or Mess()
     g = np.random.default_rng(rng)
     noise = _Noise(g, mess)
@@ -140,4 +145,18 @@ def synthetic(seeds: int = 3, effect: dict | None = None, rng: int = 0, refs: in
                 for n, sign, _ in CPPN_COMPOSITE:
                     r[n] = mu[n] + sign * shift + g.normal(0, 1)
                 rows.append(r)
-    return rows, examples
+    # claim 10: binding runs (scratch and pretrain, one scale), from their own generator so the rows above stay as
+    # they were; eff[10] plants both parts (binding errors above chance, fracture raising the binding-error rate)
+    b_rows, b_ex = binding_study(n_seeds.get("binding", seeds), rng=rng + 7919, bias=eff[10], link=2 * eff[10],
+                                 scales={"base": (0.0, 0.0)}, regimes=("scratch", "pretrain"),
+                                 models=("mlp", "transformer"), learned=learned)
+    # claim 11: binding mlp runs at three widths (scratch); eff[11] x 0.1 planted as OOD accuracy up and the
+    # binding-error rate down by that much per doubling of width
+    w_rows, w_ex = binding_study(n_seeds.get("binding", seeds), rng=rng + 15485863, learned=learned,
+                                 scales={s: (0.0, 0.0) for s in WIDTHS})
+    for r in w_rows:
+        x = np.log2(WIDTHS[r["scale"]] / 64)
+        r[WIDTH] = float(WIDTHS[r["scale"]])
+        r[OOD_ACC] = r[BINDING_NOVEL_ACC] = r[OOD_ACC] + eff[11] * 0.1 * x
+        r[BINDING_RATE] -= eff[11] * 0.1 * x
+    return rows + b_rows + w_rows, examples | b_ex | w_ex

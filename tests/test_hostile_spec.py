@@ -30,7 +30,11 @@ SPEC_FAULTS = {  # the sweep's case number, then the spec and the words its one 
     "no_cppn_365": (TINY.replace('references = ["face"]', "references = []"), "no CPPN to measure"),
     "references_repeated_368": (TINY.replace('references = ["face"]', 'references = ["face", "face"]'),
                                 "spec.cppn.references"),
-    "intervention_376": (TINY + '[analysis]\nintervention = "nosuch"\n', "unknown regime 'nosuch'"),
+    "intervention_376": (TINY + '[analysis]\ninterventions = ["bimt", "nosuch"]\n', "unknown regime 'nosuch'"),
+    "intervention_old_key": (TINY + '[analysis]\nintervention = "bimt"\n', "unknown key 'intervention'"),
+    "interventions_empty": (TINY + '[analysis]\ninterventions = []\n', "interventions is empty"),
+    "interventions_scratch": (TINY + '[analysis]\ninterventions = ["scratch"]\n', "scratch is what"),
+    "interventions_repeated": (TINY + '[analysis]\ninterventions = ["bimt", "bimt"]\n', "listed twice"),
     "task_repeated_388": (TINY.replace("[cppn]", TASK + TASK + "[cppn]"), "spec.tasks: entry 2 repeats"),
 }
 

@@ -27,7 +27,7 @@ BOUND = 0.05 + 2 * math.sqrt(0.05 * 0.95 / REPS)
 
 def old_claim8(rows, s):
     """The replaced measure: unique R^2 of regime minus model in the learned part, final - init."""
-    rs = [r for r in M.learned(rows, s)[0] if r["regime"] != s.intervention and r["task"] == "leave_square_out"]
+    rs = [r for r in M.learned(rows, s)[0] if r["regime"] not in s.interventions and r["task"] == "leave_square_out"]
     names = [m for m, _, _ in M.TASK_COMPOSITE]
     part = np.array([[r[m] - M.init_value(r, m) for m in names] for r in rs])
     regime, model = codes([r["regime"] for r in rs]), codes([r["model"] for r in rs])
@@ -74,4 +74,5 @@ def test_an_intervention_that_only_costs_id_accuracy_gives_claim9_no_verdict():
     new, old, finite = _rates(Mess(id_cost=0.03), claim9, old_claim9, seeds=10)
     assert finite > 0.9
     assert new <= BOUND, f"claim 9 decided {new:.2f} of placebo studies"
-    assert old > 3 * BOUND, f"the matched-window mean should fail this placebo (decided {old:.2f})"
+    # the old measure decides far above alpha (0.2-0.35 over random streams; 2 x BOUND is 6 binomial SEs above 0.05)
+    assert old > 2 * BOUND, f"the matched-window mean should fail this placebo (decided {old:.2f})"

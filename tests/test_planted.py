@@ -115,18 +115,26 @@ def test_operand_blocks_read_only_their_operand(lso_pair):
 
 def test_cli_quick_writes_planted_json(tmp_path, capsys):
     from fracturelab.cli import main
-    from fracturelab.planted.scores import CANDIDATES, COMPONENTS
+    from fracturelab.fracture import CANDIDATES, COMPONENTS, TASK_COMPOSITE
 
     out = tmp_path / "planted"
     assert main(["planted", "-o", str(out), "--quick", "--workers", "1", "--tasks", "leave_square_out,lookup"]) == 0
     result = json.loads((out / "planted.json").read_text())
-    assert (out / "planted.png").stat().st_size > 0 and "| metric |" in (out / "README.md").read_text()
+    table = (out / "planted.md").read_text()
+    assert (out / "planted.png").stat().st_size > 0 and "| metric |" in table
+    printed = capsys.readouterr()
+    assert table in printed.out  # the command prints the table it wrote
+    # 2 pairs cannot pass (>= 20 needed): one warning line naming every member of the composite
+    warn = [line for line in printed.err.splitlines() if "warning" in line]
+    assert len(warn) == 1 and all(m.name in warn[0] for m in TASK_COMPOSITE)
+    assert result["composite_warning"] in warn[0]
     assert result["pairs"] + result["unequal"] == len(result["rows"]) == 2
     assert result["pairs"] >= 1
-    assert set(result["components"]) == {n for n, _ in COMPONENTS}
-    assert set(result["candidates"]) == {n for n, _ in CANDIDATES}
+    assert set(result["components"]) == {m.name for m in COMPONENTS}
+    assert set(result["candidates"]) == {m.name for m in CANDIDATES}
     for name, r in {**result["components"], **result["candidates"]}.items():
-        assert {"auc", "ci", "n"} <= set(r), name
+        assert {"auc", "ci", "n", "passes", "enters"} <= set(r), name
+        assert r["enters"] == (name in {m.name for m in TASK_COMPOSITE}) and r["passes"] is False, name
         if r["n"]:
             assert r["ci"][0] <= r["auc"] <= r["ci"][1] and 0 <= r["auc"] <= 1, name
     # the pairs' values are the probes' own: ncut_rel from every pair, crosstalk from lookup's only
@@ -143,21 +151,16 @@ def test_cli_quick_writes_planted_json(tmp_path, capsys):
 
 
 def test_auc_against_pairwise_oracle():
-    """mann_whitney_auc against the obvious double loop, and the composite's names and signs as the study's."""
-    from fracturelab.planted.scores import (
-        COMPONENTS,
-        STANDARD_OPTIONS,
-        mann_whitney_auc,
-    )
-    from fracturelab.study.measures import TASK_COMPOSITE
+    """mann_whitney_auc against the obvious double loop; the probe options read from the standard profile's file are
+    the ones the study loads from it."""
+    from fracturelab.planted.scores import mann_whitney_auc, standard_options
     from fracturelab.study.spec import profile
 
     rng = np.random.default_rng(0)
     e, m = rng.integers(0, 4, 9).astype(float), rng.integers(0, 4, 7).astype(float)
     slow = sum((x > y) + 0.5 * (x == y) for x in e for y in m) / (len(e) * len(m))
     assert mann_whitney_auc(e, m) == pytest.approx(slow)
-    assert [(n, s) for n, s in COMPONENTS] == [(n, s) for n, s, _ in TASK_COMPOSITE]
-    assert profile("standard").probe_options == STANDARD_OPTIONS
+    assert standard_options() == profile("standard").probe_options and standard_options()
     from fracturelab.cli.args import declared
     from fracturelab.planted.nets import PLANTED_TASKS
 

@@ -159,6 +159,14 @@ def test_bimt_population_follows_separate_runs(model, sizes):
         assert np.max(np.abs(a - _losses(p)) / a) < 1e-4
 
 
+@pytest.mark.parametrize("model, sizes", [("mlp", SMALL_MLP), ("cppn", SMALL_CPPN)])
+def test_decay_population_follows_separate_runs(model, sizes):
+    # members of different strengths: each member's decay is its plan's (PhasePlan.weight_decay), not the settings'
+    shared = dict(max_steps=60, eval_every=1, patience=10_000, max_val=16, **sizes)
+    members = [{"seed": s, "intervention": f"strength={x}"} for s, x in enumerate((30.0, 3.0))]
+    _follows("leave_square_out", model, members, dict(shared, regime="decay"))
+
+
 def test_population_without_the_engine_follows_separate_runs():
     # torch's AdamW ops and activations instead of the compiled engine's (what runs without a C++ compiler)
     shared = dict(max_steps=40, eval_every=1, patience=10_000, max_val=16, **SMALL_CPPN)

@@ -65,13 +65,15 @@ def test_power_at_the_sesoi_matches_statsmodels(tmp_path):
         if c["df"] == c["n"] - 1:
             sd = c["se"] * c["n"] ** 0.5
             want = TTestPower().power(effect_size=c["sesoi"] / sd, nobs=c["n"], alpha=1 - c["level"])
+            if not np.isfinite(want):  # statsmodels' noncentral t gives NaN far in the tail (stats._upper_tail)
+                continue
             assert abs(c["power"] - want) < 1e-4, (c["id"], c["power"], want)  # summary rounds to 6 places
             checked += 1
     assert checked >= 2
 
 
 def test_planted_effects_are_found_through_the_store(tmp_path):
-    strong = {1: 2.0, 2: 0.9, 3: 0.4, 4: 0.4, 5: 0.2, 6: 0.06, 7: 0.06, 8: 2.0, 9: 0.2}
+    strong = {1: 2.0, 2: 0.9, 3: 2.0, 4: 0.4, 5: 0.2, 6: 0.06, 7: 0.06, 8: 2.0, 9: 0.2, 10: 0.5, 11: 1.0}
     synthetic_store(tmp_path / "a", effect=strong, seeds=8)
     build_report(tmp_path / "a")
     c = _claims(tmp_path / "a")
@@ -123,6 +125,8 @@ def _oracle9(rows, match: float, alpha: float = 0.05) -> dict:
                 continue
             diffs.setdefault(m, []).append((frac[a["key"]] - frac[b["key"]], b["train.ood_acc"] - a["train.ood_acc"],
                                             b["train.id_acc"] - a["train.id_acc"], seed))
+        if not diffs and not left:  # a task bimt was not trained on (binding)
+            continue
         o = {"left_out": left, "pairs": sum(map(len, diffs.values())), "models": len(diffs),
              "n": len({d[3] for v in diffs.values() for d in v})}
         o["lowered"] = float(np.mean([np.mean([d[0] for d in v]) for v in diffs.values()]))
@@ -149,7 +153,7 @@ def test_claim9_per_task_check_and_effect_match_a_direct_computation(tmp_path, m
     c = _claims(tmp_path / "i")[9]
     rows, _ = synthetic(seeds=10, effect={9: 0.2}, rng=0, refs=3, lower=lower)  # what the store was filled with
     want = _oracle9(rows, match=0.01)
-    got = c["breakdown"]["task"]
+    got = c["breakdown"]["intervention"]["bimt"]["task"]
     assert set(got) == set(want) == {"factors", "knowledge_graph", "leave_square_out"}
     assert sum(w["left_out"] for w in want.values()) > 0               # the unmatched case is exercised
     for t, w in want.items():
@@ -158,25 +162,26 @@ def test_claim9_per_task_check_and_effect_match_a_direct_computation(tmp_path, m
         assert len(g["pairs"]) == w["pairs"] + w["left_out"]
         assert sum(not p["matched"] for p in g["pairs"]) == w["left_out"]
         assert g["effect"] == pytest.approx(w["gained"], abs=2e-6), t
-        assert m["fracture_lowered_by"] == pytest.approx(w["lowered"], abs=2e-6), t
+        assert m["lowered_by"] == pytest.approx(w["lowered"], abs=2e-6), t
         if w["n"] >= 3:  # fewer clusters give no interval (stats.MIN_CLUSTERS)
-            assert g["ci"][0] < g["effect"] < g["ci"][1] and m["ci"][0] < m["fracture_lowered_by"] < m["ci"][1]
+            assert g["ci"][0] < g["effect"] < g["ci"][1] and m["ci"][0] < m["lowered_by"] < m["ci"][1]
         else:
             assert g["ci"] == [None, None] or not all(map(np.isfinite, g["ci"])), t
         if w["models"] == 1 and w["n"] >= 3:  # a jackknife of a mean of one value per cluster: the t-interval exactly
             assert (m["ci"][1] - m["ci"][0]) / 2 == pytest.approx(w["lowered_half"], rel=1e-6), t
             assert m["passed"] == (w["lowered"] > 0 and w["lowered_p"] <= 0.05), t
-    assert not got["factors"]["manipulation"]["passed"] and got["factors"]["manipulation"]["fracture_lowered_by"] < 0
+    assert not got["factors"]["manipulation"]["passed"] and got["factors"]["manipulation"]["lowered_by"] < 0
     assert got["knowledge_graph"]["manipulation"]["passed"] and got["leave_square_out"]["manipulation"]["passed"]
-    assert c["control"]["fracture_lowered_by"] > 0 and c["figure"] == "fig-intervention"   # pooled: the check passes
+    assert c["breakdown"]["intervention"]["bimt"]["manipulation"]["passed"]   # over all tasks: the check passes
+    assert c["breakdown"]["pooled"] == ["bimt"] and c["figure"] == "fig-intervention"
 
     html = res["report"].read_text()
     table = html[html.index('id="claim9-table"'):]
     table = table[:table.index("</table>")]
-    rows9 = {t: check for check, t in re.findall(r'<tr class="check-(passed|failed)" id="claim9-(\w+)">', table)}
+    rows9 = {t: check for check, t in re.findall(r'<tr class="check-(passed|failed)" id="claim9-bimt-(\w+)">', table)}
     assert rows9 == {"factors": "failed", "knowledge_graph": "passed", "leave_square_out": "passed"}
     for t, w in want.items():
-        row = table[table.index(f'id="claim9-{t}"'):]
+        row = table[table.index(f'id="claim9-bimt-{t}"'):]
         row = row[:row.index("</tr>")]
         assert f"({w['n']})</td>" in row and f"<td>{w['left_out']}</td>" in row
     fig = re.search(r'<figure id="fig-intervention"><img class="fig" src="data:image/png;base64,([A-Za-z0-9+/=]+)"',
@@ -193,5 +198,6 @@ def test_claim9_failed_check_keeps_its_pairs_and_stays_inconclusive(tmp_path):
     build_report(tmp_path / "f")
     c = _claims(tmp_path / "f")[9]
     assert c["verdict"] == "inconclusive" and "manipulation check failed" in c["reason"]
-    assert c["effect"] is None and c["n"] == c["control"]["n"] > 0
-    assert c["n"] == sum(t["n"] for t in c["breakdown"]["task"].values())
+    bimt = c["breakdown"]["intervention"]["bimt"]
+    assert c["effect"] is None and c["n"] == bimt["manipulation"]["n"] > 0 and c["breakdown"]["pooled"] == []
+    assert c["n"] == sum(t["n"] for t in bimt["task"].values())

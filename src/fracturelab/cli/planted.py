@@ -1,6 +1,9 @@
 """CLI command of planted structure: fracturelab planted -o DIR [--quick] [--tasks T,...] [--workers N] [--force]."""
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 from .args import add_force, declared, int_at_least
 
 
@@ -11,12 +14,10 @@ def _cmd_planted(a):
     if a.tasks is not None:
         s.tasks = tuple(t.strip() for t in a.tasks.split(",") if t.strip())
     result = run_planted(a.out, s, force=a.force)
-    for kind in ("components", "candidates"):
-        for name, r in result[kind].items():
-            auc = "-" if r["auc"] is None else f"{r['auc']:.2f} [{r['ci'][0]:.2f}, {r['ci'][1]:.2f}]"
-            print(f"{kind[:-1]:9s} {name:32s} AUC {auc}  n {r['n']}")
-    print(f"{result['pairs']} pairs ({result['unequal']} not equal within the tolerance, left out); wrote "
-          f"{a.out}/planted.json, planted.png and README.md")
+    print((Path(a.out) / "planted.md").read_text(), end="")  # the table as written, to paste as it is
+    print(f"wrote {a.out}/planted.json, planted.png and planted.md")
+    if result["composite_warning"]:
+        print(f"fracturelab: warning: {result['composite_warning']}", file=sys.stderr)
 
 
 def register(sub) -> None:

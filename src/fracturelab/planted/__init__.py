@@ -2,12 +2,14 @@
 function? (issue 27, Build 1.)
 
     from fracturelab.planted import PlantedSettings, run_planted
-    result = run_planted("out/planted", PlantedSettings(quick=True))   # writes planted.json, planted.png, README.md
+    result = run_planted("out/planted", PlantedSettings(quick=True))   # writes planted.json, planted.png, planted.md
 
 Pairs (nets.py: how each pair is built and the equality tolerance; scores.py: the metrics and the AUC) over tasks x
-seeds x widths; each pair's two nets are scored with the probes at the standard profile's settings. Writes
-OUTDIR/planted.json ({"pairs", "components": {name: {"auc", "ci", "n", ...}}, "candidates", "tasks", "rows",
-...}), OUTDIR/planted.png (paired values per metric) and OUTDIR/README.md (the AUC table), all at once (io.staged_dir).
+seeds x widths; each pair's two nets are scored with the probes at the standard profile's settings; the metrics and
+the rule that admits them to the fracture composite are fracture.py's. Writes OUTDIR/planted.json ({"pairs",
+"components": {name: {"auc", "ci", "n", "passes", "enters", ...}}, "candidates", "tasks", "composite_warning", "rows",
+...}), OUTDIR/planted.png (paired values per metric) and OUTDIR/planted.md (the AUC table, scores.markdown), all at
+once (io.staged_dir).
 """
 from __future__ import annotations
 
@@ -19,11 +21,12 @@ from ..errors import FracturelabError
 from .nets import PLANTED_TASKS, TASK_PLANS, TrainSettings, make_pair
 from .scores import (
     PROBE_NAMES,
-    STANDARD_OPTIONS,
     auc_table,
+    composite_warning,
     figure,
     flat_scores,
     markdown,
+    standard_options,
 )
 
 
@@ -63,7 +66,7 @@ class PlantedSettings:
 def _probe_settings(quick: bool) -> dict:
     from ..probes import PROBES, probe_settings
 
-    return probe_settings({n: PROBES[n].tiny for n in PROBE_NAMES} if quick else STANDARD_OPTIONS)
+    return probe_settings({n: PROBES[n].tiny for n in PROBE_NAMES} if quick else standard_options())
 
 
 def score_pair(job: tuple[str, int, int], quick: bool, train: TrainSettings) -> dict:
@@ -100,9 +103,12 @@ def run_planted(outdir, s: PlantedSettings | None = None, force: bool = False) -
     """Build and score every pair, write OUTDIR (module docstring) and return planted.json's content. Pairs not
     equal within the tolerance are left out of the AUCs and counted under "unequal"."""
     from ..io import check_new_dir, staged_dir
+    from .scores import check_metrics
 
     s = s or PlantedSettings()
     s.check()
+    check_metrics()
+    options = "tiny" if s.quick else standard_options()  # read before the work: a bad profile stops it here
     check_new_dir(outdir, force=force)  # before the work: nothing is computed that could not be written
     t0 = time.time()
     rows = _all_pairs(s)
@@ -113,12 +119,14 @@ def run_planted(outdir, s: PlantedSettings | None = None, force: bool = False) -
               "tasks": {t: sum(r["task"] == t for r in kept) for t in s.tasks},
               "tolerance": {"max_tv": s.train.tv_tol, "worst_max_tv": max(r["max_tv"] for r in rows),
                             "min_answers_equal": min(r["answers_equal"] for r in rows)},
-              "settings": {**asdict(s), "probe_options": "tiny" if s.quick else STANDARD_OPTIONS},
+              "settings": {**asdict(s), "probe_options": options},
               "wall_seconds": round(time.time() - t0, 1),
-              "cpu_seconds": round(sum(r["seconds"] for r in rows), 1), "rows": rows}
+              "cpu_seconds": round(sum(r["seconds"] for r in rows), 1)}
+    result["composite_warning"] = composite_warning(result)
+    result["rows"] = rows
     with staged_dir(outdir, replace=force) as tmp:
         (tmp / "planted.json").write_text(json.dumps(result, indent=1))
-        (tmp / "README.md").write_text(markdown(result))
+        (tmp / "planted.md").write_text(markdown(result))
         figure(kept, result, tmp / "planted.png")
     return result
 

@@ -1,46 +1,78 @@
-"""Scoring planted pairs: every fracture component and candidate metric on both nets of a pair, and how well each
-tells the entangled net from the modular one.
+"""Scoring planted pairs: every fracture metric (fracture.py: COMPONENTS and CANDIDATES, each signed so that
++ = more fractured) on both nets of a pair, and how well each tells the entangled net from the modular one.
 
-Metrics are the probes' own summary keys (probes.run_probes, settings as the study's standard profile,
-STANDARD_OPTIONS), each with a sign so that + = more fractured:
-- COMPONENTS: the fracture composite of claims 2, 8 and 9 (study.measures.TASK_COMPOSITE: the same names and signs;
-  tests/test_planted.py checks they agree);
-- CANDIDATES: other metrics the probes already report, signed by the same reasoning (less disentangled or less
-  complete = more fractured; more spread = more fractured; a net no more clusterable than its shuffles = more
-  fractured).
+Metrics are the probes' own summary keys (probes.run_probes at the standard profile's probe_options, read from
+study/profiles/standard.toml as data: standard_options).
 AUC of a metric: within each configuration (task x width), the Mann-Whitney probability that an entangled net's
 signed value exceeds a modular net's (ties count 1/2); pooled as the mean weighted by each configuration's pairs
 (values are compared within a configuration only: metrics differ in scale between tasks, and some, such as the
 effective rank per unit, with width; the study's composite is likewise compared within task). by_task: the same
 pooled over one task's widths. Interval: percentile bootstrap over pairs, resampled within configuration (`n_boot`,
 seeded). paired_frac: the fraction of pairs whose entangled net scores above its own modular partner. n: pairs where
-both nets have the metric.
+both nets have the metric. passes: composite.passes (AUC >= PLANTED_BAR over >= PLANTED_MIN_PAIRS pairs); enters:
+the metric is in composite.TASK_COMPOSITE.
 """
 from __future__ import annotations
 
+import tomllib
+from importlib import resources
+
 import numpy as np
 
-COMPONENTS = (("factorization.dci_c", -1.0), ("crosstalk.spread", 1.0), ("clusterability.ncut_rel", 1.0),
-              ("geometry.eff_rank_ratio", 1.0))
-"""The fracture composite's components (store name, sign: + = more fractured), as study.measures.TASK_COMPOSITE."""
+from ..errors import FracturelabError
+from ..fracture import CANDIDATES, COMPONENTS, METRICS, PLANTED_BAR, PLANTED_MIN_PAIRS, TASK_COMPOSITE, passes
 
-CANDIDATES = (("factorization.dci_d", -1.0), ("factorization.info_c", -1.0), ("factorization.info_m", -1.0),
-              ("crosstalk.spread_weight", 1.0), ("crosstalk.spread_direction", 1.0),
-              ("clusterability.ncut_z", 1.0), ("geometry.participation_ratio", 1.0))
-"""Other metrics scored on the same pairs (store name, sign)."""
-
-PROBE_NAMES = ("factorization", "crosstalk", "clusterability", "geometry")
+PROBE_NAMES = tuple(dict.fromkeys(m.probe for m in METRICS))
 """The probes the metrics come from."""
 
-STANDARD_OPTIONS = {"clusterability": {"n_shuffles": 5}, "factorization": {"max_examples": 600}}
-"""The standard study profile's probe_options (study/profiles/standard.toml; tests check they agree)."""
+
+def check_metrics(metrics=METRICS) -> None:
+    """FracturelabError naming the first metric whose probe is not registered, or whose sign is not +-1."""
+    from ..probes import PROBES
+
+    for m in metrics:
+        if m.probe not in PROBES or "." not in m.name:
+            raise FracturelabError(f"fracture metric {m.name!r}: no probe {m.probe!r} reports it "
+                                   f"(probes: {', '.join(PROBES)})")
+        if m.sign not in (1.0, -1.0):
+            raise FracturelabError(f"fracture metric {m.name!r}: sign {m.sign!r} is not +1 or -1")
+
+
+def unproduced(results: dict[str, dict], metrics=METRICS) -> list[str]:
+    """The metrics whose probe ran in `results` (run_probes' output; a skipped or absent probe is not asked) but
+    reported no value under the metric's key: a metric no probe produces."""
+    out = []
+    for m in metrics:
+        got = results.get(m.probe)
+        if got is not None and "skipped" not in got and m.name.split(".", 1)[1] not in got:
+            out.append(m.name)
+    return out
+
+STANDARD_PROFILE = "study/profiles/standard.toml"
+"""The standard study profile, inside the package: its probe_options are the settings every pair is scored at."""
+
+
+def standard_options() -> dict:
+    """The standard profile's probe_options ({probe: {setting: value}}), read from its TOML file as data (planted/
+    does not import study/)."""
+    path = resources.files("fracturelab").joinpath(STANDARD_PROFILE)
+    try:
+        options = tomllib.loads(path.read_text()).get("probe_options", {})
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise FracturelabError(f"planted: cannot read the standard profile's probe_options from {path} ({e})") from None
+    if not isinstance(options, dict):
+        raise FracturelabError(f"planted: {path}: probe_options is not a table")
+    return options
 
 
 def flat_scores(results: dict) -> dict[str, float | None]:
-    """{"<probe>.<metric>": value} of the COMPONENTS and CANDIDATES from run_probes' results (None where a probe
-    skipped or a value is not finite)."""
+    """{"<probe>.<metric>": value} of every metric from run_probes' results (None where a probe skipped or a value is
+    not finite); FracturelabError naming a metric that a probe which ran did not report (a name no probe produces)."""
+    if missing := unproduced(results):
+        raise FracturelabError(f"planted: fracture metric {missing[0]} is not reported by its probe "
+                               "(fracture.py names a key the probe does not produce)")
     out = {}
-    for name, _ in COMPONENTS + CANDIDATES:
+    for name, _, _ in METRICS:
         probe, key = name.split(".", 1)
         v = results.get(probe, {}).get(key)
         out[name] = float(v) if isinstance(v, (int, float)) and np.isfinite(v) else None
@@ -88,35 +120,62 @@ def metric_auc(rows: list[dict], name: str, sign: float, n_boot: int = 1000, see
 
 
 def auc_table(rows: list[dict], n_boot: int = 1000, seed: int = 0) -> tuple[dict, dict]:
-    """(components, candidates): {name: metric_auc(...) plus its "sign"} for every metric."""
+    """(components, candidates): {name: metric_auc(...) plus its "sign", "passes" and "enters"} for every metric."""
+    inside = {m.name for m in TASK_COMPOSITE}
+
     def table(metrics):
-        return {name: {**metric_auc(rows, name, sign, n_boot, seed), "sign": sign} for name, sign in metrics}
+        out = {}
+        for name, sign, _ in metrics:
+            r = metric_auc(rows, name, sign, n_boot, seed)
+            out[name] = {**r, "sign": sign, "passes": passes(r["auc"], r["n"]), "enters": name in inside}
+        return out
     return table(COMPONENTS), table(CANDIDATES)
 
 
+def composite_warning(result: dict) -> str | None:
+    """One line when this run disagrees with the declared composite: a metric in TASK_COMPOSITE that does not pass,
+    or a passing metric of a probe with no metric in it; None when it agrees."""
+    table = {**result["components"], **result["candidates"]}
+    covered = {m.probe for m in TASK_COMPOSITE}
+    failing = [f"{m.name} (AUC {_fmt(table[m.name]['auc'])}, n {table[m.name]['n']})" for m in TASK_COMPOSITE
+               if not table[m.name]["passes"]]
+    new = [f"{n} (AUC {_fmt(r['auc'])}, n {r['n']})" for n, r in table.items()
+           if r["passes"] and n.split(".", 1)[0] not in covered]
+    if not failing and not new:
+        return None
+    parts = [f"in the composite but not passing on this run: {', '.join(failing)}"] if failing else []
+    if new:
+        parts.append(f"passing, from a probe with no metric in the composite: {', '.join(new)}")
+    return (f"planted: the fracture composite (fracture.py; passes = AUC >= {PLANTED_BAR:g} over >= "
+            f"{PLANTED_MIN_PAIRS} pairs) disagrees with this run: " + "; ".join(parts))
+
+
 def _fmt(v) -> str:
-    return "-" if v is None else f"{v:.2f}"
+    return "–" if v is None else f"{v:.2f}"
 
 
 def markdown(result: dict) -> str:
-    """The README table of a planted.json: per metric its AUC, interval, n and per-task AUCs."""
+    """planted.md: one line on the run, then per metric (components, then candidates) its kind, AUC, 95 % interval,
+    n, AUC per task, and whether it passes and enters the composite (the table of docs/planted.md)."""
     tasks = sorted(result["tasks"])
-    lines = [f"# Planted structure: {result['pairs']} pairs (entangled vs modular, same function)", "",
-             ("AUC = P(entangled scores more fractured than modular), within task x width, pooled "
-              "(weights: pairs); 95% bootstrap interval over pairs. A component passes at AUC >= 0.9."), "",
-             "| metric | kind | AUC | 95% CI | n | paired | " + " | ".join(tasks) + " |",
-             "|---|---|---|---|---|---|" + "---|" * len(tasks)]
+    lines = [(f"{result['pairs']} pairs ({result['unequal']} left out as unequal). AUC = P(entangled scores more "
+              "fractured than modular), within task x width, pooled (weights: pairs); 95 % bootstrap interval over "
+              f"pairs. passes: AUC >= {PLANTED_BAR:g} over >= {PLANTED_MIN_PAIRS} pairs; enters: in the fracture "
+              "composite (fracture.py)."), "",
+             "| metric | kind | AUC | 95 % CI | n | " + " | ".join(tasks) + " | passes | enters |",
+             "|---|---|---|---|---|" + "---|" * len(tasks) + "---|---|"]
     for kind in ("components", "candidates"):
         for name, r in result[kind].items():
             per = [_fmt(r["by_task"].get(t, {}).get("auc")) for t in tasks]
             lines.append(f"| {name} | {kind[:-1]} | {_fmt(r['auc'])} | [{_fmt(r['ci'][0])}, {_fmt(r['ci'][1])}] | "
-                         f"{r['n']} | {_fmt(r['paired_frac'])} | " + " | ".join(per) + " |")
+                         f"{r['n']} | " + " | ".join(per) + f" | {'yes' if r['passes'] else 'no'} | "
+                         f"{'yes' if r['enters'] else 'no'} |")
     return "\n".join(lines) + "\n"
 
 
 def figure(rows: list[dict], result: dict, path) -> None:
     """Per metric: modular (left) against entangled (right) value of every pair, one line per pair, coloured by
-    task; the title gives the AUC."""
+    task; the title gives the AUC and whether it is in the composite."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -133,7 +192,8 @@ def figure(rows: list[dict], result: dict, path) -> None:
             if m is not None and e is not None:
                 ax.plot([0, 1], [m, e], "-o", ms=2, lw=0.7, alpha=0.6, color=colours[r["task"]])
         auc = result[kind][name]["auc"]
-        ax.set_title(f"{name}\nAUC {_fmt(auc)}" + (" (component)" if kind == "components" else ""), fontsize=8)
+        enters = " (in composite)" if result[kind][name]["enters"] else ""
+        ax.set_title(f"{name}\nAUC {_fmt(auc)}{enters}", fontsize=8)
         ax.set_xticks([0, 1], ["modular", "entangled"], fontsize=7)
         ax.tick_params(labelsize=7)
     for ax in list(axes.flat)[len(metrics):]:

@@ -22,7 +22,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .names import GAP, ID_ACC, INIT, OOD_ACC, TRAIN, TRAIN_FIELDS
+from .names import GAP, ID_ACC, INIT, OOD_ACC, TRAIN, TRAIN_FIELDS, WIDTH
 from .records import CellResult, Outcome
 
 EXAMPLE_COLUMNS = ("nn_dist", "seen_frac", "depth", "width", "length")
@@ -30,6 +30,9 @@ EXAMPLE_COLUMNS = ("nn_dist", "seen_frac", "depth", "width", "length")
 NOT_TESTS = ("train", "val")
 """results.csv rows of these splits are not test examples; every other split is kept (test_id, test_ood and a
 task's extra sets such as ood_hard, which is where some tasks vary complexity)."""
+TEXT_COLUMNS = ("error",)
+"""results.csv text columns kept in an example's meta_json (every other meta field is kept only as a number): the
+binding task's answer type (train.evaluate)."""
 
 
 def cell_key(params: dict) -> str:
@@ -175,7 +178,7 @@ def _example_rows(results_csv: Path) -> list[dict]:
             continue
         row = {"split": r["split"], "idx": int(r["index"]), "correct": int(r["correct"])}
         row |= {c: _float(r.get(c)) for c in EXAMPLE_COLUMNS}
-        extra = {k: _float(v) for k, v in r.items()
+        extra = {k: (v or None) if k in TEXT_COLUMNS else _float(v) for k, v in r.items()
                  if k not in ("split", "index", "correct", "prediction", "target", "src", *EXAMPLE_COLUMNS)}
         row["meta_json"] = json.dumps({k: v for k, v in extra.items() if v is not None}, sort_keys=True)
         rows.append(row)
@@ -220,13 +223,36 @@ CPU_NOTE = "cpu_parts"
 population's shared equally by its members), "probe.<name>": s (on the trained net and at initialization), ...}."""
 
 
+def model_width(model: str, settings: dict) -> int | None:
+    """names.WIDTH of a run's model from its config.json model_settings: the mlp's hidden width (every hidden layer
+    has it), the transformer's d_model, the CPPN's widest layer, each after `scale`; None for another model."""
+    from ..models.cppn import CPPNSettings
+    from ..models.transformer import TransformerSettings
+
+    if model == "mlp":
+        return max(1, round(settings["hidden"] * settings.get("scale", 1.0)))
+    if model == "transformer":
+        return TransformerSettings(**settings).width()
+    if model == "cppn":
+        return CPPNSettings(**settings).scaled_arch().width
+    return None
+
+
 def measured(p: TaskCell, out: Path, m: dict, train_cpu: float) -> CellResult:
-    """A trained task cell's rows: its training metrics (m, train_run's), the test examples of its run folder `out`,
-    and its probes on the trained network and at initialization; train_cpu: the CPU seconds its training took."""
+    """A trained task cell's rows: its training metrics (m, train_run's), its model's width, the binding metrics of
+    a binding run (per_example.binding_metrics), the test examples of its run folder `out`, and its probes on the
+    trained network and at initialization; train_cpu: the CPU seconds its training took."""
+    from .per_example import binding_metrics
+
     metrics = {TRAIN + k: float(m[k]) for k in TRAIN_FIELDS}
     metrics[GAP] = metrics[ID_ACC] - metrics[OOD_ACC]
+    config = json.loads((out / "config.json").read_text())
+    width = model_width(config["model"], config["model_settings"])
+    if width is not None:
+        metrics[WIDTH] = float(width)
     notes = {"model": m["model"], "split": m["split"], "sizes": m["sizes"]}
     examples = _example_rows(out / "results.csv")
+    metrics |= binding_metrics([e | {"meta": json.loads(e["meta_json"])} for e in examples])
     spent: dict = {}
     if p.probes:
         from ..probes import probe_trained_and_init

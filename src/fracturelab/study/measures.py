@@ -1,5 +1,7 @@
-"""What the claims' measures share: the fracture composites, the independent unit, which runs count, and the mean
-over configurations with its interval. Each claim's own measure is in its module of study/claims/.
+"""What the claims' measures share: the fracture composites (the task models', TASK_COMPOSITE, and the fracture
+components each reported alone, COMPONENTS, are declared in fracture.py with their planted-structure rule),
+the independent unit, which runs count, and the mean over configurations with its interval. Each claim's own measure
+is in its module of study/claims/.
 
 The rules every measure follows (each claim's module states its measure, unit, control and reason in words):
 - claims about trained task models use only runs that *learned*: test_id accuracy >= `learned_id_acc`. A run that
@@ -18,6 +20,7 @@ from collections import defaultdict
 
 import numpy as np
 
+from ..fracture import COMPONENTS, TASK_COMPOSITE  # noqa: F401 (the claims read them from here)
 from . import names as N
 from .stats import Estimate, config_mean, estimate, missing
 
@@ -32,22 +35,8 @@ CPPN_COMPOSITE = (
 counts units, so none saturates at an architecture's unit count (FER's novel-map count does: every unit of a
 generic net draws a novel map)."""
 
-TASK_COMPOSITE = (
-    (N.DCI_C, -1.0, "DCI completeness: a factor read from few units is factored; spread over many, "
-     "entangled (Eastwood & Williams 2018)"),
-    (N.CROSSTALK_SPREAD, 1.0, "a weight change that moves many answer parts at once is entangled (after FER)"),
-    (N.NCUT_REL, 1.0, "n-cut relative to the same layers' shuffled weights, dead units out (Filan et "
-     "al. 2021): 1 = no more clusterable than chance, < 1 = modular, so higher = less modular; bounded below by 0 and "
-     "comparable across architectures (the old z over a few nearly identical shuffles ran to -149)"),
-    (N.EFF_RANK_RATIO, 1.0, "effective rank per unit: fractured representations spread over more "
-     "dimensions (FER); divided by width so wider models do not score higher by size alone"),
-)
-"""The fracture components on task models, read by claims 2 and 8 and claim 9's manipulation check (sign: + = more
-fractured). reuse.iou is left out: more sharing between output parts can be entanglement or a reused subroutine, so it
-has no sign a reason fixes."""
-
 AT_INIT = {N.NCUT_REL: 1.0}
-"""Components whose value at initialization is known without measuring it (see probes.ProbeSpec.at_init)."""
+"""Fracture metrics whose value at initialization is known without measuring it (see probes.ProbeSpec.at_init)."""
 
 
 def init_value(r: dict, name: str):

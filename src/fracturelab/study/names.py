@@ -1,11 +1,26 @@
 """The metric names a study stores and reads, declared once. A metric name is "<source>.<name>": "train." for what
 training reports, "<probe>." for what a probe measures (fracturelab.probes), "cppn." for a CPPN cell's measures
 (fer.maps, fer.costs); INIT marks a probe's value on the same network at initialization ("init.<probe>.<name>").
+The fracture metrics' names (DCI_C, INFO_M, ...) are declared with their signs in fracture.py, imported here.
 
     from .names import DCI_C, ID_ACC, OOD_ACC, init_name
     r[ID_ACC] - r[OOD_ACC], r.get(init_name(DCI_C))
 """
 from __future__ import annotations
+
+from ..fracture import (  # noqa: F401 (declared there with their signs; the study reads them here)
+    CROSSTALK_SPREAD,
+    CROSSTALK_SPREAD_DIRECTION,
+    CROSSTALK_SPREAD_WEIGHT,
+    DCI_C,
+    DCI_D,
+    EFF_RANK_RATIO,
+    INFO_C,
+    INFO_M,
+    NCUT_REL,
+    NCUT_Z,
+    PARTICIPATION_RATIO,
+)
 
 TRAIN = "train."
 """Prefix of what training reports about a task cell's run (train.train_run's metrics)."""
@@ -46,14 +61,6 @@ mean over wrong answers of (in-context distractor values) / (values of the attri
 BINDING_RATE = BINDING + "error_rate"
 """Binding errors over all novel-conjunction examples."""
 
-DCI_C = "factorization.dci_c"
-"""DCI completeness of the factorization probe (Eastwood & Williams 2018)."""
-CROSSTALK_SPREAD = "crosstalk.spread"
-"""How many answer parts one weight change moves (crosstalk probe)."""
-NCUT_REL = "clusterability.ncut_rel"
-"""n-cut relative to the same layers' shuffled weights (clusterability probe; 1 = chance)."""
-EFF_RANK_RATIO = "geometry.eff_rank_ratio"
-"""Effective rank of the representations per unit (geometry probe)."""
 REUSE_IOU = "reuse.iou"
 """Overlap of the units that serve different output parts (reuse probe)."""
 HOYER_GAP_INIT, HOYER_GAP_FINAL = "sparsity.hoyer_gap_init", "sparsity.hoyer_gap_final"

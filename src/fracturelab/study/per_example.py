@@ -25,6 +25,15 @@ interval over the independent clusters of runs).
   > 0 when a novel pair costs more than one more hop. Only runs with 2+ such depths enter (with one depth, novelty
   and depth are never crossed and the contrast would be decided by which split holds which depth).
 
+- Claim 10 (binding errors on novel conjunctions, tasks.binding). A run's *novel conjunctions* are its test examples
+  with meta novel_conjunction = 1 (the queried entity carries an attribute pair never together on one training
+  entity); each has an `error` type (correct, binding, absent, other: tasks.binding.classify_answer) and
+  chance_binding = (n - 1) / (n_values - 1). `binding_metrics` gives the cell's names.BINDING_* metrics:
+  novel_acc = correct / novel; wrong = novel - correct; share = binding / wrong; chance_share = the mean of
+  chance_binding over the wrong answers (the share uniform wrong answers over the asked kind's other values would
+  give); error_rate = binding / novel. share and chance_share are left out when no answer is wrong, all five when the
+  run has no novel conjunction. `binding_cells` gives the same share and chance per level of n or position.
+
 Separation (a cell answered all right or all wrong) makes maximum-likelihood logits infinite; every fit here uses
 Firth's penalized likelihood (Firth 1993: log L + 1/2 log det I, I the Fisher information), whose estimates are
 finite and have bias O(1/n^2) instead of O(1/n), so runs average without a bias toward either sign. For a saturated
@@ -57,6 +66,50 @@ def parse_meta(examples: list[dict]) -> dict[str, list[dict]]:
     for e in examples:
         out[e["cell_key"]].append(e | {"meta": json.loads(e.get("meta_json") or "{}")})
     return dict(out)
+
+
+def novel_conjunctions(ex: list[dict]) -> list[dict]:
+    """A run's test examples on novel conjunctions that carry an error type (claim 10, module docstring)."""
+    return [e for e in _test_examples(ex)
+            if (e.get("meta") or {}).get("novel_conjunction") == 1 and (e.get("meta") or {}).get("error")]
+
+
+def _share(exs: list[dict]) -> tuple[int, float, float]:
+    """(wrong answers, binding share among them, chance share among them); nan shares with no wrong answer."""
+    wrong = [e for e in exs if not e["correct"]]
+    if not wrong:
+        return 0, math.nan, math.nan
+    binding = sum(e["meta"]["error"] == "binding" for e in wrong)
+    return len(wrong), binding / len(wrong), float(np.mean([e["meta"]["chance_binding"] for e in wrong]))
+
+
+def binding_metrics(ex: list[dict]) -> dict[str, float]:
+    """A run's names.BINDING_* metrics from its example rows (with "meta" parsed; module docstring)."""
+    from .names import BINDING_CHANCE, BINDING_NOVEL_ACC, BINDING_RATE, BINDING_SHARE, BINDING_WRONG
+
+    novel = novel_conjunctions(ex)
+    if not novel:
+        return {}
+    wrong, share, chance = _share(novel)
+    binding = sum(e["meta"]["error"] == "binding" for e in novel)
+    out = {BINDING_NOVEL_ACC: 1 - wrong / len(novel), BINDING_WRONG: float(wrong), BINDING_RATE: binding / len(novel)}
+    if wrong:
+        out |= {BINDING_SHARE: share, BINDING_CHANCE: chance}
+    return out
+
+
+def binding_cells(ex: list[dict], by: str, min_wrong: int) -> dict[float, tuple[float, float]]:
+    """{level of meta[by] (n or position): (binding share, chance share)} over a run's novel conjunctions at that
+    level, for the levels with >= min_wrong wrong answers."""
+    levels = defaultdict(list)
+    for e in novel_conjunctions(ex):
+        levels[e["meta"].get(by)].append(e)
+    out = {}
+    for level, exs in levels.items():
+        wrong, share, chance = _share(exs)
+        if level is not None and wrong >= min_wrong:
+            out[level] = (share, chance)
+    return out
 
 
 def novelty(e: dict) -> float | None:

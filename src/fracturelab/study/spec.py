@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ..errors import FracturelabError
 from ..settings import from_options
+from .analysis_settings import AnalysisSettings
 
 PROFILES = ("quick", "standard", "full")
 MAX_THREADS = 1024  # torch threads of one worker: more than any machine's cores (the runner caps it to them anyway)
@@ -85,24 +86,6 @@ class CppnPart:
     """Fine-tuning budget of the adaptation test."""
     wide: float = 1.5
     """Extrapolation window half-width (training window is 1)."""
-
-
-@dataclass(frozen=True)
-class AnalysisSettings:
-    """Settings of the statistics and the claims' verdicts (study/stats.py, study/verdicts.py)."""
-
-    alpha: float = 0.05
-    """Family-wise error rate over the claims (Holm's correction)."""
-    sesoi: dict = field(default_factory=dict)
-    """Claim id (as a string) -> smallest effect of interest, overriding the claim's default (claims.CLAIMS)."""
-    learned_id_acc: float = 0.9
-    """A task run counts as trained only at this test_id accuracy or above; the others enter no claim."""
-    match_mse: float = 5e-3
-    """A CPPN replica whose render is within this MSE of its reference's counts as having the same output."""
-    intervention: str = "bimt"
-    """Claim 9's regime that lowers fracture on purpose (compared with scratch, seed by seed)."""
-    match_id_acc: float = 0.05
-    """Claim 9 compares OOD accuracy only in seed pairs whose test_id accuracies differ by at most this."""
 
 
 @dataclass(frozen=True)
@@ -268,7 +251,7 @@ def _check_names(spec: StudySpec) -> None:
 def _check_repeats(spec: StudySpec) -> None:
     """Nothing the spec lists twice (a seed, probe, checkpoint, task entry, CPPN reference: each would be the same
     cells again, or the same thing counted twice), every task trained in some regime, the scales' models known and
-    their settings valid, the intervention a regime, and the task cells within limits.max_runs."""
+    their settings valid, each of claim 9's interventions a regime, and the task cells within limits.max_runs."""
     from ..limits import check_size
     from ..models import MODELS, check_model_size
     from ..train import REGIMES
@@ -287,7 +270,7 @@ def _check_repeats(spec: StudySpec) -> None:
             seen.add(v)
     if any(not (t.regimes or spec.regimes) for t in spec.tasks):
         raise FracturelabError("spec.regimes is empty: a task without regimes of its own has none to train in")
-    _known([spec.analysis.intervention], REGIMES, "spec.analysis.intervention", "regime")
+    _known(spec.analysis.interventions, REGIMES, "spec.analysis.interventions", "regime")
     for sc in spec.scales:
         _known(sc.model_options, MODELS, f"spec.scales[{sc.name}].model_options", "model")
         for m, opts in sc.model_options.items():
@@ -465,6 +448,8 @@ def spec_from_dict(d: dict) -> StudySpec:
     d["scales"] = [dict(s) for s in d.get("scales", [])]
     # the bootstrap's settings, kept by stores written before the cluster jackknife replaced it: nothing reads them
     d["analysis"] = {k: v for k, v in dict(d.get("analysis") or {}).items() if k not in ("n_boot", "seed")}
+    if "intervention" in d["analysis"]:  # stored before claim 9 took several: the one it analysed
+        d["analysis"]["interventions"] = [d["analysis"].pop("intervention")]
     if d.get("cppn") is None:
         d.pop("cppn", None)
     return from_options(StudySpec, d, "stored spec", noun="key")

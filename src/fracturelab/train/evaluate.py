@@ -4,6 +4,10 @@
 Correct = exact match of the whole output sequence. For the transformer this is read from one teacher-forced pass
 (the same event as greedy decoding reproducing the target); greedy decoding runs only for the wrong examples, to
 record what the model wrote instead.
+
+A task whose examples carry the binding taxonomy's metadata (distractors and absent: tasks.binding) gets an `error`
+column, the answer's type by tasks.binding.classify_answer: correct, binding (another entity's value of the asked
+kind), absent (a value of the asked kind not in the input) or other.
 """
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ import numpy as np
 import torch
 
 from ..tasks.base import Example
+from ..tasks.binding import classify_answer
 from .loop import evaluate
 
 
@@ -61,14 +66,18 @@ def flatten_meta(meta: dict, prefix: str = "") -> dict:
 
 
 def result_rows(sets: dict[str, Sequence[Example]], scores: dict[str, dict]) -> list[dict]:
-    """One row per example of every scored set: split, index, correct, prediction, target, src, meta columns."""
+    """One row per example of every scored set: split, index, correct, prediction, target, src, meta columns, and
+    error where the example carries the binding taxonomy's metadata (module docstring)."""
     rows = []
     for name, exs in sets.items():
         sc = scores[name]
         for i, e in enumerate(exs):
-            rows.append({"split": name, "index": i, "correct": int(sc["exact"][i]),
-                         "prediction": " ".join(sc["outputs"][i]), "target": " ".join(e.tgt),
-                         "src": " ".join(e.src), **flatten_meta(e.meta)})
+            row = {"split": name, "index": i, "correct": int(sc["exact"][i]),
+                   "prediction": " ".join(sc["outputs"][i]), "target": " ".join(e.tgt),
+                   "src": " ".join(e.src), **flatten_meta(e.meta)}
+            if "distractors" in e.meta and "absent" in e.meta:
+                row["error"] = classify_answer(sc["outputs"][i], e.tgt[0], e.meta["distractors"], e.meta["absent"])
+            rows.append(row)
     return rows
 
 

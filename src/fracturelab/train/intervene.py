@@ -34,6 +34,22 @@ weights (the authors' code, to our reading, leaves them in place; moving them ke
 too). Swaps apply to the dense mlp only (other models' units are not a plain chain of layers: they train with the
 cost alone); with locality 0 every position costs the same and nothing moves. Wiring: loop.fit and
 train.population call ConnectionCost.after_step / swap_row after each optimizer step (see their docstrings).
+
+Strong decoupled weight decay -- the `decay` regime (DecaySettings): scratch training with AdamW's weight decay on
+the weight matrices raised from the run's weight_decay (TrainSettings.weight_decay as the task's recipe sets it:
+0.01 by default, 1.0 on leave_square_out) to `strength`, every step,
+
+    W <- W - lr_t * strength * W   (before the Adam update; biases and norms are not decayed, as in scratch)
+
+and nothing else changed: same init, same data order, same steps and schedule, no term in the loss. Why this one:
+in the grokking literature weight decay is what drives a network from a memorising solution to the structured,
+generalising circuit -- Nanda et al. 2023 ("Progress measures for grokking via mechanistic interpretability", arXiv
+2301.05217: AdamW with decay 1.0 on modular addition; the generalising Fourier circuit forms as decay prunes the
+memorising weights) and Liu et al. 2022 ("Omnigrok: grokking beyond algorithmic data", arXiv 2210.01117: the
+weight norm decides between memorisation and generalisation). If less fracture is what generalises, a penalty that
+selects the structured, low-norm solution over the memorising one should lower fracture too; where it does not, that
+is evidence against the claim, not for it. Wiring: regimes.decay_plan sets PhasePlan.weight_decay, which loop.fit
+(make_optimizer) and train.population (each member's decay) read in place of TrainSettings.weight_decay.
 """
 from __future__ import annotations
 
@@ -75,6 +91,20 @@ class BIMTSettings:
                 and self.swap_every >= 0):
             raise FracturelabError(f"bad bimt settings: strength >= 0, locality >= 0, integer swap_every >= 0 "
                                    f"(got {self})")
+
+
+@dataclass
+class DecaySettings:
+    """Settings of the decay regime (TrainSettings.intervention = "strength=1.0")."""
+
+    strength: float = 1.0
+    """AdamW's decoupled weight decay on the weight matrices in place of the run's TrainSettings.weight_decay
+    (Nanda et al. 2023's 1.0 by default; module docstring). Only above the run's own value is it an intervention:
+    leave_square_out's recipe already trains at 1.0."""
+
+    def check(self) -> None:
+        if not 0 <= self.strength < float("inf"):
+            raise FracturelabError(f"bad decay settings: strength must be finite and >= 0 (got {self.strength!r})")
 
 
 def parse_settings(text: str, cls=BIMTSettings):

@@ -76,8 +76,8 @@ class TrainSettings:
     """Multiplies every weight matrix (parameters of 2 or more dimensions) right after initialization (the rich (< 1)
     versus lazy (> 1) axis; 1.0 = the model's own init)."""
     intervention: str = ""
-    """The bimt regime's settings as "key=value,..." (fields of fracturelab.train.intervene.BIMTSettings, e.g.
-    "strength=1e-4,locality=1.0")."""
+    """The intervention regimes' settings as "key=value,...": bimt's (fields of fracturelab.train.intervene.
+    BIMTSettings, e.g. "strength=1e-4,locality=1.0") or decay's (DecaySettings, e.g. "strength=1.0")."""
     progress: bool = False
     """Show a progress bar per phase on stderr (tqdm): steps, running loss, last validation accuracy."""
     verbose: bool = False
@@ -275,12 +275,14 @@ def evaluate(model, examples: Sequence[Example], batch_size: int = 256) -> tuple
     return exact, total / max(1, len(examples))
 
 
-def make_optimizer(model, s: TrainSettings) -> torch.optim.Optimizer:
-    """AdamW with weight decay on parameters of 2 or more dimensions only (nanoGPT's grouping)."""
+def make_optimizer(model, s: TrainSettings, weight_decay: float | None = None) -> torch.optim.Optimizer:
+    """AdamW with weight decay (weight_decay, or s.weight_decay where None) on parameters of 2 or more dimensions
+    only (nanoGPT's grouping)."""
     params = list(dict(model.named_parameters()).values())  # tied weights appear once
     decay = [p for p in params if p.dim() >= 2]
     rest = [p for p in params if p.dim() < 2]
-    groups = [{"params": decay, "weight_decay": s.weight_decay}, {"params": rest, "weight_decay": 0.0}]
+    wd = s.weight_decay if weight_decay is None else weight_decay
+    groups = [{"params": decay, "weight_decay": wd}, {"params": rest, "weight_decay": 0.0}]
     return torch.optim.AdamW(groups, lr=s.lr, betas=(0.9, 0.98))
 
 
@@ -293,14 +295,15 @@ def lr_factor(k: int, total: int, s: TrainSettings) -> float:
 
 
 def fit(model, ctx: Context, name: str, train: Sequence[Example], val: Sequence[Example], max_steps: int,
-        batches: Iterator[np.ndarray], score_from: int = 0, penalty=None) -> Phase:
+        batches: Iterator[np.ndarray], score_from: int = 0, penalty=None, weight_decay: float | None = None) -> Phase:
     """Train until max_steps, stop_val_acc, patience or max_seconds; keep (restore) the weights with the best
     validation score. Validation is scored every eval_every steps; `score_from` (phase steps) delays early stopping
     (e.g. until a curriculum has brought in every example). `val` may be train itself (pretraining). penalty
     (train.intervene.Penalty): strength * penalty.cost(named parameters) is added to the loss that is minimised; the
-    curve's train_loss stays the task loss."""
+    curve's train_loss stays the task loss. weight_decay: AdamW's decay in this phase in place of the settings' (the
+    decay regime; None: TrainSettings.weight_decay)."""
     s = ctx.settings
-    opt = make_optimizer(model, s)
+    opt = make_optimizer(model, s, weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: lr_factor(k, max_steps, s))
     stop, best_state = EarlyStop(s, ctx.step), None
     run_loss, run_exact, run_n, seen = 0.0, 0, 0, 0

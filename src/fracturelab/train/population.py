@@ -8,12 +8,12 @@
 Every member has its own seed (its data, init and data order, exactly as `train_run` with that seed), its own AdamW
 state, learning-rate schedule, gradient clipping and early stopping on its own validation split; a member that stops
 is taken out of the population with its best weights kept. Members may differ in any setting that keeps the shapes
-(lr, weight_decay, grad_clip, warmup, max_steps, patience, init_scale, train_frac, the bimt regime's strength, task
-options that keep the vocabulary); members whose parameter shapes differ are trained as separate groups. Each member
-writes an ordinary run folder (run.finish: config.json, model.pt, metrics.json, results.csv, curve.csv, curve.png),
-which load_run and the probes read like any other. In a population a phase's `seconds` are the population's wall
-clock, shared by its members. Members of big networks train one after another by default (VECTORISED and
-MAX_VECTORISED_PARAMS say why).
+(lr, weight_decay, grad_clip, warmup, max_steps, patience, init_scale, train_frac, the bimt and decay regimes'
+strength, task options that keep the vocabulary); members whose parameter shapes differ are trained as separate
+groups. Each member writes an ordinary run folder (run.finish: config.json, model.pt, metrics.json, results.csv,
+curve.csv, curve.png), which load_run and the probes read like any other. In a population a phase's `seconds` are
+the population's wall clock, shared by its members. Members of big networks train one after another by default
+(VECTORISED and MAX_VECTORISED_PARAMS say why).
 
 How: the members' weights are stacked (K, ...) per parameter and the model's own loss runs for all members at once
 with torch.func.functional_call under torch.vmap, one batched kernel per layer, or through the model's own
@@ -146,7 +146,8 @@ def _train_groups(runs: list[Prepared], regime: str, batched: bool) -> list[list
             group_plans = [plans[j][i] for j in group]
             if len(group) == 1:  # nothing to vectorise: the one-network loop, as train_run
                 r, p = runs[group[0]], group_plans[0]
-                found = [fit(r.net, r.ctx, p.name, p.train, p.val, p.max_steps, p.batches, p.score_from, p.penalty)]
+                found = [fit(r.net, r.ctx, p.name, p.train, p.val, p.max_steps, p.batches, p.score_from, p.penalty,
+                             p.weight_decay)]
             else:
                 found = fit_population([runs[j] for j in group], group_plans)
             for j, ph in zip(group, found):
@@ -266,7 +267,8 @@ class _Group:
         self.run = [[0.0, 0, 0] for _ in range(K)]  # running loss sum, exact count, examples since the last evaluation
         self.active = list(range(K))
         self.clip = torch.tensor([s.grad_clip for s in self.ss])
-        self.wd = torch.tensor([s.weight_decay for s in self.ss], dtype=torch.float64)
+        self.wd = torch.tensor([s.weight_decay if p.weight_decay is None else p.weight_decay  # decay regime: its own
+                                for s, p in zip(self.ss, plans)], dtype=torch.float64)
         self.rows = max(s.batch_size for s in self.ss)
         self.losses = self._stacked if hasattr(self.mem.template, "stacked_loss") else torch.vmap(self._one)
         self.mem.template.train()

@@ -14,6 +14,10 @@
   Why the last layer stays dense: where the answer is an interaction of the factors ((a + b) mod p), blocks that meet
   only in the linear head can only add per-block scores, and such a net learned nothing (leave_square_out seed 0:
   test_id 0.02).
+- decay: scratch with strong decoupled weight decay (AdamW's decay on the weight matrices raised from
+  TrainSettings.weight_decay to the strength in TrainSettings.intervention, "strength=1.0"); nothing else differs
+  from scratch (same init, data order, steps). A penalty meant to lower fracture, argued from grokking (weight decay
+  moves a net from memorising to the structured, generalising circuit): train/intervene.py, DecaySettings.
 
 The SGD regimes are plans (PLANS: a list of PhasePlan each), run by `fit` one network at a time (REGIMES) or by
 train.population for many networks at once, so both run exactly the same phases.
@@ -32,7 +36,7 @@ import numpy as np
 from ..errors import FracturelabError
 from ..tasks import TASKS
 from ..tasks.base import Example, TaskData
-from .intervene import ConnectionCost, Penalty
+from .intervene import ConnectionCost, DecaySettings, Penalty, parse_settings
 from .loop import Context, Phase, curriculum_batches, fit, shuffled_batches
 
 
@@ -74,6 +78,8 @@ class PhasePlan:
     """Phase step from which early stopping counts."""
     penalty: Penalty | None = None
     """A term added to the training loss (intervention regimes), or None."""
+    weight_decay: float | None = None
+    """AdamW's decay on the weight matrices in this phase (the decay regime); None: TrainSettings.weight_decay."""
 
 
 def scratch_plan(model, ctx: Context, data: TaskData, train, val) -> list[PhasePlan]:
@@ -104,6 +110,12 @@ def bimt_plan(model, ctx: Context, data: TaskData, train, val) -> list[PhasePlan
     return plan
 
 
+def decay_plan(model, ctx: Context, data: TaskData, train, val) -> list[PhasePlan]:
+    plan = scratch_plan(model, ctx, data, train, val)
+    plan[0].weight_decay = parse_settings(ctx.settings.intervention, DecaySettings).strength
+    return plan
+
+
 MODULAR_BLOCKS = 4
 """Blocks of the modular regime on a task that declares no factor slots (factors: four bands of image rows)."""
 
@@ -120,14 +132,14 @@ def modular_plan(model, ctx: Context, data: TaskData, train, val) -> list[PhaseP
 
 
 PLANS: dict[str, Callable] = {"scratch": scratch_plan, "pretrain": pretrain_plan, "curriculum": curriculum_plan,
-                              "bimt": bimt_plan, "modular": modular_plan}
+                              "bimt": bimt_plan, "modular": modular_plan, "decay": decay_plan}
 """SGD regime name -> plan(model, ctx, task_data, train, val) -> [PhasePlan]: the regimes train.population runs."""
 
 
 def _sgd(plan: Callable) -> Callable:
     def run(model, ctx: Context, data: TaskData, train, val) -> list[Phase]:
-        return [fit(model, ctx, p.name, p.train, p.val, p.max_steps, p.batches, p.score_from, p.penalty)
-                for p in plan(model, ctx, data, train, val)]
+        return [fit(model, ctx, p.name, p.train, p.val, p.max_steps, p.batches, p.score_from, p.penalty,
+                    p.weight_decay) for p in plan(model, ctx, data, train, val)]
     run.__name__ = run.__qualname__ = plan.__name__.removesuffix("_plan")
     return run
 

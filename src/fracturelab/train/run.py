@@ -29,6 +29,7 @@ from ..models import MODELS, DataSpec, check_model_size, make_model
 from ..tasks import TASKS, check_task_size, make_task
 from ..tasks.base import TaskData
 from .evaluate import result_rows, score_sets, write_csv
+from .intervene import DecaySettings, parse_settings
 from .loop import Context, TrainSettings
 from .regimes import REGIMES, pretrain_set
 
@@ -56,6 +57,8 @@ def resolve(task: str, split: str | None, model: str | None, regime: str, task_o
     if regime == "pretrain" and entry.pretrain_set is None:
         raise FracturelabError(f"regime 'pretrain' has no pretraining set for task {task!r} "
                                f"(tasks: {', '.join(n for n, t in TASKS.items() if t.pretrain_set)})")
+    if regime == "modular" and model != "mlp":  # its blocks are the mlp's (models/mlp.py); refused before any work
+        raise FracturelabError(f"regime 'modular' trains the mlp, not model {model!r}")
     if split is not None and split not in TASKS[task].splits:
         raise FracturelabError(f"unknown split {split!r} for task {task!r} (splits: {', '.join(TASKS[task].splits)})")
     recipe = entry.recipe
@@ -81,6 +84,8 @@ def resolve(task: str, split: str | None, model: str | None, regime: str, task_o
                                          strings=True))
     train = from_options(TrainSettings, routed["train"], "training", strings=True)
     check_evolve(regime, train.evolve)  # fail before any work (TrainSettings.check read intervention)
+    if regime == "decay":  # TrainSettings.check read intervention as bimt's: a bimt-only key passed there
+        parse_settings(train.intervention, DecaySettings)
     return {"task": task, "split": split or next(f.default for f in dataclasses.fields(TASKS[task].settings_cls)
                                                  if f.name == "split"),
             "model": model, "regime": regime, "task_options": routed["task"], "model_options": routed["model"],

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from . import (claim1_cppn_replicas, claim2_fracture_failure, claim3_coverage, claim4_novelty, claim5_pretrain_reuse,
                claim6_sparsity, claim7_exposure, claim8_regime, claim9_intervention)
+from . import claim10_binding
+from . import claim11_scale
 from .base import UNIT_BREAKDOWNS, Claim, Row, Table
 
 CLAIMS: dict[int, Claim] = {c.id: c for c in (
@@ -26,6 +28,8 @@ CLAIMS: dict[int, Claim] = {c.id: c for c in (
     claim7_exposure.CLAIM,
     claim8_regime.CLAIM,
     claim9_intervention.CLAIM,
+    claim10_binding.CLAIM,
+    claim11_scale.CLAIM,
 )}
 
 

@@ -1,14 +1,15 @@
 """Claim 2: fracture predicts failure on novel compositions beyond in-distribution accuracy. Over learned runs with
 OOD accuracy and fracture probes: Fisher's z of the partial Spearman correlation, within configurations (task x model
 x scale), of the fracture composite (measures.composite) with OOD error given test_id accuracy, the composite at
-initialization and regime; per task, and each component of measures.TASK_COMPOSITE alone (breakdown "component")."""
+initialization and regime; per task, and each fracture component of measures.COMPONENTS alone that the study measured,
+those out of the composite too (breakdown "component")."""
 from __future__ import annotations
 
 import math
 
 import numpy as np
 
-from ..measures import TASK_COMPOSITE, _missing, cluster, composite, config, learned
+from ..measures import COMPONENTS, TASK_COMPOSITE, _missing, cluster, composite, config, learned
 from ..names import ID_ACC, OOD_ACC
 from ..stats import Estimate, codes, estimate, partial_rank_corr
 from .drawing import interval_bars
@@ -45,7 +46,7 @@ def claim2(rows, examples, s) -> Estimate:
         i = [k for k, r in enumerate(rs) if r["task"] == t]
         per_task[t] = {"effect": stat(np.array(i)), "n": len(i)}
     comps = {}
-    for name, sign, _ in TASK_COMPOSITE:
+    for name, sign, _ in COMPONENTS:  # every component alone, in the composite or not (fracture.py)
         i = [k for k, r in enumerate(rs) if r.get(name) is not None]
         if len(i) >= MIN_RUNS:
             v = np.array([sign * rs[k][name] if rs[k].get(name) is not None else np.nan for k in range(len(rs))])
@@ -58,11 +59,14 @@ def claim2(rows, examples, s) -> Estimate:
 
 
 def draw(res, entry: dict) -> str:
-    """Each fracture component alone: its Fisher z with OOD error (the claim's breakdown "component")."""
+    """Each fracture component alone: its Fisher z with OOD error (the claim's breakdown "component"); those in the
+    composite marked "(in composite)"."""
     comp = entry["breakdown"].get("component", {})
+    inside = {m for m, _, _ in TASK_COMPOSITE}
     return interval_bars([{"effect": v["effect"] if v["effect"] is not None else math.nan,
-                             "ci": [math.nan, math.nan], "name": k} for k, v in comp.items()],
-                           lambda i: i["name"], "claim 2 by component (partial Spearman with OOD error)", "r")
+                           "ci": [math.nan, math.nan], "name": k + (" (in composite)" if k in inside else "")}
+                          for k, v in comp.items()],
+                         lambda i: i["name"], "claim 2 by component (partial Spearman with OOD error)", "r")
 
 
 CLAIM = Claim(

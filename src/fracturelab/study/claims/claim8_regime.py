@@ -1,9 +1,9 @@
 """Claim 8 (the open bet of this project): fracture depends more on training regime than on architecture. On tasks
-where 2+ architectures and 2+ regimes learned (the intervention regime left out: it is made to change fracture), per
-task and fracture component (measures.TASK_COMPOSITE): an ANCOVA of the component after training on its value at
-initialization plus regime and architecture; the effect is the chance-adjusted unique variance share of regime minus
-that of architecture, mean over tasks (at each scale where both are crossed: a scale trained in one regime or
-one architecture only stays out) and components, its interval over task x seed clusters."""
+where 2+ architectures and 2+ regimes learned (claim 9's intervention regimes left out: they are made to change
+fracture), per task and fracture component of the composite (measures.TASK_COMPOSITE): an ANCOVA of the component
+after training on its value at initialization plus regime and architecture; the effect is the chance-adjusted unique
+variance share of regime minus that of architecture, mean over tasks (at each scale where both are crossed: a scale
+trained in one regime or one architecture only stays out) and components, its interval over task x seed clusters."""
 from __future__ import annotations
 
 import math
@@ -45,7 +45,7 @@ def _shares(y: np.ndarray, y0: np.ndarray, regime: np.ndarray, model: np.ndarray
 
 def claim8(rows, examples, s) -> Estimate:
     rs, caveats = learned(rows, s)
-    rs = [r for r in rs if r["regime"] != s.intervention]  # a regime made to change fracture would decide it
+    rs = [r for r in rs if r["regime"] not in s.interventions]  # a regime made to change fracture would decide it
     def levels(ts, f):  # a (task, scale)'s levels of f: architecture and regime are crossed at one scale only
         return len({r[f] for r in rs if (r["task"], r["scale"]) == ts})
     crossed = {ts for ts in {(r["task"], r["scale"]) for r in rs}
