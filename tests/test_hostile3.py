@@ -155,7 +155,7 @@ def test_report_store_with_a_studies_row_not_text_refused(tmp_path, capsys, stud
 @pytest.mark.parametrize("edit, words", [
     (("batch_size = 64 }", 'batch_size = 64, split = "random" }'), ("'split' is not an option",)),
     (("probes = []", 'probes = ["sparsity"]\nprobe_options = { sparsity = { max_examples = -1 } }'),
-     ("max_examples", ">= 0")),
+     ("max_examples", "at least 1")),
 ])
 def test_spec_errors_found_at_load(tmp_path, capsys, edit, words):
     """A task option named like one of train.resolve's own arguments was a TypeError (the catch-all); a negative

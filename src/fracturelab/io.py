@@ -1,6 +1,7 @@
 """Output files and folders that appear whole or not at all."""
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -19,6 +20,8 @@ def prepare_output_dir(outdir) -> Path:
     out = Path(outdir)
     if out.exists() and not out.is_dir():
         raise FracturelabError(f"{out}: exists and is not a folder")
+    if out.is_symlink() and not out.exists():  # a loop of links or a link to nothing: found only at the last write
+        raise FracturelabError(f"{out}: is a symbolic link to nothing (dangling, or a loop); refused")
     parent = out if out.exists() else out.parent
     while not parent.exists():
         parent = parent.parent
@@ -31,11 +34,12 @@ def prepare_output_dir(outdir) -> Path:
 
 def _not_regular(path: Path) -> str | None:
     """What an existing PATH is when it is neither a regular file nor a folder (a FIFO, a device node, a socket),
-    following links; None otherwise (also when PATH does not exist)."""
+    following links; None otherwise (also when PATH does not exist). A loop of links is named: the rename would
+    replace the link with a regular file, as it would a FIFO."""
     try:
         mode = os.stat(path).st_mode
-    except OSError:
-        return None
+    except OSError as e:
+        return "a loop of symbolic links" if e.errno == errno.ELOOP else None
     if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
         return None
     return "a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device node"
@@ -56,12 +60,17 @@ def output_file(path) -> Path:
     return p
 
 
-def check_new_dir(outdir, force: bool = False) -> Path:
+def check_new_dir(outdir, force: bool = False, inputs=()) -> Path:
     """prepare_output_dir, and refuse an existing non-empty OUTDIR unless force (--force): call it before the work,
-    so nothing is computed that could not be written, and nothing a user had there is replaced by accident."""
+    so nothing is computed that could not be written, and nothing a user had there is replaced by accident. inputs:
+    the command's input paths; an OUTDIR that is one of them or holds one is refused (--force would replace the
+    input with the output)."""
     out = prepare_output_dir(outdir)
     if out.name in ("", ".", ".."):  # the current folder, its parent or a root: --force would replace it whole
         raise FracturelabError(f"{outdir}: names no folder of its own; give the output folder's name")
+    for src in map(Path, inputs):
+        if src.exists() and out.resolve() in (src.resolve(), *src.resolve().parents):
+            raise FracturelabError(f"{outdir}: is the input {src} or holds it; give another output folder")
     if not force and out.exists():
         try:
             full = any(out.iterdir())

@@ -10,7 +10,9 @@ Rules, the same for every part of fracturelab (tasks, models, training, evolutio
   (a list or tuple of T; a single T means the one-element tuple), tuple[T1, T2] (exactly that many), dict[K, V],
   X | None, and nested settings dataclasses (a table);
 - strings=True (command lines): a string given for a field that does not take strings is read as a Python literal,
-  so "3", "0.5", "(3, 3)" and "None" work;
+  so "3", "0.5", "(3, 3)" and "None" work; never a Typed string: strings=False (a file's typed values, a spec's
+  TOML) marks the strings inside its free-form tables (a spec task's `options`) Typed, so "8" read there stays a
+  string when those options are later checked with strings=True, and an int field refuses it;
 - a field may declare a range in its metadata, bounded(default, lo, hi) below; values outside it are refused;
 - the built settings' own check() runs where the class defines one;
 - key_values reads a command line's "key=value,..." text into such a mapping.
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import datetime
 import math
 import types
 import typing
@@ -31,6 +34,26 @@ from .errors import FracturelabError
 def bounded(default, lo=None, hi=None, **kw):
     """A dataclass field with a declared range [lo, hi] (either end may be None), checked by from_options."""
     return dataclasses.field(default=default, metadata={"range": (lo, hi)}, **kw)
+
+
+class Typed(str):
+    """A string a typed source (a TOML or JSON file) gave: from_options never reads it as a literal (equal to, hashed
+    and printed as the plain string)."""
+
+
+def _typed(value, where: str):
+    """value with every plain string inside its dicts, lists and tuples a Typed one (settings dataclasses are left
+    as they are: from_options marked their own); a TOML date or time there is refused (no setting takes one, and
+    JSON, where cells' options go, has none)."""
+    if type(value) is str:
+        return Typed(value)
+    if isinstance(value, (datetime.date, datetime.time)):
+        raise FracturelabError(f"{where}: {value} is a date or time; no setting takes one")
+    if isinstance(value, dict):
+        return {k: _typed(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_typed(v, f"{where}[{i}]") for i, v in enumerate(value))
+    return value
 
 
 class _Mismatch(Exception):
@@ -141,7 +164,7 @@ def _finite(v) -> bool:
 def _coerce_value(value, field: dataclasses.Field, tp, where: str, strings: bool, noun: str):
     """One value of field (resolved annotation tp) checked and converted (see the module docstring); where names it
     in errors, noun what the keys of a nested table are called there."""
-    if strings and isinstance(value, str) and not _takes_str(tp):
+    if strings and isinstance(value, str) and not isinstance(value, Typed) and not _takes_str(tp):
         try:
             value = ast.literal_eval(value.strip())
         except (ValueError, SyntaxError, MemoryError, RecursionError):
@@ -155,6 +178,8 @@ def _coerce_value(value, field: dataclasses.Field, tp, where: str, strings: bool
     if not _finite(out):
         raise FracturelabError(f"{where}={value!r}: must be finite")
     _check_range(value, out, field.metadata.get("range", (None, None)), where)
+    if not strings and isinstance(out, (dict, list)):  # free-form tables keep their types wherever they go next
+        out = _typed(out, where)
     return out
 
 

@@ -27,6 +27,10 @@ def positive(text: str) -> float:
     return v
 
 
+INT_MAX = 2 ** 63 - 1
+"""The largest count a command line may give (a signed 64-bit integer)."""
+
+
 def int_at_least(lo: int):
     def parse(text: str) -> int:
         try:
@@ -35,6 +39,8 @@ def int_at_least(lo: int):
             raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
         if v < lo:
             raise argparse.ArgumentTypeError(f"must be at least {lo}, got {v}")
+        if v > INT_MAX:  # numpy and torch hold counts in 64 bits: 10**100 steps failed deep inside tqdm/torch
+            raise argparse.ArgumentTypeError(f"must be at most 2**63 - 1, got {text.strip()[:40]}")
         return v
 
     parse.__name__ = f"integer >= {lo}"

@@ -79,7 +79,7 @@ def _cmd_replicate(a):
     from ..cppn.replicate import ReplicateSettings, check_fit_size, fit, mse
     from ..io import check_new_dir
 
-    check_new_dir(a.out, a.force)  # before the work: nothing computed that could not be written
+    check_new_dir(a.out, a.force, inputs=(a.path,))  # before the work: nothing computed that could not be written
     settings = ReplicateSettings(res=a.res, steps=a.steps, lr=a.lr, seed=a.seed, arch=a.arch, init=a.init,
                                  keep=a.keep)
     settings.check()
@@ -111,7 +111,7 @@ def _cmd_fer(a):
     from ..limits import check_size
 
     check_size(a.replicas, "max_runs", "--replicas")  # before any training: each replica is a full fit
-    check_new_dir(a.out, a.force)
+    check_new_dir(a.out, a.force, inputs=(a.reference,))
     reference = load_cppn(a.reference)
     from pathlib import Path
 
@@ -143,7 +143,7 @@ def _cmd_labels(a):
 
     from ..cppn import picbreeder
 
-    check_new_dir(a.out, a.force)
+    check_new_dir(a.out, a.force, inputs=(a.dir,))
     genomes = a.dir if Path(a.dir).exists() or a.dir != "cppnx" else picbreeder.ROOT / "cppnx"  # the shipped 16
     rows = label_table(genomes, LabelSettings(SweepSettings(res=a.res), a.n_perm, a.seed))
     with staged_dir(a.out, replace=a.force) as tmp:

@@ -31,7 +31,7 @@ def _cmd_evolve(a):
             raise FracturelabError(f"{flag} is empty: give K=V,... or leave it out")
     if a.novelty is not None and a.method != "neat-novelty":
         raise FracturelabError(f"--novelty applies to --method neat-novelty, not {a.method}")
-    check_new_dir(a.out, a.force)  # fail before any long work
+    check_new_dir(a.out, a.force, inputs=(a.target,))  # fail before any long work
     target, own = load_target(a.target, a.res)
     arch = None
     if not a.method.startswith("neat"):

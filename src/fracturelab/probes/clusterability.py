@@ -35,6 +35,7 @@ import torch
 from sklearn.cluster import SpectralClustering
 
 from .common import Skip, alive_linear, linear_chains
+from ..settings import bounded
 
 SUMMARY = ("ncut", "ncut_shuffled", "ncut_rel", "ncut_z", "ncut_pct")
 """Statistics reported as means over chains."""
@@ -44,11 +45,11 @@ SUMMARY = ("ncut", "ncut_shuffled", "ncut_rel", "ncut_z", "ncut_pct")
 class ClusterSettings:
     """Settings of the clusterability probe."""
 
-    n_clusters: int = 12
+    n_clusters: int = bounded(12, 1)
     """Clusters (Filan et al. use 12 for MLPs)."""
-    n_shuffles: int = 10
+    n_shuffles: int = bounded(10, 1)
     """Layer-wise shuffled controls for ncut_rel, ncut_z and ncut_pct."""
-    max_chains: int = 4
+    max_chains: int = bounded(4, 1)
     """At most this many chains (the first ones), to bound time on deep models."""
 
 

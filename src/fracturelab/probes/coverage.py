@@ -23,13 +23,14 @@ from sklearn.metrics import roc_auc_score
 
 from ..train.loop import evaluate
 from .common import batch_size, cap
+from ..settings import bounded
 
 
 @dataclass
 class CoverageSettings:
     """Settings of the coverage probe."""
 
-    max_examples: int = 2000
+    max_examples: int = bounded(2000, 1)
     """Examples per test set (seeded subset)."""
 
 

@@ -27,21 +27,22 @@ import numpy as np
 import torch
 
 from .common import Parts, alive_linear, cap, output_parts, part_logits, stacked_outputs, target_classes, weight_params
+from ..settings import bounded
 
 
 @dataclass
 class CrosstalkSettings:
     """Settings of the cross-talk probe."""
 
-    n_weights: int = 96
+    n_weights: int = bounded(96, 1)
     """Single-weight perturbations."""
-    n_directions: int = 96
+    n_directions: int = bounded(96, 1)
     """Random-direction perturbations."""
     eps: float = 1.0
     """Perturbation size in units of the tensor's RMS (single weights) or of the row's norm (directions)."""
-    max_examples: int = 256
+    max_examples: int = bounded(256, 1)
     """Examples the output change is averaged over (test_id + test_ood, seeded subset)."""
-    chunk: int = 16
+    chunk: int = bounded(16, 1)
     """Perturbed models per batched call."""
 
 

@@ -32,21 +32,22 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import Lasso, LogisticRegression
 
 from .common import activations, alive, alive_layers, cap, factor_table, last_hidden
+from ..settings import bounded
 
 
 @dataclass
 class FactorizationSettings:
     """Settings of the factorization probe."""
 
-    max_examples: int = 1500
+    max_examples: int = bounded(1500, 1)
     """Examples pooled over train, test_id and test_ood (seeded subset)."""
     lasso_alpha: float = 0.05
     """Lasso penalty for the DCI importances (on standardized units and centred one-hot targets)."""
     probe_c: float = 1.0
     """Inverse L2 penalty of the logistic-regression probes."""
-    bins: int = 20
+    bins: int = bounded(20, 1)
     """Equal-width bins per unit for the mutual information of InfoMEC."""
-    max_iter: int = 300
+    max_iter: int = bounded(300, 1)
     """Iteration cap of the lasso and logistic fits (a cap, so a probe stays within its time budget)."""
 
 

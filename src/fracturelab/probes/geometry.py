@@ -20,13 +20,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from .common import Skip, activations, alive, alive_layers, cap, last_hidden
+from ..settings import bounded
 
 
 @dataclass
 class GeometrySettings:
     """Settings of the geometry probe."""
 
-    max_examples: int = 1000
+    max_examples: int = bounded(1000, 1)
     """Examples per test split (seeded subset)."""
 
 

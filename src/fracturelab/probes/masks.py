@@ -29,15 +29,16 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 from .common import IGNORE, part_logits, weight_params
+from ..settings import bounded
 
 
 @dataclass
 class MaskSettings:
     """Settings of mask training (capped so a probe fits its time budget)."""
 
-    steps: int = 200
+    steps: int = bounded(200, 1)
     """Optimizer steps per mask."""
-    epochs: int = 10
+    epochs: int = bounded(10, 1)
     """beta schedule: the steps split in this many epochs, beta multiplied by beta_max^(1/epochs) after each."""
     beta_max: float = 200.0
     """Final temperature of the sigmoid (Break It Down: 200)."""
@@ -49,7 +50,7 @@ class MaskSettings:
     """Sparsity penalty on the mean soft mask."""
     ignore_weight: float = 1.0
     """Weight of the uniform-output loss on the parts to ignore."""
-    batch_size: int = 64
+    batch_size: int = bounded(64, 1)
     """Examples per step."""
 
 

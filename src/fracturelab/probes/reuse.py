@@ -24,6 +24,7 @@ import torch
 
 from .common import Parts, cap, output_parts
 from .masks import MaskSettings, hard_params, mask_fraction, normalized_acc, part_accuracy, train_mask
+from ..settings import bounded
 
 
 @dataclass
@@ -32,9 +33,9 @@ class ReuseSettings:
 
     mask: MaskSettings = field(default_factory=lambda: MaskSettings(steps=150))
     """Mask training (one mask per part)."""
-    max_train: int = 2000
+    max_train: int = bounded(2000, 1)
     """Training examples the masks are trained on (seeded subset)."""
-    max_test: int = 1000
+    max_test: int = bounded(1000, 1)
     """test_id examples they are scored on."""
 
 

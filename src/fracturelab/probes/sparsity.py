@@ -51,6 +51,7 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from .common import SKIP_LAYERS, activations, cap, last_hidden
+from ..settings import bounded
 
 FINAL_NORM = "ln_f"
 """The name of the final normed state (Jin et al.'s hidden_states[-1]) in every model and adapter."""
@@ -60,9 +61,9 @@ FINAL_NORM = "ln_f"
 class SparsitySettings:
     """Settings of the sparsity probe."""
 
-    max_examples: int = 1000
+    max_examples: int = bounded(1000, 1)
     """Examples per split and per familiarity level (seeded subset)."""
-    max_ckpt_examples: int = 300
+    max_ckpt_examples: int = bounded(300, 1)
     """Examples per split at each checkpoint."""
     all_positions: bool = True
     """Also read every prompt position of sequence models (layer.<name>@all; costs memory N x T x d per layer)."""

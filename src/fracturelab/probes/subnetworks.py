@@ -23,6 +23,7 @@ import numpy as np
 
 from .common import Parts, cap, output_parts, reinit
 from .masks import MaskSettings, hard_params, mask_fraction, normalized_acc, part_accuracy, train_mask
+from ..settings import bounded
 
 
 @dataclass
@@ -31,9 +32,9 @@ class SubnetworkSettings:
 
     mask: MaskSettings = field(default_factory=MaskSettings)
     """Mask training."""
-    max_train: int = 2000
+    max_train: int = bounded(2000, 1)
     """Training examples the masks are trained on (seeded subset)."""
-    max_test: int = 1000
+    max_test: int = bounded(1000, 1)
     """test_id examples they are scored on."""
     control: bool = True
     """Also train masks on a randomly initialized copy (random_sub, random_abl)."""

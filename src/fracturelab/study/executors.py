@@ -14,6 +14,7 @@ cell.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -120,11 +121,14 @@ def _ray_init(workers: int, address: str | None, threads: int) -> bool:
     # set before a worker process imports numpy (ray itself does); plug-ins reach the workers the same way (their
     # .py paths must exist on every node)
     env = {"env_vars": thread_env(threads) | {k: v for k, v in os.environ.items() if k == plugins.ENV}}
+    # Ray's own log lines (token warnings, a node that timed out) would reach stderr before our one line
+    quiet = {"log_to_driver": False, "logging_level": logging.ERROR}
+    logging.getLogger("ray").setLevel(logging.ERROR)
     try:
         if address:
-            ray.init(address=address, runtime_env=env, log_to_driver=False)
+            ray.init(address=address, runtime_env=env, **quiet)
         else:
-            ray.init(num_cpus=workers, include_dashboard=False, runtime_env=env, log_to_driver=False)
+            ray.init(num_cpus=workers, include_dashboard=False, runtime_env=env, **quiet)
     except Exception as e:  # noqa: BLE001 - a cluster that cannot be reached is bad input, one line
         raise FracturelabError(f"ray: cannot {'join ' + address if address else 'start'} ({e})".splitlines()[0]) \
             from None

@@ -197,6 +197,8 @@ def applies(task: str, model: str | None, regime: str) -> bool:
 def check_spec(spec: StudySpec) -> None:
     """Names that must exist (tasks, models, regimes, splits, probes), every task option's name and type, and the
     CPPN part's references and sizes: all checked at load, so a bad spec fails before any cell runs."""
+    if not spec.name.strip():
+        raise FracturelabError("spec.name is empty: a study is named (the report's title, the store's study)")
     if not spec.seeds:
         raise FracturelabError("spec: seeds is empty")
     if not spec.tasks and spec.cppn is None:
@@ -258,8 +260,9 @@ def _check_repeats(spec: StudySpec) -> None:
 
     tasks = [json.dumps(dataclasses.asdict(t), sort_keys=True, default=list) for t in spec.tasks]
     for where, values in [("spec.seeds", spec.seeds), ("spec.probes", spec.probes), ("spec.tasks", tasks),
-                          ("spec.checkpoints", spec.checkpoints), *((f"spec.tasks[{t.name}].seeds", t.seeds)
-                                                                     for t in spec.tasks),
+                          ("spec.checkpoints", spec.checkpoints), ("spec.regimes", spec.regimes),
+                          *((f"spec.tasks[{t.name}].{k}", getattr(t, k)) for t in spec.tasks
+                            for k in ("seeds", "models", "regimes", "scales")),
                           *((f"spec.cppn.{k}", getattr(spec.cppn, k)) for k in ("references", "picbreeder")
                             if spec.cppn is not None)]:
         seen: set = set()
