@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from fracturelab.study import names as N
@@ -68,3 +69,20 @@ def test_the_cell_stores_its_model_width(run):
     assert model_width("transformer", {"d_model": 64, "n_head": 4, "scale": 2.0}) == 128
     assert model_width("cppn", {"arch": "2;gaussian:8,sin:16", "scale": 1.0}) == 24
     assert model_width("plugin_model", {}) is None
+
+
+def test_claim3_cells_hold_binding_examples_at_one_number_of_entities():
+    """A placebo from the standard run: on binding's conjunction split seen_frac = 1 - 1/(3n), so across n coverage
+    restates the number of entities, which sets the difficulty; cut only by (split, depth), binding 'contradicted'
+    claim 3 at -13.7. Cells at one n hold one coverage level: no cell, no verdict from the design."""
+    from fracturelab.study.per_example import coverage_cells
+
+    rng = np.random.default_rng(0)
+    ex = []
+    for n in (2, 3, 4):
+        for _ in range(60):
+            ex.append({"split": "test_ood", "correct": int(rng.random() < 1.2 - 0.3 * n), "depth": None,
+                       "length": n, "seen_frac": round(1 - 1 / (3 * n), 6)})
+    assert coverage_cells(ex) == []
+    ex.append({"split": "test_ood", "correct": 1, "depth": None, "length": 2, "seen_frac": 1.0})  # two levels at n 2
+    assert len(coverage_cells(ex)) == 1

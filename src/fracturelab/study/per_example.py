@@ -7,7 +7,8 @@ and summarize them into one number per run, in logit units; measures._mean_over_
 interval over the independent clusters of runs).
 
 - Claim 3 (Faith and Fate: success where the instance's computation subgraphs were seen in training). A *cell* is one
-  (split, depth) of a run's test examples, every test split (test_id included); a cell enters when it holds >=
+  (split, depth) of a run's test examples (a task without a depth: its input length, e.g. binding's entities, whose
+  number sets both the coverage of an input with one novel entity and its difficulty), every test split (test_id included); a cell enters when it holds >=
   MIN_EXAMPLES examples with 2+ distinct seen_frac values. In each cell, a logistic regression of correct on seen_frac
   gives the slope b_c: the change in log-odds of a correct answer per unit of seen_frac (0 = no sub-computation seen,
   1 = all seen). The run's value is the mean of b_c weighted by w_c = p_c (1 - p_c) sum_i (x_i - xbar_c)^2, the
@@ -126,6 +127,13 @@ def _depth(e: dict):
     return None if d is None or not math.isfinite(d) else float(d)
 
 
+def _level(e: dict):
+    """Claim 3's difficulty stratum: the depth, or where the task gives none the input length (binding: n entities;
+    there seen_frac = 1 - 1/(3n) on the conjunction split, so across n coverage restates difficulty)."""
+    d = _depth(e)
+    return d if d is not None else e.get("length")
+
+
 def _test_examples(ex: list[dict]) -> list[dict]:
     return [e for e in ex if e.get("split") != "train" and e.get("correct") is not None]
 
@@ -186,12 +194,12 @@ def _stack(designs: list[tuple]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 # -- claim 3: coverage inside a split ------------------------------------------------------------------------------
 
 def coverage_cells(ex: list[dict]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """A run's claim-3 cells: per (split, depth) with >= MIN_EXAMPLES examples and 2+ seen_frac values, its distinct
-    seen_frac values with their successes and trials."""
+    """A run's claim-3 cells: per (split, depth or length: _level) with >= MIN_EXAMPLES examples and 2+ seen_frac
+    values, its distinct seen_frac values with their successes and trials."""
     cells: dict = defaultdict(lambda: defaultdict(lambda: [0, 0]))
     for e in _test_examples(ex):
         if e.get("seen_frac") is not None:
-            c = cells[(e["split"], _depth(e))][round(float(e["seen_frac"]), 6)]
+            c = cells[(e["split"], _level(e))][round(float(e["seen_frac"]), 6)]
             c[0] += int(e["correct"])
             c[1] += 1
     out = []
