@@ -2,7 +2,7 @@
 caveats.
 
     python examples/summary_table.py fracturelab-out            # docs/study.md's table, caveats below it
-    python examples/summary_table.py fracturelab-out --brief    # the README's: more than four units as a range, no caveats
+    python examples/summary_table.py fracturelab-out --brief    # the README's: more than two units as a range, no note or caveats
 """
 from __future__ import annotations
 
@@ -21,14 +21,14 @@ def per_unit(c: dict, brief: bool) -> str:
     """The claim's effect per task (or reference), each with its n; brief: more than four as their range."""
     units = [(k, v) for kind, d in c["breakdown"].items() if kind in UNIT_BREAKDOWNS for k, v in d.items()]
     effects = [v["effect"] for _, v in units if v["effect"] is not None]
-    if brief and len(units) > 4 and effects:
+    if brief and len(units) > 2 and effects:
         return f"{len(units)} units, {fmt(min(effects))} to {fmt(max(effects))}"
     return "; ".join(f"{k} {fmt(v['effect'])} (n {v['n']})" for k, v in units)
 
 
 def main(out: str, brief: bool = False) -> None:
     s = json.loads((Path(out) / "summary.json").read_text())
-    if s.get("profile_note"):
+    if s.get("profile_note") and not brief:
         print(f"*{s['profile_note']}*\n")
     print("| # | claim (as measured) | verdict | effect [interval] (level) | SESOI | p (Holm) | power at SESOI | n | "
           "per task / reference |")
