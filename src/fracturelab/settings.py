@@ -151,6 +151,12 @@ def _takes_str(tp) -> bool:
     return typing.get_origin(tp) in (typing.Union, types.UnionType) and str in typing.get_args(tp)
 
 
+def _items_take_str(tp) -> bool:
+    """tp is tuple[T, ...] whose T takes a string: one bare word (no literal) is then its one-element tuple."""
+    args = typing.get_args(tp)
+    return typing.get_origin(tp) is tuple and len(args) == 2 and args[1] is Ellipsis and _takes_str(args[0])
+
+
 def _finite(v) -> bool:
     if isinstance(v, float):
         return math.isfinite(v)
@@ -168,7 +174,9 @@ def _coerce_value(value, field: dataclasses.Field, tp, where: str, strings: bool
         try:
             value = ast.literal_eval(value.strip())
         except (ValueError, SyntaxError, MemoryError, RecursionError):
-            raise FracturelabError(f"{where}={value!r}: not a valid value (expected {_name(tp)})") from None
+            if not _items_take_str(tp):
+                raise FracturelabError(f"{where}={value!r}: not a valid value (expected {_name(tp)})") from None
+            # a bare word where a tuple of strings goes (--set given=colour): the one-element tuple, as in a file
     try:
         out = _coerce(value, tp, where, noun)
     except _Mismatch:
@@ -235,5 +243,7 @@ def key_values(text: str, cls, what: str) -> dict[str, str]:
         if not eq:
             raise FracturelabError(f"{what} setting {part!r}: expected key=value (fields: "
                                    f"{', '.join(f.name for f in dataclasses.fields(cls))})")
+        if k.strip() in out:  # "strength=1,strength=2": the last would win unseen
+            raise FracturelabError(f"{what} setting {k.strip()!r} given twice in {text!r}")
         out[k.strip()] = v.strip()
     return out

@@ -31,6 +31,10 @@ def _cmd_evolve(a):
             raise FracturelabError(f"{flag} is empty: give K=V,... or leave it out")
     if a.novelty is not None and a.method != "neat-novelty":
         raise FracturelabError(f"--novelty applies to --method neat-novelty, not {a.method}")
+    if a.arch is not None and a.method.startswith("neat"):  # NEAT grows its own arch: --arch would do nothing
+        raise FracturelabError(f"--arch applies to --method cmaes and es, not {a.method} (it grows its own)")
+    if a.arch is not None and not a.arch.strip():
+        raise FracturelabError("--arch is empty: give an arch (e.g. 2;sin:8) or leave it out")
     check_new_dir(a.out, a.force, inputs=(a.target,))  # fail before any long work
     target, own = load_target(a.target, a.res)
     arch = None

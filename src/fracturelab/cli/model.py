@@ -46,7 +46,7 @@ def _cmd_export(a):
 
     output_file(a.out)  # before the work: a FIFO or device node named by -o is refused, never replaced
     data = _task_data(a.source, a.split, a.seed, a.set)
-    sets = [s for s in a.sets.split(",") if s.strip()] if a.sets is not None else None
+    sets = [s.strip() for s in a.sets.split(",") if s.strip()] if a.sets is not None else None
     if sets is not None and not sets:
         raise FracturelabError(f"no set named (sets of task {data.name!r}: {', '.join(data.sets())})")
     rows = own_exports().get(data.name, export_rows)(data, sets)

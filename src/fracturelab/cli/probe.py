@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+from ..errors import FracturelabError
 from .args import seed
 
 
@@ -64,6 +65,8 @@ def _cmd_probe_model(a):
     from ..study.exposure_claims import claims
 
     split = (lambda s: [x for x in s.split(",") if x.strip()] if s is not None else None)  # given empty: refused
+    if a.group_by is not None and not split(a.group_by):  # `or ()` below would take it for no --group-by at all
+        raise FracturelabError("--group-by names no field: give FIELD,... or leave it out")
     results = probe_model(a.model, a.prompts, a.out, layers=split(a.layers), probes=split(a.probes),
                           batch_size=a.batch_size, device=a.device, seed=a.seed, progress=not a.quiet,
                           dtype=a.dtype, max_prompts=a.max_prompts, group_by=split(a.group_by) or (),

@@ -62,6 +62,8 @@ def _cmd_study(a):
 def _cmd_report(a):
     from ..report.study_page import build_report
 
+    if a.out is not None and not a.out.strip():  # '' is no folder: Path('') would write into the current one
+        raise FracturelabError("-o is empty: name the folder for report.html or leave -o out")
     res = build_report(a.outdir, progress=not a.quiet, dest=a.out)
     wrote = [str(res[k]) for k in ("report", "summary", "explorer") if res[k] is not None]
     print(f"wrote {', '.join(wrote[:-1])} and {wrote[-1]}")

@@ -59,6 +59,9 @@ class PlantedSettings:
         if bad or not self.tasks:
             raise FracturelabError(f"planted: unknown task {bad[0] if bad else ''!r} (tasks with a plan: "
                                    f"{', '.join(TASK_PLANS)})")
+        twice = next((t for t in self.tasks if self.tasks.count(t) > 1), None)
+        if twice is not None:  # each of its pairs would be built, scored and counted in the AUCs twice
+            raise FracturelabError(f"planted: task {twice!r} is listed twice")
         if not self.seeds or min(self.seeds) < 0 or not self.widths or min(self.widths) < 3 or self.workers < 1:
             raise FracturelabError("planted: seeds >= 0, widths >= 3 (every block gets a unit) and workers >= 1")
 

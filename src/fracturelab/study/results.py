@@ -104,13 +104,19 @@ def load_study(outdir) -> StudyResults:
         bad = next((k for k in ("name", "digest", "created") if not isinstance(study.get(k), str)), None)
         if bad is not None:  # written as text by fracturelab; anything else would reach summary.json's JSON
             raise FracturelabError(f"{path}: studies row {bad} is not text; the store was changed outside fracturelab")
-        spec = spec_from_dict(study["spec"])
-        keys = study["options"]["keys"]
-        cells = store.cells(keys)
-        metrics = store.metrics(keys)
-        examples = parse_meta(store.examples(keys))
-        cppn = [c for c in cells if c.kind == CppnCell.kind and c.done]
-        renders = {c.key: png for c in cppn if (png := store.blob(c.key, RENDER_PNG)) is not None}
-        nets = [_net(store, c) for c in cppn]
-        counts = store.counts()
+        try:  # rows fracturelab wrote read as it wrote them; one changed outside it is named, never a traceback
+            spec = spec_from_dict(study["spec"])
+            keys = study["options"]["keys"]
+            cells = store.cells(keys)
+            metrics = store.metrics(keys)
+            examples = parse_meta(store.examples(keys))
+            cppn = [c for c in cells if c.kind == CppnCell.kind and c.done]
+            renders = {c.key: png for c in cppn if (png := store.blob(c.key, RENDER_PNG)) is not None}
+            nets = [_net(store, c) for c in cppn]
+            counts = store.counts()
+        except FracturelabError:
+            raise
+        except (TypeError, ValueError, KeyError, AttributeError) as e:  # UnicodeDecodeError is a ValueError
+            raise FracturelabError(f"{path}: a row was changed outside fracturelab ({type(e).__name__}: "
+                                   f"{str(e)[:120]})") from None
     return StudyResults(spec, study, cells, rows_of(cells, metrics), examples, renders, nets, counts)

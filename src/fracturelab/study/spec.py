@@ -311,8 +311,10 @@ def _check_analysis(a: AnalysisSettings) -> None:
     """The statistics settings' ranges, and sesoi's keys (claim ids) and values (> 0)."""
     from .claims import CLAIMS
 
-    if not 0 < a.alpha < 0.5 or not 0 <= a.learned_id_acc <= 1 or not a.match_mse > 0:
-        raise FracturelabError("spec.analysis: 0 < alpha < 0.5, 0 <= learned_id_acc <= 1, match_mse > 0")
+    if (not 0 < a.alpha < 0.5 or not 0 <= a.learned_id_acc <= 1 or not a.match_mse > 0
+            or not 0 <= a.match_id_acc <= 1):  # below 0 no seed pair could ever match: claim 9 would have none
+        raise FracturelabError("spec.analysis: 0 < alpha < 0.5, 0 <= learned_id_acc <= 1, match_mse > 0, "
+                               f"0 <= match_id_acc <= 1 (got {a.match_id_acc!r})")
     for k, v in a.sesoi.items():
         if not (k.isdigit() and int(k) in CLAIMS) or isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
             raise FracturelabError(f"spec.analysis.sesoi: {k!r} = {v!r} (keys: claim ids {sorted(CLAIMS)}, values > 0)")
