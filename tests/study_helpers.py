@@ -59,7 +59,7 @@ models = ["transformer"]
 scales = ["base"]
 [[tasks]]
 name = "binding"
-models = ["mlp", "transformer"]
+models = ["mlp"]
 regimes = ["scratch", "pretrain"]
 scales = ["base"]
 [[tasks]]

@@ -2,7 +2,7 @@
 heteroscedastic strata; a seed effect shared by a seed's runs at intraclass correlation 0.7; skewed deviations with a
 test_id accuracy bunched at its ceiling; an intervention that only costs ID accuracy while final fracture ignores
 architecture; all of these at once), Holm's family-wise rate stays at or below alpha + 2 Monte Carlo SE, and each
-claim's rate below alpha + z(1 - 0.05 / claims) SE (CLAIM_BOUND: 2.61 SE with 11 claims; it was 2.54 with 9, fixed). Planted effects are covered by the 95 % interval at 95 % within 2 MC
+claim's rate below alpha + z(1 - 0.05 / claims) SE (CLAIM_BOUND: 2.54 SE over the 9 claims checked here). Planted effects are covered by the 95 % interval at 95 % within 2 MC
 SE, and large ones are found (so the null checks cannot pass by never deciding anything).
 
 Mutations this catches (checked by hand, docs/study.md): runs as their own clusters (claims 6 and 7 then reject 35 % and
@@ -27,7 +27,10 @@ REPS = 200
 ALPHA = 0.05
 SE = math.sqrt(ALPHA * (1 - ALPHA) / REPS)  # Monte Carlo SE of a rate of ALPHA over REPS studies
 BOUND = ALPHA + 2 * SE
-CLAIM_BOUND = ALPHA + st.norm.ppf(1 - 0.05 / len(CLAIMS)) * SE  # Bonferroni over the claims checked
+MESSY = [i for i in CLAIMS if i not in (10, 11)]
+"""The claims calibrated here; claims 10 and 11 read binding runs and are calibrated on their own messy nulls
+(tests/test_placebo_binding.py, tests/test_placebo_scale.py)."""
+CLAIM_BOUND = ALPHA + st.norm.ppf(1 - 0.05 / len(MESSY)) * SE  # Bonferroni over the claims checked
 """Each scenario checks nine claims' rates: an exactly calibrated test exceeds alpha + 2 SE with probability ~2 %
 each, so one of 54 rates would fail by chance about every other draw of seeds; the per-claim bound is Bonferroni's
 over the scenario's nine (alpha + 2.54 SE), the family-wise rate keeps alpha + 2 SE."""
@@ -47,11 +50,11 @@ PLANTED = {3: 0.5, 4: 0.3, 5: 0.05, 6: 0.02, 7: 0.02, 9: 0.05}
 
 def _pvalues(mess: Mess, reps: int, effect=None, seed0: int = 1000):
     s = AnalysisSettings()
-    p = {i: [] for i in CLAIMS}
+    p = {i: [] for i in MESSY}
     for rep in range(reps):
-        rows, ex = synthetic(seeds=3, effect=effect, rng=seed0 + rep, mess=mess)
-        for i, c in CLAIMS.items():
-            p[i].append(c.fn(rows, ex, s).p())
+        rows, ex = synthetic(seeds=3, effect=effect, rng=seed0 + rep, mess=mess, binding=False)
+        for i in MESSY:
+            p[i].append(CLAIMS[i].fn(rows, ex, s).p())
     return {i: np.array(v) for i, v in p.items()}
 
 
@@ -69,7 +72,7 @@ def test_false_verdict_rates_at_most_alpha_in_every_scenario(null_pvalues):
         rates[cid] = float((v[np.isfinite(v)] <= ALPHA).mean())
     high = {c: r for c, r in rates.items() if r > CLAIM_BOUND}
     assert not high, f"{name}: claims rejecting above {CLAIM_BOUND:.3f} under no effect: {high} (all: {rates})"
-    family = np.mean([any(a <= ALPHA for a in holm({i: float(p[i][rep]) for i in CLAIMS}).values())
+    family = np.mean([any(a <= ALPHA for a in holm({i: float(p[i][rep]) for i in MESSY}).values())
                       for rep in range(REPS)])
     assert family <= BOUND, f"{name}: family-wise rate {family:.3f} above {BOUND:.3f}"
 
@@ -80,7 +83,7 @@ def test_planted_effects_are_covered_at_95_percent(name):
     s = AnalysisSettings()
     hits = {i: [] for i in PLANTED}
     for rep in range(REPS):
-        rows, ex = synthetic(seeds=3, effect=PLANTED, rng=20_000 + rep, mess=SCENARIOS[name])
+        rows, ex = synthetic(seeds=3, effect=PLANTED, rng=20_000 + rep, mess=SCENARIOS[name], binding=False)
         for i, truth in PLANTED.items():
             lo, hi = CLAIMS[i].fn(rows, ex, s).ci(0.95)
             if math.isfinite(lo):
@@ -93,11 +96,11 @@ def test_planted_effects_are_covered_at_95_percent(name):
 @pytest.mark.slow
 def test_planted_effects_are_found():
     s = AnalysisSettings()
-    found = {i: 0 for i in CLAIMS}
+    found = {i: 0 for i in MESSY}
     reps = 20
     for rep in range(reps):
-        rows, ex = synthetic(seeds=8, effect=STRONG, rng=rep)
-        for c in decide(rows, ex, s):
+        rows, ex = synthetic(seeds=8, effect=STRONG, rng=rep, binding=False)
+        for c in decide(rows, ex, s, ids=MESSY):
             found[c["id"]] += c["verdict"] == "supported"
     weak = {i: n / reps for i, n in found.items() if n / reps < 0.8}
     assert not weak, f"claims rarely supported despite a large planted effect: {weak}"
