@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 
 from ..errors import FracturelabError
@@ -42,10 +43,16 @@ class _Formatter(argparse.HelpFormatter):
         return text.split("\n", 1)[1] if isinstance(action, argparse._SubParsersAction) else text
 
 
+NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-inf(inity)?$", re.IGNORECASE)
+"""What argparse reads as a negative number, not a flag: its own pattern (-3, -.5) misses -1e30 and -inf, which
+then end an option's values with "expected 4 arguments" (`render --window -1e30 ...`)."""
+
+
 class _Parser(argparse.ArgumentParser):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, formatter_class=_Formatter, **kwargs)
         self.register("action", "parsers", _Commands)
+        self._negative_number_matcher = NEGATIVE_NUMBER
 
     def error(self, message):  # one line, exit 2, as for every other bad input
         self.exit(2, f"{self.prog}: error: {message}\n")

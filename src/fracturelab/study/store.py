@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import errno
 import json
+import math
 import os
 import sqlite3
 import stat
@@ -228,6 +229,8 @@ class Store:
         keys = options.get("keys")
         if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
             self._tampered(f"{where} options_json: 'keys' is not a list of cell keys")
+        if not isinstance(options.get("provenance", {}), dict):  # provenance.collect's object, or absent (older)
+            self._tampered(f"{where} options_json: 'provenance' is not an object")
         return {"id": r[0], "name": r[1], "digest": r[2], "spec": spec, "options": options, "created": r[5]}
 
     def register_cells(self, study_id: int, cells: list[dict]) -> None:
@@ -274,8 +277,9 @@ class Store:
                                  (FAILED, time.time(), outcome.seconds, outcome.error, key))
                 return
             res = outcome.result
-            self.con.executemany("INSERT INTO metrics VALUES (?, ?, ?)",
-                                 [(key, n, float(v)) for n, v in sorted(res.metrics.items())])
+            self.con.executemany("INSERT INTO metrics VALUES (?, ?, ?)",  # a value not finite measured nothing
+                                 [(key, n, float(v)) for n, v in sorted(res.metrics.items())
+                                  if math.isfinite(float(v))])
             cols = ("split", "idx", "correct", *EXAMPLE_COLUMNS, "meta_json")
             self.con.executemany(f"INSERT INTO examples(cell_key, {', '.join(cols)}) VALUES "
                                  f"(?, {', '.join('?' * len(cols))})",
@@ -289,8 +293,8 @@ class Store:
     # -- reading ----------------------------------------------------------------------------------------------
     def cells(self, keys=None) -> list[StoredCell]:
         """The stored cells, in `keys`' order and only those when given (else every cell, in the table's order)."""
-        rows = self.con.execute("SELECT key, params_json, status, seconds, error, notes_json FROM cells").fetchall()
-        out = [self._cell(*r) for r in rows]
+        rows = self.con.execute("SELECT key, kind, params_json, status, seconds, error, notes_json FROM cells")
+        out = [self._cell(*r) for r in rows.fetchall()]
         if keys is not None:
             order = {k: i for i, k in enumerate(keys)}
             out = sorted((c for c in out if c.key in order), key=lambda c: order[c.key])
@@ -299,8 +303,8 @@ class Store:
     def metrics(self, keys=None) -> dict[str, dict[str, float]]:
         out: dict[str, dict[str, float]] = {}
         for k, n, v in self.con.execute("SELECT cell_key, name, value FROM metrics ORDER BY cell_key, name"):
-            if not isinstance(v, (int, float)):  # REAL affinity keeps text and blobs that are not numbers as they are
-                self._tampered(f"metrics row ({k!r}, {n!r}): value {v!r:.40} is not a number")
+            if not isinstance(v, (int, float)) or not math.isfinite(v):  # REAL affinity keeps text and blobs as
+                self._tampered(f"metrics row ({k!r}, {n!r}): value {v!r:.40} is not a finite number")  # they are
             out.setdefault(k, {})[n] = float(v)
         return out if keys is None else {k: out[k] for k in keys if k in out}
 
@@ -339,12 +343,15 @@ class Store:
             self._tampered(f"{where} is not a JSON object")
         return v
 
-    def _cell(self, key, params_json, status, seconds, error, notes_json) -> StoredCell:
-        """One cells row, checked: params a JSON object of kind task or cppn, a known status, seconds a number."""
+    def _cell(self, key, kind, params_json, status, seconds, error, notes_json) -> StoredCell:
+        """One cells row, checked: params a JSON object of kind task or cppn (the row's kind column too), a known
+        status, seconds a number."""
         where = f"cells row {key!r}"
         params = self._object(params_json, f"{where} params_json")
         if params.get("kind") not in ("task", "cppn"):
             self._tampered(f"{where} params_json: kind {params.get('kind')!r} is neither 'task' nor 'cppn'")
+        if kind != params["kind"]:  # register_cells writes both from one cell
+            self._tampered(f"{where}: kind {kind!r:.40} is not its params' kind {params['kind']!r}")
         if status not in STATUSES:
             self._tampered(f"{where}: status {status!r:.40} is not one of {', '.join(STATUSES)}")
         if seconds is not None and not isinstance(seconds, (int, float)):

@@ -85,11 +85,20 @@ def resolve(task: str, split: str | None, model: str | None, regime: str, task_o
     train = from_options(TrainSettings, routed["train"], "training", strings=True)
     check_evolve(regime, train.evolve)  # fail before any work (TrainSettings.check read intervention)
     if regime == "decay":  # TrainSettings.check read intervention as bimt's: a bimt-only key passed there
-        parse_settings(train.intervention, DecaySettings)
+        check_decay(parse_settings(train.intervention, DecaySettings), train.lr)
     return {"task": task, "split": split or next(f.default for f in dataclasses.fields(TASKS[task].settings_cls)
                                                  if f.name == "split"),
             "model": model, "regime": regime, "task_options": routed["task"], "model_options": routed["model"],
             "train": train}
+
+
+def check_decay(d: DecaySettings, lr: float) -> None:
+    """AdamW's decoupled decay multiplies each weight by 1 - lr * strength every step: at lr * strength >= 1 that
+    factor is <= 0 (the weights are zeroed or flip sign and grow, and the run diverges), known before any work."""
+    if lr * d.strength >= 1:
+        raise FracturelabError(f"decay strength {d.strength:g} at lr {lr:g}: each step would multiply the weights by "
+                               f"1 - lr * strength = {1 - lr * d.strength:.3g} <= 0 (lower the strength below "
+                               f"{1 / lr:.3g})")
 
 
 def check_evolve(regime: str, text: str) -> None:
