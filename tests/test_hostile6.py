@@ -27,7 +27,7 @@ def _tampered(tmp_path, sql: str):
 
 @pytest.mark.parametrize("sql, words", [
     ("UPDATE studies SET options_json = json_set(options_json, '$.provenance', 5)", ("'provenance'",)),
-    ("UPDATE metrics SET value = 1e999 WHERE rowid = (SELECT MIN(rowid) FROM metrics)", ("finite",)),
+    ("UPDATE metrics SET value = 1e999 WHERE rowid = (SELECT MIN(rowid) FROM metrics)", ("not finite",)),
     ("UPDATE cells SET kind = 'weird' WHERE rowid = (SELECT MIN(rowid) FROM cells)", ("'weird'",)),
 ])
 def test_report_on_a_store_whose_rows_were_changed(tmp_path, capsys, sql, words):

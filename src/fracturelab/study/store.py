@@ -303,8 +303,10 @@ class Store:
     def metrics(self, keys=None) -> dict[str, dict[str, float]]:
         out: dict[str, dict[str, float]] = {}
         for k, n, v in self.con.execute("SELECT cell_key, name, value FROM metrics ORDER BY cell_key, name"):
-            if not isinstance(v, (int, float)) or not math.isfinite(v):  # REAL affinity keeps text and blobs as
-                self._tampered(f"metrics row ({k!r}, {n!r}): value {v!r:.40} is not a finite number")  # they are
+            if not isinstance(v, (int, float)):  # REAL affinity keeps text and blobs that are not numbers as they are
+                self._tampered(f"metrics row ({k!r}, {n!r}): value {v!r:.40} is not a number")
+            if not math.isfinite(v):  # finish leaves out what is not finite
+                self._tampered(f"metrics row ({k!r}, {n!r}): value {v!r} is not finite")
             out.setdefault(k, {})[n] = float(v)
         return out if keys is None else {k: out[k] for k in keys if k in out}
 
