@@ -45,11 +45,16 @@ def _not_regular(path: Path) -> str | None:
     return "a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device node"
 
 
-def output_file(path) -> Path:
+def output_file(path, inputs=()) -> Path:
     """Fail early, before any work, if the output file PATH cannot be written: an existing PATH must be a regular
     file (replaced whole at the end, atomic_file), never a folder, a FIFO or a device node such as /dev/full, which
-    the rename would replace with a regular file; its folder must be writable (prepare_output_dir)."""
+    the rename would replace with a regular file; its folder must be writable (prepare_output_dir). inputs: the
+    command's input paths; a PATH that is one of them or lies inside one is refused (it would replace part of the
+    input, e.g. a run folder's model.pt)."""
     p = Path(path)
+    for src in map(Path, inputs):
+        if src.exists() and src.resolve() in (p.resolve(), *p.resolve().parents):
+            raise FracturelabError(f"{path}: is the input {src} or lies inside it; give another output file")
     if p.is_dir():
         raise FracturelabError(f"{p}: is a folder; give the output file's name")
     if str(path).endswith(os.sep):  # Path drops a trailing "/": "a.png/" would write the file a.png

@@ -34,6 +34,10 @@ class Limits:
     max_runs: int = bounded(10_000, 1)
     """Most networks one command or spec asks for at once: seeds in a --seeds list, an evolution's population, a
     spec's cppn.replicas."""
+    max_steps: int = bounded(10_000_000, 1)
+    """Most optimizer steps or generations of one run (training's max_steps, pretrain_steps and curriculum_steps,
+    `replicate --steps`, an evolution's generations): a step costs a millisecond at least, so 10^7 is hours and a
+    typo such as 9e9 would never end."""
     max_depth: int = bounded(1000, 1)
     """Most hidden layers of a CPPN arch (--arch, arch.txt, a genome's layerized arch): each layer is one sequential
     step of every forward pass, so a million one-unit layers, though within max_params, take hours per step."""

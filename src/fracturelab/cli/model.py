@@ -44,7 +44,8 @@ def _cmd_export(a):
     from ..io import output_file
     from ..probes.prompts import export_rows, own_exports, write_jsonl
 
-    output_file(a.out)  # before the work: a FIFO or device node named by -o is refused, never replaced
+    run = (a.source,) if Path(a.source).is_dir() else ()  # a run folder (a task name is no input path)
+    output_file(a.out, inputs=run)  # before the work: a FIFO, a device node or the run's files are never replaced
     data = _task_data(a.source, a.split, a.seed, a.set)
     sets = [s.strip() for s in a.sets.split(",") if s.strip()] if a.sets is not None else None
     if sets is not None and not sets:

@@ -164,6 +164,8 @@ def _parse_links(path: Path, genome: ET.Element, nodes: dict[str, Node]) -> list
         if (src, dst) in seen:  # NEAT has one connection gene per node pair; a repeat is a corrupt or forged file
             raise GenomeError(path, f"link {src}->{dst} appears twice")
         seen.add((src, dst))
+        if len(el.findall("weight")) > 1:  # findtext reads the first: which one the file meant is unknowable
+            raise GenomeError(path, f"link {src}->{dst} has {len(el.findall('weight'))} weights")
         w = _weight(path, el.findtext("weight"), f"link {src}->{dst}")
         cl = el.find("color-label")
         label = texts.get(cl.get("id")) if cl is not None else None

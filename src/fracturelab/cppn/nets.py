@@ -62,13 +62,15 @@ def load_netdir(path) -> Net:
 
 
 def load_cppn(spec) -> Net:
-    """A genome file (.xml or .zip), a net folder, a built-in CPPN's name, or a shipped Picbreeder network's name
-    (cppn.picbreeder: skull, butterfly, apple, sgd_skull, 576_Skull, ...). An existing path wins over a name."""
+    """A genome file (.xml or .zip), a net folder, a built-in CPPN's name (face, or builtin:face as `fracturelab
+    builtins` and a net's source name it), or a shipped Picbreeder network's name (cppn.picbreeder: skull,
+    butterfly, apple, sgd_skull, 576_Skull, ...). An existing path wins over a name."""
     from .picbreeder import FER_IMAGES, resolve
 
     path = Path(str(spec))
-    if str(spec) in BUILTINS and not path.exists():
-        return builtin_net(str(spec))
+    name = str(spec).removeprefix("builtin:")
+    if name in BUILTINS and not path.exists():
+        return builtin_net(name)
     if path.is_dir():
         return load_netdir(path)
     if path.exists():

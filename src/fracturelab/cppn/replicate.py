@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 from ..errors import FracturelabError, diverged
 from ..stacked import StackedAdam
 from .arch import Arch
+from .nets import FLOAT32_MAX
 from .color import to_rgb
 from .fused import active as fused_active, adam_step, rgb_mse_fn
 from .module import DEFAULT_WINDOW, coord_grid, forward, lecun_normal
@@ -80,6 +81,11 @@ class ReplicateSettings:
     def check(self) -> None:
         if self.res < 2 or self.steps < 1 or not 0 < self.lr < float("inf"):
             raise FracturelabError(f"bad replicate settings: res >= 2, steps >= 1, lr > 0 (got {asdict(self)})")
+        if self.lr > FLOAT32_MAX:  # Adam holds it in float32: it would diverge at step 1
+            raise FracturelabError(f"replicate lr {self.lr:g} overflows float32 (at most {FLOAT32_MAX:.3g})")
+        from ..limits import check_size
+
+        check_size(self.steps, "max_steps", "replicate steps")
         if self.init not in INITS:
             raise FracturelabError(f"unknown replicate init {self.init!r} (inits: {', '.join(INITS)})")
         if self.keep not in KEEP:

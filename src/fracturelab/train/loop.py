@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..cppn.nets import FLOAT32_MAX
 from ..errors import FracturelabError, diverged
 from ..tasks.base import Example
 
@@ -111,6 +112,10 @@ class TrainSettings:
         # a batch never needs more examples than a task may generate (curriculum and population batches allocate it)
         check_size(self.batch_size, "max_task_items", "train setting batch_size")
         check_size(self.eval_batch, "max_task_items", "train setting eval_batch")
+        for name in ("max_steps", "pretrain_steps", "curriculum_steps"):
+            check_size(getattr(self, name), "max_steps", f"train setting {name}")
+        if self.lr > FLOAT32_MAX:  # the optimizer holds it in float32: Adam fails in the first step ("overflow")
+            raise FracturelabError(f"train setting lr {self.lr:g} overflows float32 (at most {FLOAT32_MAX:.3g})")
         if any(c < 1 for c in self.checkpoints):
             raise FracturelabError(f"checkpoints are training steps >= 1, got {list(self.checkpoints)}")
         self._check_texts()

@@ -49,6 +49,7 @@ class ESSettings:
             raise FracturelabError(f"bad ES settings: population >= 2, sigma > 0, lr > 0, generations >= 1, "
                                    f"restarts >= 0 "
                                    f"(got {asdict(self)})")
+        _check_generations(self.generations)
         if not (math.isfinite(self.sigma) and self.sigma <= FLOAT32_MAX and math.isfinite(self.lr)):
             raise FracturelabError(f"bad ES settings: sigma and lr must be finite and sigma at most {FLOAT32_MAX:.3g} "
                                    f"(draws are float32 weights), got sigma={self.sigma}, lr={self.lr}")
@@ -129,6 +130,7 @@ class NEATSettings:
             raise FracturelabError(f"bad NEAT settings: population >= 2, generations >= 1, res >= 2, an activation, "
                                    f"initial_hidden >= 0, elitism <= population "
                                    f"(got {asdict(self)})")
+        _check_generations(self.generations)
         probs = {k: getattr(self, k) for k in ("node_add_prob", "conn_add_prob")}
         if not all(0 <= p <= 1 for p in probs.values()):
             raise FracturelabError(f"bad NEAT settings: node_add_prob and conn_add_prob are chances in [0, 1] "
@@ -161,6 +163,15 @@ class NoveltySettings:
     """Archive size cap (the oldest members leave first)."""
 
     def check(self) -> None:
-        if self.k < 1 or self.res < 2 or not 0 <= self.archive_prob <= 1 or self.max_archive < 1:
-            raise FracturelabError(f"bad novelty settings: k >= 1, res >= 2, 0 <= archive_prob <= 1 "
+        # threshold: a novelty is an RMS distance (>= 0), so a negative threshold would read as 0 unseen
+        if self.k < 1 or self.res < 2 or not 0 <= self.archive_prob <= 1 or self.max_archive < 1 \
+                or not self.threshold >= 0:
+            raise FracturelabError(f"bad novelty settings: k >= 1, res >= 2, 0 <= archive_prob <= 1, threshold >= 0 "
                                    f"(got {asdict(self)})")
+
+
+def _check_generations(n: int) -> None:
+    """An evolution's generations within limits.max_steps (read when checked: the limit may be set after import)."""
+    from ...limits import check_size
+
+    check_size(n, "max_steps", "evolution generations")
