@@ -152,12 +152,10 @@ def _rebuilt(n):
     return Net(f"{n.name} {n.regime} seed {n.seed}", arch, params.astype(np.float32), source=n.regime)
 
 
-def write_study_explorer(res, dest_dir, settings: ExploreSettings = ExploreSettings(sweep_max=0)) -> Path | None:
-    """The explorer of a study's CPPN part (res: study.results.StudyResults, already read from the store): its
+def _study_nets(res) -> list:
+    """A study's CPPN nets for its explorer (res: study.results.StudyResults, already read from the store): its
     reference networks, each followed by its other nets (replicas, initializations, rebuilt from the arch and weights
-    their cells stored; a store older than the explorer gives references only). Written to DEST_DIR/explorer.html,
-    beside the report that links to it; None when the study has no finished CPPN cell. Replicas have no genome, so by
-    default only the references' links are swept (sweep_max=0)."""
+    their cells stored; a store older than the explorer gives references only)."""
     from ..cppn.nets import load_cppn
 
     refs: dict[str, list] = {}
@@ -170,17 +168,26 @@ def write_study_explorer(res, dest_dir, settings: ExploreSettings = ExploreSetti
                 pass
         elif (net := _rebuilt(n)) is not None:
             group.append(net)
-    nets = [n for group in refs.values() for n in group]
+    return [n for group in refs.values() for n in group]
+
+
+def write_study_explorer(res, dest_dir, settings: ExploreSettings = ExploreSettings(sweep_max=0)) -> Path | None:
+    """The explorer of a study's CPPN part (_study_nets), written to DEST_DIR/explorer.html, beside the report that
+    links to it; None when the study has no finished CPPN cell. Replicas have no genome, so by default only the
+    references' links are swept (sweep_max=0)."""
+    nets = _study_nets(res)
     if not nets:
         return None
     return write_explorer([], Path(dest_dir) / STUDY_EXPLORER, settings, nets=nets)
 
 
-def study_explorer_link(res, dest_dir) -> str | None:
-    """The report's hook: write the study's explorer into DEST_DIR (the report's folder) and return its file name
-    (None if the study has no CPPN cells, or the explorer cannot be written; the report goes on without it)."""
+def study_explorer_page(res, settings: ExploreSettings = ExploreSettings(sweep_max=0)) -> str | None:
+    """The report's hook: the HTML of the study's explorer (as write_study_explorer writes it), built in memory so
+    that the report writes all its files or none; None if the study has no CPPN cells or the page cannot be built
+    (the report goes on without it)."""
     try:
-        page = write_study_explorer(res, dest_dir)
+        nets = _study_nets(res)
+        settings.check()
+        return explorer_html([net_record(n, settings) for n in nets], settings=settings) if nets else None
     except (FracturelabError, OSError):
         return None
-    return page.name if page else None

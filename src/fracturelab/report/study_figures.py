@@ -1,13 +1,44 @@
 """The study report's figures that belong to no single claim (each claim draws its own: study/claims/), as base64
-PNG strings."""
+PNG strings, and the view of a study that every figure draws from (drawable)."""
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 
 from ..study import names as N
 from ..study.claims.drawing import COLOURS, b64, empty, interval_bars, new_figure
+
+PLOT_MAX = 1e300
+"""The largest magnitude a figure draws. A store's REAL column holds finite values up to 1.8e308, but matplotlib's axis
+arithmetic (its margins, its tick steps) overflows near there ("arange: cannot compute length"), and sums and
+differences of such values are infinite: a value beyond it is left out of the figures (the tables show it)."""
+
+
+def _huge(v) -> bool:
+    return isinstance(v, float) and abs(v) > PLOT_MAX
+
+
+def _nan_huge(v, n: list):
+    """v with every float beyond PLOT_MAX in its dicts, lists and tuples replaced by NaN (drawn as no point, no
+    bar), each counted in n."""
+    if _huge(v):
+        n.append(v)
+        return math.nan
+    if isinstance(v, dict):
+        return {k: _nan_huge(x, n) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_nan_huge(x, n) for x in v]
+    return v
+
+
+def drawable(res, claims: list[dict]) -> tuple[object, list[dict], int]:
+    """What the figures draw from: `res` (study.results.StudyResults) and the summary's `claims` with each value
+    beyond PLOT_MAX (a metric, or an estimate derived from one) made NaN, and how many were (0: the figures show
+    everything the tables do)."""
+    n: list = []
+    return dataclasses.replace(res, rows=_nan_huge(res.rows, n)), _nan_huge(claims, n), len(n)
 
 
 def task_accuracy(rows: list[dict]) -> str:

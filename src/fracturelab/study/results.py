@@ -108,6 +108,9 @@ def load_study(outdir) -> StudyResults:
             spec = spec_from_dict(study["spec"])
             keys = study["options"]["keys"]
             cells = store.cells(keys)
+            if missing := len(set(keys) - {c.key for c in cells}):  # run_study registers every key it lists at once
+                raise FracturelabError(f"{path}: {missing} of the study's cells are missing from the cells table; "
+                                       "the store was changed outside fracturelab")
             metrics = store.metrics(keys)
             examples = parse_meta(store.examples(keys))
             cppn = [c for c in cells if c.kind == CppnCell.kind and c.done]

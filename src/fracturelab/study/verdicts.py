@@ -80,12 +80,17 @@ def summarize(res: StudyResults) -> dict:
             "provenance": provenance_summary(res), "claims": claims}
 
 
+def summary_text(summary: dict) -> str:
+    """summary.json's text (one format wherever it is written: here and with the report's other files)."""
+    return json.dumps(summary, indent=1)
+
+
 def write_summary(outdir, res: StudyResults) -> dict:
     """Write the summary of `res` (results.load_study) to OUTDIR/summary.json atomically; returns the summary."""
     summary = summarize(res)
     try:
         with atomic_file(Path(outdir) / SUMMARY) as tmp:
-            tmp.write_text(json.dumps(summary, indent=1))
+            tmp.write_text(summary_text(summary))
     except OSError as e:
         raise FracturelabError(f"{outdir}: cannot write {SUMMARY} ({e.strerror})") from None
     return summary
