@@ -169,25 +169,53 @@ def _add_novelty(sets: dict[str, list[Example]], letters: list[str]) -> None:
                            "nn_dist": 0.0 if name == "train" else round(float(h), 6)})
 
 
-def make(s: FactorsSettings) -> TaskData:
-    """The task's data for these settings (see the module docstring)."""
+def _counts(s: FactorsSettings) -> dict[str, int]:
+    """Values per factor."""
+    return {"shape": s.n_shapes, "colour": s.n_colours, "position": s.grid**2}
+
+
+def _n_allowed(s: FactorsSettings) -> int:
+    """Combinations without a held-out pair: the held-out pairs are one per value of the split's first factor, each
+    with every value of the third factor, so n1 * n3 of the n1 * n2 * n3 combinations are held out."""
+    counts = _counts(s)
+    f1, f2 = s.split.split("_")
+    n3 = next(counts[f] for f in FACTORS if f not in (f1, f2))
+    return counts[f1] * (counts[f2] - 1) * n3
+
+
+def _n_new(s: FactorsSettings) -> int:
+    """Combinations held out whole as new_triple: id_frac of the allowed ones."""
+    return int(round(s.id_frac * _n_allowed(s)))
+
+
+def check_settings(s: FactorsSettings) -> None:
+    """Refuse settings make cannot use (arithmetic on the settings only: a study spec runs it at load): split,
+    n_shapes, n_colours, grid >= 2, n_per_combo >= 1, n_noise 0..the fewest background pixels (and > 0 unless
+    n_per_combo = 1), id_frac in (0, 1) leaving both new_triple and train combinations."""
     check_split(s, SPLITS, "factors")
     check(2 <= s.n_shapes <= len(SHAPES), f"n_shapes must be 2..{len(SHAPES)}, got {s.n_shapes}")
     check(2 <= s.n_colours <= len(COLOURS), f"n_colours must be 2..{len(COLOURS)}, got {s.n_colours}")
     check(s.grid >= 2, f"grid must be at least 2, got {s.grid}")
     check(s.n_per_combo >= 1 and s.n_noise >= 0, "n_per_combo must be >= 1 and n_noise >= 0")
     check(s.n_noise > 0 or s.n_per_combo == 1, "n_noise = 0 makes identical images: use n_per_combo = 1")
+    background = (4 * s.grid) ** 2 - 9  # the square, every shape's first, fills all 9 pixels of its mask
+    check(s.n_noise <= background, f"n_noise must be at most {background} (the background pixels of a "
+                                   f"{4 * s.grid}x{4 * s.grid} image), got {s.n_noise}")
     check(0 < s.id_frac < 1, f"id_frac must be in (0, 1), got {s.id_frac}")
-    counts = {"shape": s.n_shapes, "colour": s.n_colours, "position": s.grid**2}
+    check(0 < _n_new(s) < _n_allowed(s), f"id_frac {s.id_frac} leaves no new_triple or no train combinations")
+
+
+def make(s: FactorsSettings) -> TaskData:
+    """The task's data for these settings (see the module docstring)."""
+    check_settings(s)
+    counts = _counts(s)
     shapes, colours = list(SHAPES)[: s.n_shapes], list(COLOURS)[: s.n_colours]
     f1, f2 = s.split.split("_")
     heldout = _heldout_pairs(s, counts)
     combos = list(itertools.product(range(s.n_shapes), range(s.n_colours), range(counts["position"])))
     held = {c for c in combos if (c[FACTORS.index(f1)], c[FACTORS.index(f2)]) in heldout}
     allowed = [c for c in combos if c not in held]
-    n_new = int(round(s.id_frac * len(allowed)))
-    check(0 < n_new < len(allowed), f"id_frac {s.id_frac} leaves no new_triple or no train combinations")
-    new_combos = {allowed[i] for i in rng_for(s.seed, 2).permutation(len(allowed))[:n_new]}
+    new_combos = {allowed[i] for i in rng_for(s.seed, 2).permutation(len(allowed))[: _n_new(s)]}
     sets = _draw_sets(s, combos, held, new_combos)
     _add_novelty(sets, [LETTER[c] for c in colours])
     notes = {"heldout": [{f1: a, f2: b} for a, b in sorted(heldout)], "shapes": shapes, "colours": colours,
@@ -216,4 +244,4 @@ SPEC = TaskSpec(
     recipe=Recipe(task_options={"n_per_combo": 32, "n_noise": 1},
                   model_options={"mlp": {"input": "embed", "embed": 8, "hidden": 512, "depth": 1}},
                   train={"max_steps": 3000}, budget="about a minute"),
-    pretrain_set=pretrain_set, tiny={"n_per_combo": 2}, items=items)
+    pretrain_set=pretrain_set, tiny={"n_per_combo": 2}, items=items, check_settings=check_settings)

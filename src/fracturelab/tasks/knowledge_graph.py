@@ -122,18 +122,42 @@ def _crossed(s: KnowledgeGraphSettings, held: np.ndarray) -> tuple[list, list, l
     return train, first(familiar), first(novel), {"per_depth": per, "questions": pools}
 
 
-def make(s: KnowledgeGraphSettings) -> TaskData:
+def _n_2hop(s: KnowledgeGraphSettings) -> int:
+    """2-hop questions without a held-out pair (depth and composition splits): every entity with each of the
+    n_relations^2 relation pairs but the n_heldout_rel_pairs held out (none in the depth split)."""
+    return s.n_entities * (s.n_relations ** 2 - (0 if s.split == "depth" else s.n_heldout_rel_pairs))
+
+
+def _n_2hop_trained(s: KnowledgeGraphSettings) -> int:
+    """Trained 2-hop questions of the depth and composition splits: train_2hop_frac of _n_2hop."""
+    return int(round(s.train_2hop_frac * _n_2hop(s)))
+
+
+def check_settings(s: KnowledgeGraphSettings) -> None:
+    """Refuse settings make cannot use (arithmetic on the settings only: a study spec runs it at load): split, at
+    least 2 entities and 2 relations, train_2hop_frac and both train_deep_fracs in (0, 1), n_test >= 1,
+    n_heldout_rel_pairs 1..n_relations^2 - 1 where held-out pairs are used, and (depth and composition splits) a
+    train_2hop_frac that leaves both trained and held-out 2-hop questions."""
     check_split(s, SPLITS, "knowledge_graph")
     check(s.n_entities >= 2 and s.n_relations >= 2, "need at least 2 entities and 2 relations")
     check(0 < s.train_2hop_frac < 1, f"train_2hop_frac must be in (0, 1), got {s.train_2hop_frac}")
     check(len(s.train_deep_fracs) == 2 and all(0 < f < 1 for f in s.train_deep_fracs),
           f"train_deep_fracs must be two fractions in (0, 1) (3 and 4 hops), got {s.train_deep_fracs}")
     check(s.n_test >= 1, "n_test must be at least 1")
+    n_r = s.n_relations
+    if s.split != "depth":
+        check(1 <= s.n_heldout_rel_pairs < n_r * n_r, f"n_heldout_rel_pairs must be 1..{n_r * n_r - 1}")
+    if s.split != "crossed":
+        check(0 < _n_2hop_trained(s) < _n_2hop(s),
+              f"train_2hop_frac {s.train_2hop_frac} leaves no trained or no held-out 2-hop question")
+
+
+def make(s: KnowledgeGraphSettings) -> TaskData:
+    check_settings(s)
     n_e, n_r = s.n_entities, s.n_relations
     table = rng_for(s.seed, 1).integers(0, n_e, (n_r, n_e))  # table[r][e] = r(e)
     heldout: set[tuple[int, int]] = set()
     if s.split != "depth":
-        check(1 <= s.n_heldout_rel_pairs < n_r * n_r, f"n_heldout_rel_pairs must be 1..{n_r * n_r - 1}")
         pairs = list(itertools.product(range(n_r), repeat=2))
         heldout = {pairs[i] for i in rng_for(s.seed, 2).choice(len(pairs), s.n_heldout_rel_pairs, replace=False)}
     intermediate = s.intermediate and s.split != "crossed"
@@ -152,9 +176,7 @@ def make(s: KnowledgeGraphSettings) -> TaskData:
     else:
         two = [(e, r1, r2) for e in range(n_e) for r1 in range(n_r) for r2 in range(n_r) if not n_held((r1, r2))]
         order = rng_for(s.seed, 3).permutation(len(two))
-        n_tr = int(round(s.train_2hop_frac * len(two)))
-        check(0 < n_tr < len(two),
-              f"train_2hop_frac {s.train_2hop_frac} leaves no trained or no held-out 2-hop question")
+        n_tr = _n_2hop_trained(s)
         train_q = facts + [two[i] for i in order[:n_tr]]
         id_q = [two[i] for i in order[n_tr : n_tr + s.n_test]]
         notes["n_2hop_trained"] = n_tr
@@ -215,4 +237,5 @@ SPEC = TaskSpec(
     recipe=Recipe(task_options={"intermediate": True}, model_options={"transformer": {"d_model": 128, "n_layer": 2}},
                   train={"max_steps": 4000, "lr": 2e-3}, budget="about a minute"),
     pretrain_set=pretrain_set, curriculum_key=lambda e: (e.meta["hops"],), text=True,
-    tiny={"n_entities": 20, "n_relations": 4, "n_test": 100, "novelty": False}, items=items)
+    tiny={"n_entities": 20, "n_relations": 4, "n_test": 100, "novelty": False}, items=items,
+    check_settings=check_settings)

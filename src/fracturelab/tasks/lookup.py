@@ -80,13 +80,9 @@ def _chains(lengths, n_funcs, rng, limit):
 
 def _heldout_pairs(s: LookupSettings) -> set[tuple[int, int]]:
     """The split's held-out ordered pairs (f then g) of function indices, seeded: `n_heldout_pairs` of them for
-    heldout_compositions, none for longer (after checking the split's own settings)."""
+    heldout_compositions, none for longer."""
     if s.split == "longer":
-        check(len(s.ood_lengths) > 0 and min(s.ood_lengths) > max(s.train_lengths),
-              "the longer split needs ood_lengths all longer than train_lengths")
         return set()
-    check(max(s.train_lengths) >= 2, "heldout_compositions needs train_lengths with chains of 2 or more")
-    check(1 <= s.n_heldout_pairs < s.n_funcs**2, f"n_heldout_pairs must be 1..{s.n_funcs**2 - 1}")
     pairs = list(itertools.product(range(s.n_funcs), repeat=2))
     pick = rng_for(s.seed, 2).choice(len(pairs), s.n_heldout_pairs, replace=False)
     return {pairs[i] for i in sorted(pick)}
@@ -158,13 +154,27 @@ def _example(s: LookupSettings, val: list[str], tables, heldout, seen, x: int, c
     return Example(src, tgt, meta)
 
 
-def make(s: LookupSettings) -> TaskData:
-    """The task's data for these settings (see the module docstring)."""
+def check_settings(s: LookupSettings) -> None:
+    """Refuse settings make cannot use (arithmetic on the settings only: a study spec runs it at load): split,
+    n_bits 1..8, n_funcs 2..26, positive train_lengths, n_train and n_test >= 1, and the split's own settings (longer:
+    ood_lengths all longer than train_lengths; heldout_compositions: chains of 2 or more in training and
+    n_heldout_pairs 1..n_funcs^2 - 1)."""
     check_split(s, SPLITS, "lookup")
     check(1 <= s.n_bits <= 8, f"n_bits must be 1..8, got {s.n_bits}")
     check(2 <= s.n_funcs <= len(LETTERS), f"n_funcs must be 2..26, got {s.n_funcs}")
     check(len(s.train_lengths) > 0 and min(s.train_lengths) >= 1, "train_lengths must be positive chain lengths")
     check(s.n_train >= 1 and s.n_test >= 1, "n_train and n_test must be at least 1")
+    if s.split == "longer":
+        check(len(s.ood_lengths) > 0 and min(s.ood_lengths) > max(s.train_lengths),
+              "the longer split needs ood_lengths all longer than train_lengths")
+    else:
+        check(max(s.train_lengths) >= 2, "heldout_compositions needs train_lengths with chains of 2 or more")
+        check(1 <= s.n_heldout_pairs < s.n_funcs**2, f"n_heldout_pairs must be 1..{s.n_funcs**2 - 1}")
+
+
+def make(s: LookupSettings) -> TaskData:
+    """The task's data for these settings (see the module docstring)."""
+    check_settings(s)
     r = rng_for(s.seed, 1)
     tables = np.stack([r.permutation(2**s.n_bits) for _ in range(s.n_funcs)])  # tables[f][v] = f(v)
     heldout = _heldout_pairs(s)
@@ -202,4 +212,4 @@ SPEC = TaskSpec(
     recipe=Recipe(task_options={"intermediate": True}, model_options={"transformer": {"d_model": 64, "n_layer": 2}},
                   train={"max_steps": 4000, "lr": 2e-3}, budget="about 2 minutes"),
     pretrain_set=pretrain_set, curriculum_key=lambda e: (e.meta["length"],), text=True,
-    tiny={"n_train": 1500, "n_test": 200, "novelty": False}, items=items)
+    tiny={"n_train": 1500, "n_test": 200, "novelty": False}, items=items, check_settings=check_settings)

@@ -229,16 +229,23 @@ MAX_DIGITS = 18
 """Most digits of one operand (operands are drawn as int64)."""
 
 
-def _sizes(s: MultiplicationSettings) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
-    """The train and OOD sizes as (digits of a, digits of b) int pairs, checked."""
-    sizes = [tuple(int(x) for x in z) for z in s.train_sizes]
-    ood = [tuple(int(x) for x in z) for z in s.ood_sizes]
+def _sizes(s: MultiplicationSettings) -> tuple[list[tuple[int, ...]], list[tuple[int, ...]]]:
+    """The train and OOD sizes as (digits of a, digits of b) int tuples (check_settings checks them)."""
+    return [tuple(int(x) for x in z) for z in s.train_sizes], [tuple(int(x) for x in z) for z in s.ood_sizes]
+
+
+def check_settings(s: MultiplicationSettings) -> None:
+    """Refuse settings make cannot use (arithmetic on the settings only: a study spec runs it at load): split,
+    train_sizes and ood_sizes non-empty, disjoint (digits of a, digits of b) pairs of 1..MAX_DIGITS, and per-size
+    counts >= 1."""
+    check_split(s, SPLITS, "multiplication")
+    sizes, ood = _sizes(s)
     check(len(sizes) > 0 and len(ood) > 0, "train_sizes and ood_sizes must not be empty")
     check(all(len(z) == 2 and min(z) >= 1 for z in sizes + ood), "sizes are (digits of a, digits of b) pairs >= 1")
     # operands are drawn as int64: 10^18 is the largest power of ten it holds
     check(all(max(z) <= MAX_DIGITS for z in sizes + ood), f"sizes have at most {MAX_DIGITS} digits per operand")
     check(not set(sizes) & set(ood), f"ood_sizes {ood} overlap train_sizes")
-    return sizes, ood
+    check(s.n_train_per_size >= 1 and s.n_test_per_size >= 1 and s.n_ood_per_size >= 1, "per-size counts must be >= 1")
 
 
 def _train_and_id_pairs(s: MultiplicationSettings, sizes) -> tuple[list, list]:
@@ -303,9 +310,8 @@ def _add_coverage(e: Example, bits: dict[tuple, int], everyone: int) -> None:
 
 def make(s: MultiplicationSettings) -> TaskData:
     """The task's data for these settings (see the module docstring)."""
-    check_split(s, SPLITS, "multiplication")
+    check_settings(s)
     sizes, ood = _sizes(s)
-    check(s.n_train_per_size >= 1 and s.n_test_per_size >= 1 and s.n_ood_per_size >= 1, "per-size counts must be >= 1")
     train_pairs, id_pairs = _train_and_id_pairs(s, sizes)
     ood_pairs = [p for z in ood for p in _draw(z, s.n_ood_per_size, rng_for(s.seed, 2))]
     train = [_example(s, *p) for p in train_pairs]
@@ -343,4 +349,4 @@ SPEC = TaskSpec(
                   train={"max_steps": 3000, "lr": 2e-3, "patience": 20}, budget="about 6 minutes"),
     pretrain_set=pretrain_set, curriculum_key=lambda e: (e.meta["n_nodes"],), text=True,
     tiny={"train_sizes": ((1, 1), (2, 1)), "ood_sizes": ((2, 2),), "n_train_per_size": 300, "n_test_per_size": 40,
-          "n_ood_per_size": 30, "novelty": False}, items=items)
+          "n_ood_per_size": 30, "novelty": False}, items=items, check_settings=check_settings)

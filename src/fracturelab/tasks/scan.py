@@ -156,11 +156,17 @@ def _original_split(cmds, s: ScanSettings) -> tuple[np.ndarray, str | None]:
     return test, None
 
 
-def make(s: ScanSettings) -> TaskData:
+def check_settings(s: ScanSettings) -> None:
+    """Refuse settings make cannot use (arithmetic on the settings only: a study spec runs it at load): split,
+    id_frac and simple_test_frac in (0, 1), prim_repeats >= 0."""
     check_split(s, SPLITS, "scan")
     check(0 < s.id_frac < 1, f"id_frac must be in (0, 1), got {s.id_frac}")
     check(0 < s.simple_test_frac < 1, f"simple_test_frac must be in (0, 1), got {s.simple_test_frac}")
     check(s.prim_repeats >= 0, f"prim_repeats must be 0 (the original's count) or more, got {s.prim_repeats}")
+
+
+def make(s: ScanSettings) -> TaskData:
+    check_settings(s)
     cmds = all_commands()
     is_test, lone = _original_split(cmds, s)
     orig_train = np.flatnonzero(~is_test)
@@ -215,4 +221,4 @@ SPEC = TaskSpec(
     recipe=Recipe(model_options={"transformer": {"d_model": 64, "n_layer": 3}}, train={"max_steps": 5000, "lr": 2e-3},
                   budget="about 5 minutes"),
     pretrain_set=pretrain_set, curriculum_key=lambda e: (e.meta["length"], e.meta["cmd_len"]), text=True,
-    tiny={"novelty": False}, items=items)
+    tiny={"novelty": False}, items=items, check_settings=check_settings)

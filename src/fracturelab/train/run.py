@@ -166,6 +166,12 @@ class Prepared:
     """perf_counter() when preparation began."""
 
 
+def sized_on(task: str, data: TaskData, pre: list) -> DataSpec:
+    """The DataSpec a run's model is sized on (config.json's data_spec): every set of its data and its pretraining
+    set, with the task's settings as info."""
+    return DataSpec.of(task, [*data.sets().values(), pre], data.info["settings"])
+
+
 def prepare(cfg: dict, seed: int, tmp: Path | None = None) -> Prepared:
     """Generate the task, build the model (seeded; init_scale applied), carve validation and the train_frac subset,
     and make the context (checkpoints written into tmp when given)."""
@@ -173,7 +179,7 @@ def prepare(cfg: dict, seed: int, tmp: Path | None = None) -> Prepared:
     t0 = time.perf_counter()
     data = make_task(cfg["task"], split=cfg["split"], seed=seed, **cfg["task_options"])
     pre = pretrain_set(data) if cfg["regime"] == "pretrain" else []
-    spec = DataSpec.of(cfg["task"], [*data.sets().values(), pre], data.info["settings"])
+    spec = sized_on(cfg["task"], data, pre)
     net = make_model(cfg["model"], spec, seed, **cfg["model_options"])
     if s.init_scale != 1.0:
         with torch.no_grad():
@@ -276,6 +282,41 @@ def check_seed(seed) -> None:
         raise FracturelabError(f"seed must be an integer in [0, 2^32), got {seed!r}")
 
 
+def check_data_spec(given: DataSpec, written: DataSpec) -> None:
+    """Refuse a config.json data_spec that is not the one train_run wrote for the config's task, split, seed,
+    task_options and regime (`written`, rebuilt from them): the model would be sized on tokens or lengths its data
+    does not have (an edited field, or an edited task option the data_spec no longer matches). The message names
+    the first field that differs."""
+    if given.task != written.task:
+        raise FracturelabError(f"data_spec.task is {given.task!r}, not the config's task {written.task!r}")
+    if given.info != written.info:
+        info = given.info if isinstance(given.info, dict) else {}
+        key = next((k for k in written.info if k not in info or info[k] != written.info[k]), None)
+        if key is None:
+            raise FracturelabError(f"data_spec.info holds keys the task's settings lack: "
+                                   f"{sorted(set(info) - set(written.info))}")
+        raise FracturelabError(f"data_spec.info {key} is {info.get(key)!r}, but the config's split, seed and "
+                               f"task_options make {written.info[key]!r}")
+    for name in ("src_vocab", "tgt_vocab"):
+        have, want = getattr(given, name), getattr(written, name)
+        if have == want:
+            continue
+        if not isinstance(have, list):
+            raise FracturelabError(f"data_spec.{name} must be a list of tokens, got {type(have).__name__}")
+        lacks = [t for t in want if t not in have]
+        if lacks:
+            raise FracturelabError(f"data_spec.{name} lacks {lacks[0]!r}, a token of the config's task data")
+        extra = [t for t in have if t not in want]
+        if extra:
+            raise FracturelabError(f"data_spec.{name} holds {extra[0]!r}, not a token of the config's task data")
+        raise FracturelabError(f"data_spec.{name} holds the task data's tokens, but not once each in the order "
+                               f"train_run writes")
+    for name in ("max_src", "max_tgt"):
+        if getattr(given, name) != getattr(written, name):
+            raise FracturelabError(f"data_spec.{name} is {getattr(given, name)!r}, not the "
+                                   f"{getattr(written, name)} tokens the config's task data makes")
+
+
 def load_run(rundir, checkpoint: int | None = None):
     """(model in eval mode with the run's kept weights, or those of ckpt_<checkpoint>.pt; the task data
     regenerated from the config; the config dict)."""
@@ -286,10 +327,8 @@ def load_run(rundir, checkpoint: int | None = None):
     try:
         data = make_task(config["task"], split=config["split"], seed=config["seed"], **config["task_options"])
         spec = DataSpec(**config["data_spec"])
-        for name in ("src_vocab", "tgt_vocab"):  # an empty vocabulary builds zero-size layers (torch warns)
-            vocab = getattr(spec, name)
-            if not (isinstance(vocab, list) and vocab and all(isinstance(t, str) for t in vocab)):
-                raise FracturelabError(f"data_spec {name} must be a non-empty list of tokens")
+        pre = pretrain_set(data) if config["regime"] == "pretrain" else []
+        check_data_spec(spec, sized_on(config["task"], data, pre))
         net = make_model(config["model"], spec, config["seed"], **config["model_settings"])
     except (KeyError, TypeError, ValueError, AttributeError) as e:  # a config.json edited or from elsewhere
         raise FracturelabError(f"{rundir / 'config.json'}: not a fracturelab run config ({e!r})") from None
@@ -306,3 +345,5 @@ def load_run(rundir, checkpoint: int | None = None):
                                f"({str(e).splitlines()[0][:200]})") from None
     net.eval()
     return net, data, config
+
+
