@@ -125,3 +125,15 @@ def store_rows(outdir: Path) -> dict:
         return {"metrics": st.metrics(), "status": st.status(), "counts": st.counts(),
                 "examples": {(e["cell_key"], e["split"], e["idx"]): e["correct"]
                              for e in st.examples(list(st.status()))}}
+
+
+def tampered_store(tmp_path: Path, sql: str) -> Path:
+    """A synthetic study store (synthetic_store) in TMP_PATH/s with one SQL statement run on it (hostile tests)."""
+    import sqlite3
+
+    d = tmp_path / "s"
+    synthetic_store(d)
+    with sqlite3.connect(d / "results.sqlite") as c:
+        c.execute(sql)
+    c.close()
+    return d

@@ -5,6 +5,7 @@ process through test_hostile.refused: one line, exit 2, no traceback, nothing un
 from __future__ import annotations
 
 import pytest
+from study_helpers import tampered_store
 from test_hostile import refused
 
 from fracturelab.cli import main
@@ -59,20 +60,6 @@ def test_a_settings_key_given_twice_refused(tmp_path, capsys):
             "'strength'", "twice", watch=[tmp_path])
 
 
-def _tampered(tmp_path, sql: str):
-    """A synthetic study store (study_helpers.synthetic_store) with one SQL statement run on it."""
-    import sqlite3
-
-    from study_helpers import synthetic_store
-
-    d = tmp_path / "s"
-    synthetic_store(d)
-    with sqlite3.connect(d / "results.sqlite") as c:
-        c.execute(sql)
-    c.close()
-    return d
-
-
 @pytest.mark.parametrize("sql, words", [
     ("UPDATE studies SET spec_json = json_set(spec_json, '$.tasks', json('null'))", ("TypeError",)),
     ("UPDATE studies SET spec_json = json_set(spec_json, '$.scales', 7)", ("TypeError",)),
@@ -80,7 +67,7 @@ def _tampered(tmp_path, sql: str):
 def test_report_on_a_store_whose_rows_were_changed(tmp_path, capsys, sql, words):
     """A stored spec whose tasks are null or whose scales are a number: an internal error (TypeError) before; now
     one line naming the store."""
-    d = _tampered(tmp_path, sql)
+    d = tampered_store(tmp_path, sql)
     refused(capsys, ["report", d, "-o", tmp_path / "r"], "results.sqlite", "changed outside fracturelab", *words,
             watch=[tmp_path])
 

@@ -5,24 +5,12 @@ one line, exit 2, no traceback, nothing under `watch` changed.
 from __future__ import annotations
 
 import math
-import sqlite3
 
 import pytest
+from study_helpers import tampered_store
 from test_hostile import netdir, refused  # noqa: F401 - netdir is a fixture
 
 from fracturelab.cli import main
-
-
-def _tampered(tmp_path, sql: str):
-    """A synthetic study store (study_helpers.synthetic_store) with one SQL statement run on it."""
-    from study_helpers import synthetic_store
-
-    d = tmp_path / "s"
-    synthetic_store(d)
-    with sqlite3.connect(d / "results.sqlite") as c:
-        c.execute(sql)
-    c.close()
-    return d
 
 
 @pytest.mark.parametrize("sql, words", [
@@ -34,7 +22,7 @@ def test_report_on_a_store_whose_rows_were_changed(tmp_path, capsys, sql, words)
     """A provenance that is a number reached summary.json as the study's provenance; an infinite metric entered the
     analysis; a cell whose kind column disagrees with its params was read by its params alone. Each is a hand
     edit: one line naming the store."""
-    d = _tampered(tmp_path, sql)
+    d = tampered_store(tmp_path, sql)
     refused(capsys, ["report", d, "-o", tmp_path / "r"], "results.sqlite", "changed outside fracturelab", *words,
             watch=[tmp_path])
 

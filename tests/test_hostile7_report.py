@@ -4,32 +4,19 @@ process through test_hostile.refused: one line, exit 2, no traceback, nothing un
 """
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
+from study_helpers import tampered_store
 from test_hostile import refused
 
 from fracturelab.cli import main
 from fracturelab.errors import FracturelabError
 
 
-def _tampered(tmp_path, sql: str):
-    """A synthetic study store (study_helpers.synthetic_store) with one SQL statement run on it."""
-    from study_helpers import synthetic_store
-
-    d = tmp_path / "s"
-    synthetic_store(d)
-    with sqlite3.connect(d / "results.sqlite") as c:
-        c.execute(sql)
-    c.close()
-    return d
-
-
 def test_report_on_a_store_whose_metrics_are_huge_but_finite(tmp_path, capsys):
     """Case 544: a metric of 1e308 is a finite REAL, yet a claim's figure failed on it (matplotlib's ticks: "arange:
     cannot compute length") through the catch-all "internal error". The figures now leave such values out and the
     page says how many; the tables still show them."""
-    d = _tampered(tmp_path, "UPDATE metrics SET value = 1e308")
+    d = tampered_store(tmp_path, "UPDATE metrics SET value = 1e308")
     assert main(["report", str(d), "-o", str(tmp_path / "r"), "-q"]) == 0
     err = capsys.readouterr().err
     assert "internal error" not in err and "Traceback" not in err, err
@@ -43,7 +30,7 @@ def test_a_report_that_fails_midway_writes_nothing(tmp_path, capsys, monkeypatch
     """Case 544 again: the report wrote summary.json and explorer.html (and made -o) before a figure failed, leaving
     half a report. Every file is now built before any is written: a failure midway leaves nothing new, neither the
     files beside the store (no -o) nor -o's folder and the folders made for it."""
-    d = _tampered(tmp_path, "SELECT 1")
+    d = tampered_store(tmp_path, "SELECT 1")
 
     def boom(*_):
         raise FracturelabError("a figure failed")
@@ -61,7 +48,7 @@ def test_report_on_a_store_whose_cell_keys_were_changed(tmp_path, capsys, sql, w
     """Case 554: cells whose keys were edited no longer matched the keys the study lists, and vanished from the
     report ("report of 0 cells written", exit 0). run_study registers every key it lists before running any, so a
     listed key without its row is an edit: one line naming the store and how many are missing."""
-    d = _tampered(tmp_path, sql)
+    d = tampered_store(tmp_path, sql)
     refused(capsys, ["report", d, "-o", tmp_path / "r"], "results.sqlite", "missing from the cells table",
             "changed outside fracturelab", *words, watch=[tmp_path])
 
