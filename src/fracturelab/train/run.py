@@ -345,5 +345,3 @@ def load_run(rundir, checkpoint: int | None = None):
                                f"({str(e).splitlines()[0][:200]})") from None
     net.eval()
     return net, data, config
-
-
